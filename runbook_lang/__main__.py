@@ -1,0 +1,5 @@
+"""`python -m runbook_lang` is the `runbook` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The `runbook` command: argument parsing and exit codes only.
+
+Each subcommand lives in `commands/` and is imported when it runs, so `runbook --version`
+and `runbook --help` do not pay for pydantic, lark or rich.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_PAUSED, EXIT_REJECTED, EXIT_ROLLBACK_FAILED, EXIT_INTERRUPTED = 3, 4, 5, 130
+
+DESCRIPTION = """Executable runbooks: steps, checks, approval gates and rollback, with a
+tamper-evident transcript of every run."""
+
+EPILOG = """exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error,
+3 paused at a gate, 4 rejected at a gate, 5 rollback failed, 130 interrupted"""
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported with exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with our wording instead of printing usage noise twice."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"runbook: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _Parser(prog="runbook", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"runbook {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="parse and statically check runbook files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--output", choices=["text", "json"], default="text")
+    check.add_argument("--ast", action="store_true", help="print the AST as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help()
+        return EXIT_USAGE
+    handler = _HANDLERS[args.command]
+    try:
+        return handler(args)
+    except UsageError as error:
+        sys.stderr.write(f"runbook: error: {error}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("runbook: interrupted\n")
+        return EXIT_INTERRUPTED
+    except RecursionError:
+        sys.stderr.write("runbook: error: input nested too deeply to process\n")
+        return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - the last line of defence: never a traceback
+        if os.environ.get("RUNBOOK_DEBUG"):
+            raise
+        sys.stderr.write(f"runbook: internal error: {type(error).__name__}: {error}\n"
+                         "runbook: set RUNBOOK_DEBUG=1 to see the traceback, and please "
+                         "report it\n")
+        return EXIT_USAGE
+
+
+def _check(args) -> int:
+    from .commands.check import run_check
+
+    return run_check(args)
+
+
+_HANDLERS = {"check": _check}

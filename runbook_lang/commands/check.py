@@ -1,0 +1,63 @@
+"""`runbook check FILE…`: parse, analyse, report diagnostics (or print the AST)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..analyzer import analyse
+from ..diagnostics import Diagnostic, summary_line
+from ..loader import Loader, LoadError
+from ..output import print_diagnostics
+from ..sourcemap import SourceMap
+
+
+def run_check(args) -> int:
+    """Check every file; exit 2 when any file has an error or cannot be read."""
+    loader = Loader()
+    sources = SourceMap(loader)
+    results: list[tuple[str, list[Diagnostic], object]] = []
+    unreadable = False
+    for name in args.files:
+        try:
+            module = loader.load(Path(name), name)
+        except LoadError as error:
+            sys.stderr.write(f"runbook: error: {error}\n")
+            unreadable = True
+            results.append((name, [Diagnostic("error", "E001", str(error))], None))
+            continue
+        results.append((name, analyse(module), module.ast))
+    failed = unreadable or any(d.is_error for _, ds, _ in results for d in ds)
+    if args.ast:
+        _print_ast([ast for _, _, ast in results if ast is not None])
+    if args.output == "json":
+        _print_json(results)
+    else:
+        for name, diagnostics, _ in results:
+            print_diagnostics([d for d in diagnostics if d.code != "E001"], sources)
+            if not any(d.code == "E001" for d in diagnostics) and not args.ast:
+                counts = summary_line(diagnostics)
+                status = "ok" if not any(d.is_error for d in diagnostics) else "failed"
+                print(f"{name}: {status}" + (f" ({counts})" if counts else ""))
+    return 2 if failed else 0
+
+
+def _print_ast(trees: list) -> None:
+    dumped = [tree.model_dump(mode="json") for tree in trees]
+    document = dumped[0] if len(dumped) == 1 else dumped
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+
+
+def _print_json(results) -> None:
+    files = []
+    for name, diagnostics, _ in results:
+        files.append({
+            "path": name,
+            "ok": not any(d.is_error for d in diagnostics),
+            "diagnostics": [d.to_json() for d in diagnostics],
+        })
+    errors = sum(d.is_error for _, ds, _ in results for d in ds)
+    warnings = sum(not d.is_error for _, ds, _ in results for d in ds)
+    sys.stdout.write(json.dumps({"ok": errors == 0, "errors": errors, "warnings": warnings,
+                                 "files": files}, ensure_ascii=False, indent=2) + "\n")

@@ -1,0 +1,116 @@
+"""Load a runbook and the modules it imports, parsing each file once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nodes as n
+from .diagnostics import Diagnostic, at_span
+from .parser import parse_file
+from .resources import stdlib_dir
+from .source import Source
+
+
+@dataclass
+class Module:
+    """A parsed file and the modules its imports name (alias -> Module, None if unresolved)."""
+
+    path: Path
+    source: Source
+    ast: n.Runbook | None
+    diagnostics: list[Diagnostic]
+    imports: dict[str, Module | None] = field(default_factory=dict)
+
+
+class LoadError(Exception):
+    """The file itself cannot be read: missing, a directory, not UTF-8 text."""
+
+
+class Loader:
+    """Parses files and resolves `import`s, detecting missing modules and cycles."""
+
+    def __init__(self) -> None:
+        self.modules: dict[Path, Module] = {}
+        self._loading: list[Path] = []
+
+    def load(self, path: Path, shown_as: str | None = None) -> Module:
+        """Load `path` (raises LoadError when it cannot be read at all)."""
+        resolved = path.resolve()
+        if resolved in self.modules:
+            return self.modules[resolved]
+        try:
+            source, ast, diagnostics = parse_file(path, shown_as)
+        except IsADirectoryError:
+            raise LoadError(f"{shown_as or path}: is a directory, not a runbook file") from None
+        except FileNotFoundError:
+            raise LoadError(f"{shown_as or path}: no such file") from None
+        except UnicodeDecodeError:
+            raise LoadError(f"{shown_as or path}: not a text file (runbooks are UTF-8 text)") \
+                from None
+        except OSError as error:
+            raise LoadError(f"{shown_as or path}: cannot read: {error.strerror}") from None
+        module = Module(resolved, source, ast, diagnostics)
+        self.modules[resolved] = module
+        if ast is not None:
+            self._loading.append(resolved)
+            try:
+                for item in ast.of("import"):
+                    module.imports[item.alias.name] = self._load_import(module, item)
+            finally:
+                self._loading.pop()
+        return module
+
+    def _load_import(self, module: Module, item: n.Import) -> Module | None:
+        target = resolve_import(item.path, module.path.parent)
+        where = at_span(module.source.path, item.path_span)
+        if target is None or not target.is_file():
+            if item.path.startswith("std/"):
+                names = sorted(available_stdlib())
+                hint = "std/ modules: " + ", ".join(names) if names else ""
+            else:
+                hint = "paths are relative to the importing file"
+            module.diagnostics.append(Diagnostic(
+                "error", "E220", f"cannot resolve import `{item.path}`", where,
+                (hint,) if hint else ()))
+            return None
+        resolved = target.resolve()
+        if resolved in self._loading:
+            chain = " -> ".join(p.name for p in [*self._loading, resolved])
+            module.diagnostics.append(Diagnostic(
+                "error", "E221", f"import cycle: {chain}", where))
+            return None
+        try:
+            return self.load(target, _shown(target))
+        except LoadError as error:
+            module.diagnostics.append(Diagnostic("error", "E220", str(error), where))
+            return None
+
+
+def resolve_import(spec: str, base: Path) -> Path | None:
+    """`std/NAME` -> the shipped stdlib; anything else is relative to the importing file."""
+    if spec.startswith("std/"):
+        name = spec[4:]
+        if not name or "/" in name or name.startswith("."):
+            return None
+        return stdlib_dir() / f"{name}.runbook"
+    if not spec:
+        return None
+    return (base / spec)
+
+
+def available_stdlib() -> list[str]:
+    """Names of the shipped `std/` modules."""
+    try:
+        return [p.stem for p in stdlib_dir().glob("*.runbook")]
+    except FileNotFoundError:
+        return []
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        if stdlib_dir() in path.resolve().parents:
+            return f"std/{path.name}"
+        return str(path)

@@ -1,0 +1,472 @@
+"""The AST: frozen pydantic models, a `kind` tag on each node and a source span on every node.
+
+Nodes are data. The analyser, planner and interpreter dispatch on `kind`; nodes carry no
+behaviour beyond small helpers. `Runbook.model_json_schema()` publishes the shape for tools.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field
+
+from .source import FastModel, Span
+
+
+class Node(FastModel):
+    """Base of every AST node: immutable, no unknown fields, a span into the source."""
+
+    span: Span
+
+
+class Ident(Node):
+    """A name as written, with its own span (used where a name is defined or referenced)."""
+
+    kind: Literal["ident"] = "ident"
+    name: str
+
+
+# ------------------------------------------------------------------ expressions
+
+
+class Literal_(Node):
+    """A number, boolean or plain value."""
+
+    kind: Literal["literal"] = "literal"
+    value: bool | int | float
+    type: Literal["int", "float", "bool"]
+
+
+class Duration(Node):
+    """A duration literal such as `1h30m`, kept in milliseconds and as written."""
+
+    kind: Literal["duration"] = "duration"
+    ms: int
+    text: str
+
+
+class Text(Node):
+    """A literal piece of a string."""
+
+    kind: Literal["text"] = "text"
+    value: str
+
+
+class Interpolation(Node):
+    """A `{{ expr }}` inside a string; its expression's spans point into the string."""
+
+    kind: Literal["interpolation"] = "interpolation"
+    expr: Expr
+
+
+class String(Node):
+    """A string literal: text pieces and interpolations, escapes decoded."""
+
+    kind: Literal["string"] = "string"
+    parts: list[Text | Interpolation]
+
+    def constant(self) -> str | None:
+        """The string's value when it has no interpolation."""
+        if all(isinstance(part, Text) for part in self.parts):
+            return "".join(part.value for part in self.parts)  # type: ignore[union-attr]
+        return None
+
+
+class ListExpr(Node):
+    """`[a, b, c]`."""
+
+    kind: Literal["list"] = "list"
+    items: list[Expr]
+
+
+class Name(Node):
+    """A reference to a variable."""
+
+    kind: Literal["name"] = "name"
+    name: str
+
+
+class FieldAccess(Node):
+    """`target.name`."""
+
+    kind: Literal["field"] = "field"
+    target: Expr
+    name: str
+
+
+class Index(Node):
+    """`target[index]`."""
+
+    kind: Literal["index"] = "index"
+    target: Expr
+    index: Expr
+
+
+class Call(Node):
+    """A builtin function call in an expression, `number(stdout)`."""
+
+    kind: Literal["call"] = "call"
+    func: Ident
+    args: list[Expr]
+
+
+class Unary(Node):
+    """`not x` or `-x`."""
+
+    kind: Literal["unary"] = "unary"
+    op: Literal["not", "-"]
+    operand: Expr
+
+
+class Binary(Node):
+    """A binary operation; comparisons never chain."""
+
+    kind: Literal["binary"] = "binary"
+    op: Literal["or", "and", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "contains",
+                "matches", "+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+
+
+Expr = Annotated[
+    Union[Literal_, Duration, String, ListExpr, Name, FieldAccess, Index, Call, Unary, Binary],
+    Field(discriminator="kind"),
+]
+
+# ------------------------------------------------------------------ statements
+
+
+class Run(Node):
+    """`run "COMMAND" [into NAME]`."""
+
+    kind: Literal["run"] = "run"
+    command: String
+    into: Ident | None = None
+
+
+class Header(Node):
+    """`header "K" = EXPR` inside an http block."""
+
+    kind: Literal["header"] = "header"
+    name: String
+    value: Expr
+
+
+class Http(Node):
+    """`http METHOD "URL" [{ header … body … }] [into NAME]`."""
+
+    kind: Literal["http"] = "http"
+    method: Ident
+    url: String
+    headers: list[Header] = []
+    body: Expr | None = None
+    into: Ident | None = None
+
+
+Probe = Annotated[Union[Run, Http], Field(discriminator="kind")]
+
+
+class Expect(Node):
+    """`expect EXPR`: a condition on a probe's result."""
+
+    kind: Literal["expect"] = "expect"
+    expr: Expr
+
+
+class CheckStatement(Node):
+    """`check "Title" { probe expect… within D every D }` inside a step."""
+
+    kind: Literal["check"] = "check"
+    title: String
+    probe: Probe | None
+    expects: list[Expect] = []
+    within: Expr | None = None
+    every: Expr | None = None
+
+
+class Watch(Node):
+    """`watch "Title" for D every D [tolerate N] { probe expect… }`."""
+
+    kind: Literal["watch"] = "watch"
+    title: String
+    duration: Expr
+    every: Expr
+    tolerate: Expr | None = None
+    probe: Probe | None
+    expects: list[Expect] = []
+
+
+class Confirm(Node):
+    """`confirm "Question"`."""
+
+    kind: Literal["confirm"] = "confirm"
+    question: String
+
+
+class Note(Node):
+    """`note "Text"`."""
+
+    kind: Literal["note"] = "note"
+    text: String
+
+
+class Wait(Node):
+    """`wait DURATION`."""
+
+    kind: Literal["wait"] = "wait"
+    duration: Expr
+
+
+class Set(Node):
+    """`set NAME = EXPR`."""
+
+    kind: Literal["set"] = "set"
+    name: Ident
+    value: Expr
+
+
+class Fail(Node):
+    """`fail "Message"`."""
+
+    kind: Literal["fail"] = "fail"
+    message: String
+
+
+class Branch(Node):
+    """One `if`/`else if` arm."""
+
+    kind: Literal["branch"] = "branch"
+    condition: Expr
+    body: list[Statement]
+
+
+class If(Node):
+    """`if … { } else if … { } else { }`."""
+
+    kind: Literal["if"] = "if"
+    branches: list[Branch]
+    otherwise: list[Statement] | None = None
+
+
+class For(Node):
+    """`for X in EXPR { … }`."""
+
+    kind: Literal["for"] = "for"
+    var: Ident
+    iterable: Expr
+    body: list[Statement]
+
+
+class Argument(Node):
+    """`name: EXPR` in a task call."""
+
+    kind: Literal["argument"] = "argument"
+    name: Ident
+    value: Expr
+
+
+class TaskCall(Node):
+    """`NAME(arg: EXPR, …)` or `ns.NAME(…)`."""
+
+    kind: Literal["task_call"] = "task_call"
+    namespace: Ident | None = None
+    name: Ident
+    args: list[Argument]
+
+    def qualified(self) -> str:
+        """`ns.name` or `name`."""
+        return f"{self.namespace.name}.{self.name.name}" if self.namespace else self.name.name
+
+
+Statement = Annotated[
+    Union[Run, Http, CheckStatement, Watch, Expect, Confirm, Note, Wait, Set, Fail, If, For,
+          TaskCall],
+    Field(discriminator="kind"),
+]
+
+# ------------------------------------------------------------------ attributes and items
+
+
+class Retry(Node):
+    """`retry N [every D] [backoff F]`."""
+
+    kind: Literal["retry"] = "retry"
+    count: Expr
+    every: Expr | None = None
+    backoff: Expr | None = None
+
+
+class EnvVar(Node):
+    """`NAME = EXPR` inside `env { … }`."""
+
+    kind: Literal["env_var"] = "env_var"
+    name: Ident
+    value: Expr
+
+
+class OnFailure(Node):
+    """`on_failure abort | continue | rollback [{ … }]`."""
+
+    kind: Literal["on_failure"] = "on_failure"
+    policy: Literal["abort", "continue", "rollback"]
+    body: list[Statement] | None = None
+
+
+class RunbookHeader(Node):
+    """`runbook "Title" { description … owner … tags […] }`."""
+
+    kind: Literal["runbook"] = "runbook"
+    title: String
+    description: String | None = None
+    owner: String | None = None
+    tags: ListExpr | None = None
+
+
+class Import(Node):
+    """`import "PATH" as ns`."""
+
+    kind: Literal["import"] = "import"
+    path: str
+    path_span: Span
+    alias: Ident
+
+
+class Param(Node):
+    """`param NAME [: TYPE] [= DEFAULT] [{ … }]`."""
+
+    kind: Literal["param"] = "param"
+    name: Ident
+    type: Ident | None = None
+    default: Expr | None = None
+    description: String | None = None
+    choices: ListExpr | None = None
+    pattern: String | None = None
+
+
+class Secret(Node):
+    """`secret NAME from env "VAR"` or `from file "PATH"`."""
+
+    kind: Literal["secret"] = "secret"
+    name: Ident
+    source: Literal["env", "file"]
+    ref: str
+
+
+class Let(Node):
+    """`let NAME = EXPR`."""
+
+    kind: Literal["let"] = "let"
+    name: Ident
+    value: Expr
+
+
+class TaskParam(Node):
+    """A task parameter, with an optional default."""
+
+    kind: Literal["task_param"] = "task_param"
+    name: Ident
+    default: Expr | None = None
+
+
+class Task(Node):
+    """`task NAME(p1, p2 = DEFAULT) { … }`."""
+
+    kind: Literal["task"] = "task"
+    name: Ident
+    params: list[TaskParam]
+    body: list[Statement]
+
+
+class Step(Node):
+    """`step`, `check` (kind check_step) and the attributes they share."""
+
+    kind: Literal["step", "check_step"] = "step"
+    name: Ident
+    title: String
+    loop_var: Ident | None = None
+    loop_over: Expr | None = None
+    when: Expr | None = None
+    timeout: Expr | None = None
+    retry: Retry | None = None
+    env: list[EnvVar] | None = None
+    dir: String | None = None
+    description: String | None = None
+    rollback: list[Statement] | None = None
+    on_failure: OnFailure | None = None
+    body: list[Statement]
+    # A check step's probe, expectations and polling (empty for a plain step).
+    probe: Probe | None = None
+    expects: list[Expect] = []
+    within: Expr | None = None
+    every: Expr | None = None
+
+
+class Gate(Node):
+    """`gate NAME "Title" { … }`: a human approval."""
+
+    kind: Literal["gate"] = "gate"
+    name: Ident
+    title: String
+    when: Expr | None = None
+    approvers: ListExpr | None = None
+    require: Expr | None = None
+    timeout: Expr | None = None
+    message: String | None = None
+    self_approval: Expr | None = None
+    description: String | None = None
+
+
+class DefaultPolicy(Node):
+    """A top-level `on_failure POLICY`: the default for every step."""
+
+    kind: Literal["default_policy"] = "default_policy"
+    policy: Literal["abort", "continue", "rollback"]
+
+
+class Finally(Node):
+    """`finally { … }`: runs once when the run ends."""
+
+    kind: Literal["finally"] = "finally"
+    body: list[Statement]
+
+
+Item = Annotated[
+    Union[RunbookHeader, Import, Param, Secret, Let, Task, Step, Gate, DefaultPolicy, Finally],
+    Field(discriminator="kind"),
+]
+
+
+class Runbook(Node):
+    """A parsed file: its items in file order."""
+
+    kind: Literal["file"] = "file"
+    path: str
+    items: list[Item]
+
+    def of(self, *kinds: str) -> list:
+        """The items of the given kinds, in file order."""
+        return [item for item in self.items if item.kind in kinds]
+
+    @property
+    def header(self) -> RunbookHeader | None:
+        """The optional `runbook "Title" { … }` header."""
+        found = self.of("runbook")
+        return found[0] if found else None
+
+    @property
+    def units(self) -> list[Step | Gate]:
+        """Steps, checks and gates in file order: what runs."""
+        return self.of("step", "check_step", "gate")
+
+    @property
+    def default_policy(self) -> str:
+        """The file's default failure policy (`abort` unless set)."""
+        found = self.of("default_policy")
+        return found[-1].policy if found else "abort"
+
+
+for _model in (Interpolation, String, ListExpr, FieldAccess, Index, Call, Unary, Binary,
+               CheckStatement, Watch, Branch, If, For, Argument, TaskCall, OnFailure, Step,
+               Task, Finally, Runbook, Header, Http, Expect, Set, Let, Param, TaskParam,
+               EnvVar, Retry, Gate, Wait, RunbookHeader):
+    _model.model_rebuild()

@@ -1,0 +1,738 @@
+"""Parse tree -> AST, without recursion (so deep input cannot exhaust the Python stack).
+
+Problems found here (bad numbers, misplaced or repeated attributes, strings) are collected
+as diagnostics and a placeholder is returned, so one parse reports all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from lark import Token, Tree
+
+from . import nodes as n
+from .diagnostics import Diagnostic, Location
+from .source import Source, Span
+from .strings import split_string
+
+DURATION_RE = re.compile(
+    r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?!s))?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?"
+)
+UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+ERROR_NAME = "<error>"
+SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
+
+# Which attributes each kind of block accepts (the rest is reported where it stands).
+STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
+CHECK_STEP_ATTRS = {"when", "timeout", "description", "on_failure", "within", "retry", "env",
+                    "dir"}
+GATE_ATTRS = {"when", "approvers", "require", "timeout", "message", "self_approval",
+              "description"}
+CHECK_STMT_ATTRS = {"within"}
+PROBES = ("run", "http")
+
+
+class Attr:
+    """An attribute as parsed: its keyword, value and span (sorted out by the enclosing item)."""
+
+    __slots__ = ("name", "value", "span")
+
+    def __init__(self, name: str, value, span: Span) -> None:
+        self.name, self.value, self.span = name, value, span
+
+
+class Body:
+    """The mixed statements and attributes of a `{ … }` body, before sorting."""
+
+    __slots__ = ("statements", "attrs", "span")
+
+    def __init__(self, statements: list, attrs: list[Attr], span: Span) -> None:
+        self.statements, self.attrs, self.span = statements, attrs, span
+
+
+def _meta(fn):
+    """Marks a method as the callback of the grammar rule of the same name."""
+    fn.is_rule = True
+    return fn
+
+
+class AstBuilder:
+    """Builds `nodes` objects from Lark callbacks; reset with `begin()` before each parse."""
+
+    def __init__(self) -> None:
+        self.source: Source = Source("<none>", "")
+        self.diagnostics: list[Diagnostic] = []
+        self.parse_expr: Callable[[str], object] | None = None
+        # Maps an offset of the text being parsed to an offset in `source`: identity for a
+        # file, a table for an interpolation parsed out of a string.
+        self._maps: list[list[int] | None] = [None]
+
+    # ------------------------------------------------------------ plumbing
+
+    def transform(self, tree: Tree):
+        """Build the AST bottom-up, iteratively (a deep file cannot exhaust the stack)."""
+        rules = _rules()
+        results: dict[int, object] = {}
+        for sub in tree.iter_subtrees():
+            children = [results.pop(id(c)) if isinstance(c, Tree) else c for c in sub.children]
+            results[id(sub)] = rules[sub.data](self, sub.meta, children)
+        return results[id(tree)]
+
+    def begin(self, source: Source, parse_expr: Callable[[str], object]) -> None:
+        """Prepare for a parse of `source`."""
+        self.source = source
+        self.diagnostics = []
+        self.parse_expr = parse_expr
+        self._maps = [None]
+
+    def _abs(self, offset: int) -> int:
+        table = self._maps[-1]
+        if table is None:
+            return offset
+        return table[min(offset, len(table) - 1)]
+
+    def span(self, start: int, end: int) -> Span:
+        """A Span for offsets of the text currently parsed."""
+        if self._maps[-1] is None:
+            return self.source.span(start, end)
+        first = self._abs(start)
+        last = self._abs(end - 1) + 1 if end > start else first
+        return self.source.span(first, last)
+
+    def meta_span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return self.span(0, 0)
+        if self._maps[-1] is None:
+            # Lark already counted lines and columns: no need to look them up again.
+            return Span.make(line=meta.line, column=meta.column,
+                                        end_line=meta.end_line, end_column=meta.end_column,
+                                        start=meta.start_pos, end=meta.end_pos)
+        return self.span(meta.start_pos, meta.end_pos)
+
+    def tok_span(self, tok: Token) -> Span:
+        if self._maps[-1] is None:
+            return Span.make(line=tok.line, column=tok.column, end_line=tok.end_line,
+                                        end_column=tok.end_column, start=tok.start_pos,
+                                        end=tok.end_pos)
+        return self.span(tok.start_pos, tok.end_pos)
+
+    def error(self, code: str, message: str, span: Span, *hints: str) -> None:
+        """Record a diagnostic at a span of the current source."""
+        loc = Location(self.source.path, span.line, span.column, span.end_line, span.end_column)
+        self.diagnostics.append(Diagnostic("error", code, message, loc, tuple(hints)))
+
+    def ident(self, tok: Token) -> n.Ident:
+        return n.Ident.make(span=self.tok_span(tok), name=str(tok), kind="ident")
+
+    # ------------------------------------------------------------ strings and atoms
+
+    @_meta
+    def string(self, meta, children):
+        tok = children[0]
+        start = self._abs(tok.start_pos)
+        pieces, errors = split_string(str(tok), start) if self._maps[-1] is None else \
+            self._split_nested(tok)
+        for err in errors:
+            self.error("E103", err.message, self.source.span(err.start, err.end))
+        parts: list = []
+        for piece in pieces:
+            if not piece.is_expr:
+                span = self.source.span(piece.offsets[0], piece.offsets[-1])
+                parts.append(n.Text.make(span=span, value=piece.text, kind="text"))
+                continue
+            expr = self._parse_interpolation(piece.text, piece.offsets)
+            span = self.source.span(piece.offsets[0] - 2, piece.offsets[-1] + 2)
+            parts.append(n.Interpolation.make(span=span, expr=expr,
+                                                         kind="interpolation"))
+        return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _split_nested(self, tok: Token):
+        # A string literal inside an interpolation: decode it with offsets mapped through
+        # the enclosing table so spans still land in the file.
+        pieces, errors = split_string(str(tok), 0)
+        table = self._maps[-1]
+        assert table is not None
+        shift = tok.start_pos
+        for piece in pieces:
+            piece.offsets = [table[min(shift + o, len(table) - 1)] for o in piece.offsets]
+        for err in errors:
+            err.start = table[min(shift + err.start, len(table) - 1)]
+            err.end = table[min(shift + err.end, len(table) - 1)]
+        return pieces, errors
+
+    def _parse_interpolation(self, text: str, offsets: list[int]):
+        from .parser import ParseFailure
+
+        simple = SIMPLE_NAME.fullmatch(text)
+        if simple and simple.group(1) not in ("true", "false"):
+            # Most interpolations are a bare name: skip a parser round trip for them.
+            span = self.source.span(offsets[simple.start(1)], offsets[simple.end(1) - 1] + 1)
+            return n.Name.make(span=span, name=simple.group(1), kind="name")
+        self._maps.append(offsets)
+        try:
+            assert self.parse_expr is not None
+            return self.parse_expr(text)
+        except ParseFailure as failure:
+            self.diagnostics.extend(failure.diagnostics)
+            return self._placeholder(self.source.span(offsets[0], offsets[-1]))
+        finally:
+            self._maps.pop()
+
+    def _placeholder(self, span: Span):
+        # Stands where an erroneous expression was; the analyser gives it no type, so the
+        # error already reported is not followed by confusing type errors.
+        return n.Name.make(span=span, name=ERROR_NAME, kind="name")
+
+    @_meta
+    def name(self, meta, children):
+        tok = children[0]
+        return n.Name.make(span=self.tok_span(tok), name=str(tok), kind="name")
+
+    @_meta
+    def true(self, meta, children):
+        return n.Literal_.make(span=self.meta_span(meta), value=True, type="bool",
+                                          kind="literal")
+
+    @_meta
+    def false(self, meta, children):
+        return n.Literal_.make(span=self.meta_span(meta), value=False, type="bool",
+                                          kind="literal")
+
+    def number(self, tok: Token):
+        """Classify a number-like token: int, float, duration, or an error where it stands."""
+        text = str(tok)
+        span = self.tok_span(tok)
+        if text.isdigit():
+            return n.Literal_.make(span=span, value=int(text), type="int",
+                                              kind="literal")
+        match = re.fullmatch(r"[0-9]+\.[0-9]+", text)
+        if match:
+            return n.Literal_.make(span=span, value=float(text), type="float",
+                                              kind="literal")
+        duration = DURATION_RE.fullmatch(text)
+        if duration and any(duration.groupdict().values()):
+            ms = sum(int(v) * UNIT_MS[k] for k, v in duration.groupdict().items() if v)
+            return n.Duration.make(span=span, ms=ms, text=text, kind="duration")
+        self._number_error(text, span)
+        return self._placeholder(span)
+
+    def _number_error(self, text: str, span: Span) -> None:
+        digits = re.match(r"[0-9.]+", text)
+        assert digits is not None
+        suffix = text[digits.end():]
+        if "." in digits.group() and re.fullmatch(r"((ms|s|m|h|d)[0-9]*)+", suffix):
+            self.error("E102", f"`{text}`: a duration takes whole numbers", span,
+                       "write it as a sum of units, e.g. `1h30m` for an hour and a half")
+        elif re.fullmatch(r"[0-9]+((ms|s|m|h|d)[0-9]+)*(ms|s|m|h|d)", text):
+            self.error("E102", f"`{text}`: duration units must be in descending order, each "
+                       "used once", span, "e.g. `1h30m`, `2m30s`, `1s500ms`")
+        else:
+            self.error("E102", f"`{text}` is not a number or a duration: a number cannot run "
+                       "into a name", span, "durations use the units ms, s, m, h and d "
+                       "(`250ms`, `30s`, `5m`, `2h`, `1d`); put a space or an operator between "
+                       "a number and a name")
+
+    @_meta
+    def list_lit(self, meta, children):
+        items = [self._expr(c) for c in children if c is not None]
+        return n.ListExpr.make(span=self.meta_span(meta), items=items, kind="list")
+
+    def _expr(self, value):
+        """Expressions arrive as nodes, except bare NUMBER tokens (kept for classification)."""
+        if isinstance(value, Token):
+            return self.number(value)
+        return value
+
+    # ------------------------------------------------------------ expressions
+
+    def _binary(self, op: str):
+        @_meta
+        def build(self, meta, children):
+            left, right = self._expr(children[0]), self._expr(children[-1])
+            return n.Binary.make(span=self.meta_span(meta), op=op, left=left,
+                                            right=right, kind="binary")
+        return build
+
+    @_meta
+    def compare(self, meta, children):
+        left, op, right = children
+        return n.Binary.make(span=self.meta_span(meta), op=op,
+                                        left=self._expr(left), right=self._expr(right),
+                                        kind="binary")
+
+    @_meta
+    def comp_op(self, meta, children):
+        return str(children[0])
+
+    @_meta
+    def not_op(self, meta, children):
+        return n.Unary.make(span=self.meta_span(meta), op="not",
+                                       operand=self._expr(children[0]), kind="unary")
+
+    @_meta
+    def neg(self, meta, children):
+        return n.Unary.make(span=self.meta_span(meta), op="-",
+                                       operand=self._expr(children[0]), kind="unary")
+
+    @_meta
+    def field(self, meta, children):
+        target, name = children
+        return n.FieldAccess.make(span=self.meta_span(meta), target=self._expr(target),
+                                             name=str(name), kind="field")
+
+    @_meta
+    def index(self, meta, children):
+        target, idx = children
+        return n.Index.make(span=self.meta_span(meta), target=self._expr(target),
+                                       index=self._expr(idx), kind="index")
+
+    @_meta
+    def func_call(self, meta, children):
+        func, *args = children
+        args = [self._expr(a) for a in args if a is not None]
+        return n.Call.make(span=self.meta_span(meta), func=self.ident(func), args=args,
+                                      kind="call")
+
+    # ------------------------------------------------------------ statements
+
+    @_meta
+    def into(self, meta, children):
+        return self.ident(children[0])
+
+    @_meta
+    def run(self, meta, children):
+        command, into = children
+        return n.Run.make(span=self.meta_span(meta), command=command, into=into,
+                                     kind="run")
+
+    @_meta
+    def http_header(self, meta, children):
+        return n.Header.make(span=self.meta_span(meta), name=children[0],
+                                        value=self._expr(children[1]), kind="header")
+
+    @_meta
+    def http_body(self, meta, children):
+        return Attr("body", self._expr(children[0]), self.meta_span(meta))
+
+    @_meta
+    def http_options(self, meta, children):
+        return children
+
+    @_meta
+    def http(self, meta, children):
+        method, url, options, into = children
+        span = self.meta_span(meta)
+        method_id = self.ident(method)
+        if method_id.name not in HTTP_METHODS:
+            self.error("E104", f"unknown HTTP method `{method_id.name}`", method_id.span,
+                       "use one of: " + ", ".join(HTTP_METHODS))
+        headers, body = [], None
+        for option in options or []:
+            if isinstance(option, Attr):
+                if body is not None:
+                    self.error("E110", "duplicate `body` in http request", option.span)
+                body = option.value
+            else:
+                headers.append(option)
+        return n.Http.make(span=span, method=method_id, url=url, headers=headers,
+                                      body=body, into=into, kind="http")
+
+    @_meta
+    def expect(self, meta, children):
+        return n.Expect.make(span=self.meta_span(meta), expr=self._expr(children[0]),
+                                        kind="expect")
+
+    @_meta
+    def check_stmt(self, meta, children):
+        title, body = children
+        span = self.meta_span(meta)
+        attrs = self._sort_attrs(body, CHECK_STMT_ATTRS, "a check")
+        probe, expects = self._probe_and_expects(body.statements, span, "check")
+        within = attrs.get("within")
+        return n.CheckStatement.make(
+            span=span, title=title, probe=probe, expects=expects,
+            within=within[0] if within else None, every=within[1] if within else None,
+            kind="check")
+
+    @_meta
+    def watch(self, meta, children):
+        title, duration, every, tolerate, block = children
+        span = self.meta_span(meta)
+        probe, expects = self._probe_and_expects(block, span, "watch")
+        return n.Watch.make(
+            span=span, title=title, duration=self._expr(duration), every=self._expr(every),
+            tolerate=self._expr(tolerate) if tolerate is not None else None, probe=probe,
+            expects=expects, kind="watch")
+
+    def _probe_and_expects(self, statements: list, span: Span, what: str):
+        probes = [s for s in statements if s.kind in PROBES]
+        expects = [s for s in statements if s.kind == "expect"]
+        for other in statements:
+            if other.kind not in PROBES and other.kind != "expect":
+                self.error("E111", f"a {what} holds one probe (`run` or `http`) and `expect`s; "
+                           f"`{_keyword(other)}` is not allowed here", other.span)
+        if not probes:
+            self.error("E112", f"this {what} has no probe: add one `run` or `http`", span)
+        for extra in probes[1:]:
+            self.error("E112", f"a {what} holds exactly one probe; this is a second one",
+                       extra.span)
+        return (probes[0] if probes else None), expects
+
+    @_meta
+    def confirm(self, meta, children):
+        return n.Confirm.make(span=self.meta_span(meta), question=children[0],
+                                         kind="confirm")
+
+    @_meta
+    def note(self, meta, children):
+        return n.Note.make(span=self.meta_span(meta), text=children[0], kind="note")
+
+    @_meta
+    def wait(self, meta, children):
+        return n.Wait.make(span=self.meta_span(meta), duration=self._expr(children[0]),
+                                      kind="wait")
+
+    @_meta
+    def set_(self, meta, children):
+        return n.Set.make(span=self.meta_span(meta), name=self.ident(children[0]),
+                                     value=self._expr(children[1]), kind="set")
+
+    @_meta
+    def fail(self, meta, children):
+        return n.Fail.make(span=self.meta_span(meta), message=children[0], kind="fail")
+
+    @_meta
+    def elif_(self, meta, children):
+        return n.Branch.make(span=self.meta_span(meta),
+                                        condition=self._expr(children[0]), body=children[1],
+                                        kind="branch")
+
+    @_meta
+    def else_(self, meta, children):
+        return children[0]
+
+    @_meta
+    def if_(self, meta, children):
+        condition, block, *rest = children
+        span = self.meta_span(meta)
+        otherwise = rest.pop() if rest and (rest[-1] is None or isinstance(rest[-1], list)) \
+            else None
+        first = n.Branch.make(span=span, condition=self._expr(condition), body=block,
+                                         kind="branch")
+        return n.If.make(span=span, branches=[first, *rest], otherwise=otherwise,
+                                    kind="if")
+
+    @_meta
+    def for_(self, meta, children):
+        var, iterable, block = children
+        return n.For.make(span=self.meta_span(meta), var=self.ident(var),
+                                     iterable=self._expr(iterable), body=block, kind="for")
+
+    @_meta
+    def named_arg(self, meta, children):
+        return n.Argument.make(span=self.meta_span(meta), name=self.ident(children[0]),
+                                          value=self._expr(children[1]), kind="argument")
+
+    @_meta
+    def call(self, meta, children):
+        first, second, *args = children
+        args = [a for a in args if a is not None]
+        if second is None:
+            namespace, name = None, self.ident(first)
+        else:
+            namespace, name = self.ident(first), self.ident(second)
+        seen: dict[str, n.Argument] = {}
+        for arg in args:
+            if arg.name.name in seen:
+                self.error("E110", f"argument `{arg.name.name}` is given twice", arg.name.span)
+            seen[arg.name.name] = arg
+        return n.TaskCall.make(span=self.meta_span(meta), namespace=namespace,
+                                          name=name, args=args, kind="task_call")
+
+    @_meta
+    def block(self, meta, children):
+        return list(children)
+
+    # ------------------------------------------------------------ attributes
+
+    def _attr(name: str, arity: int = 1):  # noqa: N805 (a factory used in the class body)
+        @_meta
+        def build(self, meta, children):
+            values = [self._expr(c) if c is not None else None for c in children]
+            value = values[0] if arity == 1 else tuple(values)
+            return Attr(name, value, self.meta_span(meta))
+        return build
+
+    a_when = _attr("when")
+    a_timeout = _attr("timeout")
+    a_dir = _attr("dir")
+    a_description = _attr("description")
+    a_rollback = _attr("rollback")
+    a_approvers = _attr("approvers")
+    a_require = _attr("require")
+    a_message = _attr("message")
+    a_self_approval = _attr("self_approval")
+    a_within = _attr("within", 2)
+
+    @_meta
+    def a_retry(self, meta, children):
+        count, every, backoff = (self._expr(c) if c is not None else None for c in children)
+        retry = n.Retry.make(span=self.meta_span(meta), count=count, every=every,
+                                        backoff=backoff, kind="retry")
+        return Attr("retry", retry, retry.span)
+
+    @_meta
+    def env_entry(self, meta, children):
+        return n.EnvVar.make(span=self.meta_span(meta), name=self.ident(children[0]),
+                                        value=self._expr(children[1]), kind="env_var")
+
+    @_meta
+    def a_env(self, meta, children):
+        seen: set[str] = set()
+        for entry in children:
+            if entry.name.name in seen:
+                self.error("E110", f"`{entry.name.name}` is set twice in `env`", entry.name.span)
+            seen.add(entry.name.name)
+        return Attr("env", list(children), self.meta_span(meta))
+
+    @_meta
+    def policy(self, meta, children):
+        return str(children[0])
+
+    @_meta
+    def a_on_failure(self, meta, children):
+        policy, block = children
+        span = self.meta_span(meta)
+        if block is not None and policy != "rollback":
+            self.error("E113", f"`on_failure {policy}` takes no block; only `on_failure "
+                       "rollback { … }` names an undo block", span)
+        value = n.OnFailure.make(span=span, policy=policy, body=block,
+                                            kind="on_failure")
+        return Attr("on_failure", value, span)
+
+    @_meta
+    def body(self, meta, children):
+        statements = [c for c in children if not isinstance(c, Attr)]
+        attrs = [c for c in children if isinstance(c, Attr)]
+        return Body(statements, attrs, self.meta_span(meta))
+
+    def _sort_attrs(self, body: Body, allowed: set[str], what: str) -> dict:
+        found: dict = {}
+        first_at: dict[str, Span] = {}
+        for attr in body.attrs:
+            if attr.name not in allowed:
+                self.error("E114", f"`{attr.name}` is not an attribute of {what}", attr.span,
+                           "allowed here: " + ", ".join(sorted(allowed)))
+                continue
+            if attr.name in found:
+                first = first_at[attr.name]
+                self.error("E110", f"duplicate attribute `{attr.name}` in {what} (first set at "
+                           f"line {first.line})", attr.span)
+                continue
+            found[attr.name] = attr.value
+            first_at[attr.name] = attr.span
+        return found
+
+    # ------------------------------------------------------------ items
+
+    @_meta
+    def step(self, meta, children):
+        name, title, loop, body = children
+        what = f"step `{name}`"
+        attrs = self._sort_attrs(body, STEP_ATTRS, what)
+        span = self.meta_span(meta)
+        self._check_undo(attrs, body, what)
+        loop_var, loop_over = loop if loop is not None else (None, None)
+        return n.Step.make(span=span, name=self.ident(name), title=title,
+                                      loop_var=loop_var, loop_over=loop_over,
+                                      body=body.statements, **self._step_fields(attrs),
+                                      kind="step")
+
+    @_meta
+    def step_loop(self, meta, children):
+        return self.ident(children[0]), self._expr(children[1])
+
+    @_meta
+    def check_step(self, meta, children):
+        name, title, body = children
+        what = f"check `{name}`"
+        attrs = self._sort_attrs(body, CHECK_STEP_ATTRS, what)
+        span = self.meta_span(meta)
+        self._check_undo(attrs, body, what)
+        probe, expects = self._probe_and_expects(body.statements, span, "check")
+        within = attrs.pop("within", None)
+        return n.Step.make(
+            span=span, name=self.ident(name), title=title, body=[], probe=probe, expects=expects,
+            within=within[0] if within else None, every=within[1] if within else None,
+            **self._step_fields(attrs), kind="check_step")
+
+    def _check_undo(self, attrs: dict, body: Body, what: str) -> None:
+        on_failure = attrs.get("on_failure")
+        if "rollback" in attrs and on_failure is not None and on_failure.body is not None:
+            self.error("E115", f"{what} has two undo blocks: `rollback {{ … }}` and "
+                       "`on_failure rollback { … }`", on_failure.span,
+                       "keep one; `on_failure rollback` without a block uses `rollback { … }`")
+
+    @staticmethod
+    def _step_fields(attrs: dict) -> dict:
+        retry = attrs.get("retry")
+        return {
+            "when": attrs.get("when"), "timeout": attrs.get("timeout"), "retry": retry,
+            "env": attrs.get("env"), "dir": attrs.get("dir"),
+            "description": attrs.get("description"), "rollback": attrs.get("rollback"),
+            "on_failure": attrs.get("on_failure"),
+        }
+
+    @_meta
+    def gate(self, meta, children):
+        name, title, body = children
+        what = f"gate `{name}`"
+        attrs = self._sort_attrs(body, GATE_ATTRS, what)
+        for statement in body.statements:
+            self.error("E111", f"a gate holds attributes only; `{_keyword(statement)}` is not "
+                       "allowed here", statement.span, "put the work in a step before or after "
+                       "the gate")
+        return n.Gate.make(span=self.meta_span(meta), name=self.ident(name),
+                                      title=title, **attrs, kind="gate")
+
+    @_meta
+    def header(self, meta, children):
+        title, *attrs = children
+        fields: dict = {}
+        for key, value, span in attrs:
+            if key in fields:
+                self.error("E110", f"duplicate `{key}` in the runbook header", span)
+            fields[key] = value
+        return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
+                                               kind="runbook")
+
+    @_meta
+    def h_description(self, meta, children):
+        return ("description", children[0], self.meta_span(meta))
+
+    @_meta
+    def h_owner(self, meta, children):
+        return ("owner", children[0], self.meta_span(meta))
+
+    @_meta
+    def h_tags(self, meta, children):
+        return ("tags", children[0], self.meta_span(meta))
+
+    @_meta
+    def import_(self, meta, children):
+        path, alias = children
+        text = path.constant()
+        if text is None:
+            self.error("E116", "an import path cannot be interpolated", path.span)
+            text = ""
+        return n.Import.make(span=self.meta_span(meta), path=text,
+                                        path_span=path.span, alias=self.ident(alias),
+                                        kind="import")
+
+    @_meta
+    def param(self, meta, children):
+        name, type_, default, body = children
+        fields: dict = {}
+        for key, value, span in body or []:
+            if key in fields:
+                self.error("E110", f"duplicate `{key}` in param `{name}`", span)
+            fields[key] = value
+        return n.Param.make(
+            span=self.meta_span(meta), name=self.ident(name),
+            type=self.ident(type_) if type_ is not None else None,
+            default=self._expr(default) if default is not None else None, **fields,
+            kind="param")
+
+    @_meta
+    def param_body(self, meta, children):
+        return children
+
+    @_meta
+    def p_description(self, meta, children):
+        return ("description", children[0], self.meta_span(meta))
+
+    @_meta
+    def p_choices(self, meta, children):
+        return ("choices", children[0], self.meta_span(meta))
+
+    @_meta
+    def p_pattern(self, meta, children):
+        return ("pattern", children[0], self.meta_span(meta))
+
+    @_meta
+    def secret_source(self, meta, children):
+        return str(children[0])
+
+    @_meta
+    def secret(self, meta, children):
+        name, source, ref = children
+        text = ref.constant()
+        if text is None:
+            self.error("E116", "a secret's source cannot be interpolated", ref.span)
+            text = ""
+        return n.Secret.make(span=self.meta_span(meta), name=self.ident(name),
+                                        source=source, ref=text, kind="secret")
+
+    @_meta
+    def let(self, meta, children):
+        return n.Let.make(span=self.meta_span(meta), name=self.ident(children[0]),
+                                     value=self._expr(children[1]), kind="let")
+
+    @_meta
+    def task_param(self, meta, children):
+        name, default = children
+        return n.TaskParam.make(
+            span=self.meta_span(meta), name=self.ident(name),
+            default=self._expr(default) if default is not None else None, kind="task_param")
+
+    @_meta
+    def task(self, meta, children):
+        name, *params, block = children
+        params = [p for p in params if p is not None]
+        seen: set[str] = set()
+        for param in params:
+            if param.name.name in seen:
+                self.error("E110", f"task `{name}` has two parameters named "
+                           f"`{param.name.name}`", param.name.span)
+            seen.add(param.name.name)
+        return n.Task.make(span=self.meta_span(meta), name=self.ident(name),
+                                      params=params, body=block, kind="task")
+
+    @_meta
+    def default_policy(self, meta, children):
+        return n.DefaultPolicy.make(span=self.meta_span(meta), policy=children[0],
+                                               kind="default_policy")
+
+    @_meta
+    def finally_(self, meta, children):
+        return n.Finally.make(span=self.meta_span(meta), body=children[0],
+                                         kind="finally")
+
+    @_meta
+    def start(self, meta, children):
+        span = self.source.span(0, len(self.source.text))
+        return n.Runbook.make(span=span, path=self.source.path, items=list(children),
+                                         kind="file")
+
+
+def _rules() -> dict:
+    table = getattr(AstBuilder, "_rule_table", None)
+    if table is None:
+        table = {name: fn for name, fn in vars(AstBuilder).items()
+                 if getattr(fn, "is_rule", False)}
+        AstBuilder._rule_table = table  # type: ignore[attr-defined]
+    return table
+
+
+for _op, _rule in (("or", "or_op"), ("and", "and_op"), ("in", "in_op"), ("not in", "not_in"),
+                   ("contains", "contains_op"), ("matches", "matches_op"), ("+", "add"),
+                   ("-", "sub"), ("*", "mul"), ("/", "div")):
+    setattr(AstBuilder, _rule, AstBuilder._binary(None, _op))  # type: ignore[arg-type]
+
+
+def _keyword(statement) -> str:
+    """The keyword a statement starts with, for messages."""
+    return {"task_call": "task call", "check": "check", "expect": "expect"}.get(
+        statement.kind, statement.kind)
