@@ -8,6 +8,7 @@ stops at the first problem.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -105,7 +106,7 @@ class Analyser:
         self.is_main = is_main
         self.out: list[Diagnostic] = []
         self.scope: dict[str, Symbol] = {"run_id": Symbol("builtin", "string")}
-        self.tasks: dict[str, n.Task] = {t.name.name: t for t in self.ast.of("task")}
+        self.tasks = _tasks_of(self.ast)
         self.secrets = {s.name.name for s in self.ast.of("secret")}
 
     # ------------------------------------------------------------------ reporting
@@ -165,8 +166,10 @@ class Analyser:
 
     def check_reserved(self, ident: n.Ident | None, what: str) -> None:
         if ident is not None and ident.name in RESERVED:
-            self.error("E203", f"`{ident.name}` is a reserved word and cannot name a "
-                       f"{what.replace('_', ' ')}", ident.span, "pick another name")
+            what = {"import": "module alias"}.get(what, what.replace("_", " "))
+            article = "an" if what[0] in "aeiou" else "a"
+            self.error("E203", f"`{ident.name}` is a reserved word and cannot name {article} "
+                       f"{what}", ident.span, "pick another name")
 
     def collect_assigned(self) -> dict[str, Symbol]:
         """Every `into`/`set` variable in the file, for task bodies and `finally`."""
@@ -205,10 +208,7 @@ class Analyser:
                 self.expr(part, ctx)
 
     def visit_import(self, item: n.Import) -> None:
-        imported = self.module.imports.get(item.alias.name)
-        if imported is not None and imported.ast is not None:
-            for let in imported.ast.of("let"):
-                pass  # module lets are reached as `alias.name`
+        # A module's lets are reached as `alias.name`, its tasks as `alias.task(…)`.
         self.scope[item.alias.name] = Symbol("module", "module", item.alias.span)
 
     def visit_param(self, item: n.Param) -> None:
@@ -234,11 +234,11 @@ class Analyser:
                 if choice is _NOTHING:
                     self.error("E231", "`choices` takes constant values", node.span)
                 elif not _assignable(_type_of_value(choice), ptype):
-                    self.error("E231", f"choice {choice!r} is not {_a(ptype)}", node.span)
-            if default is not _NOTHING and default not in choices:
-                self.error("E231", f"the default {default!r} of param `{item.name.name}` is not "
-                           "one of its choices", item.default.span,
-                           "choices: " + ", ".join(repr(c) for c in choices))
+                    self.error("E231", f"choice {_show(choice)} is not {_a(ptype)}", node.span)
+            if default is not _NOTHING and not any(_same_value(default, c) for c in choices):
+                self.error("E231", f"the default {_show(default)} of param `{item.name.name}` is "
+                           "not one of its choices", item.default.span,
+                           "choices: " + ", ".join(_show(c) for c in choices))
         if item.pattern is not None:
             text = _pattern_text(item.pattern)
             if text is None:
@@ -250,13 +250,11 @@ class Analyser:
                 self.error("E232", f"invalid pattern: {error}", item.pattern.span)
                 return
             if default is not _NOTHING and isinstance(default, str) and not regex.search(default):
-                self.error("E232", f"the default {default!r} of param `{item.name.name}` does "
+                self.error("E232", f"the default {_show(default)} of param `{item.name.name}` does "
                            f"not match its pattern `{text}`", item.default.span)
 
     def visit_secret(self, item: n.Secret) -> None:
-        if not item.ref:
-            self.error("E116", f"secret `{item.name.name}` needs a variable or file name",
-                       item.span)
+        # An empty or interpolated source is reported by the transformer, where it is parsed.
         self.scope[item.name.name] = Symbol("secret", "string", item.name.span, secret=True)
 
     def visit_let(self, item: n.Let) -> None:
@@ -345,13 +343,15 @@ class Analyser:
             self.expr(item.approvers, ctx)
             values = [_constant(a) for a in item.approvers.items]
             if all(v is not _NOTHING for v in values):
-                approvers = values
+                approvers = set()
                 for value, node in zip(values, item.approvers.items, strict=True):
                     if not isinstance(value, str) or not value:
                         self.error("E251", "approvers are names (non-empty strings)", node.span)
-                dupes = {v for v in values if values.count(v) > 1}
-                for dupe in sorted(map(str, dupes)):
-                    self.error("E251", f"approver {dupe!r} is listed twice", item.approvers.span)
+                    elif value in approvers:
+                        self.error("E251", f"approver {_show(value)} is listed twice",
+                                   node.span, "each name counts once toward the quorum")
+                    else:
+                        approvers.add(value)
         if item.require is not None:
             self.expect_type(item.require, ctx, "int", "`require`")
             required = _constant(item.require)
@@ -359,10 +359,10 @@ class Analyser:
                 if required < 1:
                     self.error("E250", f"`require {required}`: a gate needs at least one "
                                "approval", item.require.span)
-                elif approvers is not None and required > len(set(approvers)):
+                elif approvers is not None and required > len(approvers):
                     self.error("E250", f"gate `{item.name.name}` requires {required} approvals "
-                               f"but names only {len(set(approvers))} approver"
-                               f"{'s' if len(set(approvers)) != 1 else ''}", item.require.span)
+                               f"but names only {len(approvers)} approver"
+                               f"{'s' if len(approvers) != 1 else ''}", item.require.span)
 
     # ------------------------------------------------------------------ statements
 
@@ -500,7 +500,7 @@ class Analyser:
         module = self.module.imports[alias]
         if module is None or module.ast is None:
             return None  # already reported where the import stands
-        tasks = {t.name.name: t for t in module.ast.of("task")}
+        tasks = _tasks_of(module.ast)
         task = tasks.get(st.name.name)
         if task is None:
             self.error("E210", f"module `{alias}` has no task `{st.name.name}`", st.name.span,
@@ -573,8 +573,9 @@ class Analyser:
         if sym.kind == "var" and sym.maybe_unset and e.name not in ctx.definite \
                 and not ctx.in_task:
             self.warn("W304", f"`{e.name}` may be unset here: the place that sets it (in "
-                      f"`{sym.setter}`) may not have run", e.span, "reading it then is a run-time error; set a "
-                      "default with `set` first, or guard the read")
+                      f"`{sym.setter}`) may not have run", e.span,
+                      "reading it then is a run-time error; set a default with `set` first, "
+                      "or guard the read")
         if sym.type == "response":
             return None
         return sym.type
@@ -733,13 +734,21 @@ def _constant(expr):
         text = expr.constant()
         return _NOTHING if text is None else text
     if expr.kind == "duration":
-        return expr.text
+        return _DurationValue(expr.ms, expr.text)
     if expr.kind == "unary" and expr.op == "-" and expr.operand.kind == "literal":
         return -expr.operand.value
     if expr.kind == "list":
         items = [_constant(i) for i in expr.items]
         return _NOTHING if any(i is _NOTHING for i in items) else items
     return _NOTHING
+
+
+def _tasks_of(ast: n.Runbook) -> dict[str, n.Task]:
+    """Tasks by name; of two with one name (E202) the first counts, as the message says."""
+    tasks: dict[str, n.Task] = {}
+    for task in ast.of("task"):
+        tasks.setdefault(task.name.name, task)
+    return tasks
 
 
 def _pattern_text(pattern: n.String) -> str | None:
@@ -752,7 +761,45 @@ def _pattern_text(pattern: n.String) -> str | None:
     return "".join(parts)
 
 
+class _DurationValue:
+    """A constant duration: equal to another of the same length (`90s` is `1m30s`)."""
+
+    __slots__ = ("ms", "text")
+
+    def __init__(self, ms: int, text: str) -> None:
+        self.ms, self.text = ms, text
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _DurationValue) and other.ms == self.ms
+
+    def __hash__(self) -> int:
+        return hash(self.ms)
+
+
+def _same_value(a, b) -> bool:
+    """Equality as the language sees it: `true` is not `1`, `1` is `1.0`."""
+    ta, tb = _type_of_value(a), _type_of_value(b)
+    if ta != tb and not (ta in NUMERIC and tb in NUMERIC):
+        return False
+    return a == b
+
+
+def _show(value) -> str:
+    """A constant as it is written in a runbook, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, _DurationValue):
+        return value.text
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return str(value)
+
+
 def _type_of_value(value) -> str:
+    if isinstance(value, _DurationValue):
+        return "duration"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):

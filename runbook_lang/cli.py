@@ -46,6 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--output", choices=["text", "json"], default="text")
     check.add_argument("--ast", action="store_true", help="print the AST as JSON")
+    run = sub.add_parser("run", help="run a runbook (or print its plan with --dry-run)")
+    run.add_argument("file", metavar="FILE")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan, rollback included; change nothing")
+    run.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a param")
+    run.add_argument("--params", metavar="FILE.yaml", help="params from a YAML mapping")
+    run.add_argument("--from", dest="from_step", metavar="STEP",
+                     help="start a new run at STEP; earlier steps are skipped")
+    run.add_argument("--approve", action="append", metavar="GATE[=WHO]",
+                     help="approve a gate in advance (as WHO, default the operator)")
+    run.add_argument("--yes", action="store_true", help="answer yes to every confirm")
+    run.add_argument("--as", dest="as_name", metavar="NAME", help="who is running this")
+    run.add_argument("--fail-at", metavar="STEP",
+                     help="make STEP fail (a rollback drill; with --dry-run, show the "
+                          "rollback that would follow)")
+    run.add_argument("--transcript-dir", metavar="DIR",
+                     help="write the transcript under DIR instead of .runbook/runs")
+    run.add_argument("--output", choices=["text", "json"], default="text",
+                     help="json: the plan or the run summary as JSON on stdout")
+    verify = sub.add_parser("verify", help="check a transcript's hash chain and output logs")
+    verify.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
+
+    show = sub.add_parser("show", help="the audit report of a run")
+    show.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
+    show.add_argument("--format", choices=["text", "markdown", "html", "json"], default="text")
+
+    history = sub.add_parser("history", help="the recorded runs, newest first")
+    history.add_argument("--transcript-dir", metavar="DIR")
     return parser
 
 
@@ -82,4 +110,19 @@ def _check(args) -> int:
     return run_check(args)
 
 
-_HANDLERS = {"check": _check}
+def _run(args) -> int:
+    from .commands.run import run_command
+
+    return run_command(args)
+
+
+def _records(name: str):
+    def handler(args) -> int:
+        from .commands import records
+
+        return getattr(records, f"run_{name}")(args)
+    return handler
+
+
+_HANDLERS = {"check": _check, "run": _run, "verify": _records("verify"),
+             "show": _records("show"), "history": _records("history")}

@@ -56,7 +56,9 @@ class Loader:
             self._loading.append(resolved)
             try:
                 for item in ast.of("import"):
-                    module.imports[item.alias.name] = self._load_import(module, item)
+                    # An empty path has been reported by the parser already.
+                    module.imports[item.alias.name] = \
+                        self._load_import(module, item) if item.path else None
             finally:
                 self._loading.pop()
         return module

@@ -6,7 +6,7 @@ behaviour beyond small helpers. `Runbook.model_json_schema()` publishes the shap
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -129,7 +129,7 @@ class Binary(Node):
 
 
 Expr = Annotated[
-    Union[Literal_, Duration, String, ListExpr, Name, FieldAccess, Index, Call, Unary, Binary],
+    Literal_ | Duration | String | ListExpr | Name | FieldAccess | Index | Call | Unary | Binary,
     Field(discriminator="kind"),
 ]
 
@@ -163,7 +163,7 @@ class Http(Node):
     into: Ident | None = None
 
 
-Probe = Annotated[Union[Run, Http], Field(discriminator="kind")]
+Probe = Annotated[Run | Http, Field(discriminator="kind")]
 
 
 class Expect(Node):
@@ -279,8 +279,8 @@ class TaskCall(Node):
 
 
 Statement = Annotated[
-    Union[Run, Http, CheckStatement, Watch, Expect, Confirm, Note, Wait, Set, Fail, If, For,
-          TaskCall],
+    Run | Http | CheckStatement | Watch | Expect | Confirm | Note | Wait | Set | Fail | If | For
+    | TaskCall,
     Field(discriminator="kind"),
 ]
 
@@ -431,7 +431,7 @@ class Finally(Node):
 
 
 Item = Annotated[
-    Union[RunbookHeader, Import, Param, Secret, Let, Task, Step, Gate, DefaultPolicy, Finally],
+    RunbookHeader | Import | Param | Secret | Let | Task | Step | Gate | DefaultPolicy | Finally,
     Field(discriminator="kind"),
 ]
 

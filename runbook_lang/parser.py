@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import gc
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import resources
 from .diagnostics import Diagnostic, Location
 from .source import Source
-from .transform import AstBuilder
+from .transform import MAX_DEPTH, AstBuilder
 
 # Deeper nesting than this is almost certainly generated or broken input; refusing it keeps
 # every later stage (analysis, planning, JSON output) clear of Python's recursion limit.
@@ -26,6 +27,16 @@ FRIENDLY = {
 }
 OPENERS = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
+# Contextual words that are keywords where a statement may also begin: `approvers(…)` in a
+# step body, or `into(…)` on the line after a `run`, is a call of a task of that name.
+CALLABLE_WORDS = frozenset({"APPROVERS", "REQUIRE", "MESSAGE", "SELF_APPROVAL", "WITHIN", "INTO"})
+# No keyword is ever followed by `=`: a contextual word before one is a name being given a
+# value (`env { A = 1  every = 2 }`, where LALR's merged lookahead would expect a keyword).
+CONTEXTUAL_WORDS = frozenset("""AS FROM FILE EVERY WITHIN TOLERATE BACKOFF INTO ABORT CONTINUE
+APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS HEADER BODY""".split())
+ASSIGNS = re.compile(r"[ \t\r\n]*=(?!=)")
+COMPARISON_WORDS = frozenset({"in", "contains", "matches"})
+COMPARISON_SIGNS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
 class ParseFailure(Exception):
@@ -64,7 +75,31 @@ class _Brackets:
         return token
 
 
+class _CallNames:
+    """Postlex: a contextual keyword written straight before `(` is a task name, not a keyword.
+
+    The contextual lexer reads `message` as the gate attribute wherever one may stand, and a
+    step body accepts every attribute (so that a misplaced one gets a clear message), which
+    would leave a task called `message` uncallable there.
+    """
+
+    always_accept = ()
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def process(self, stream):
+        for token in stream:
+            if token.type in CONTEXTUAL_WORDS:
+                text = self.texts[-1]
+                if (token.type in CALLABLE_WORDS and text.startswith("(", token.end_pos)) \
+                        or ASSIGNS.match(text, token.end_pos):
+                    token = Token.new_borrow_pos("NAME", token.value, token)
+            yield token
+
+
 _brackets = _Brackets()
+_call_names = _CallNames()
 _builder = AstBuilder()
 
 
@@ -80,6 +115,7 @@ def _lark() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks=callbacks,
+        postlex=_call_names,
         cache=True,
     )
 
@@ -103,6 +139,13 @@ def parse_source(source: Source):
             # The AST lives as long as the command: keep later collections from rescanning it.
             gc.freeze()
             gc.enable()
+    deep = _builder.too_deep
+    if deep is not None:
+        raise ParseFailure([Diagnostic(
+            "error", "E101", f"nested too deeply: more than {MAX_DEPTH} levels of blocks, "
+            "brackets and operators here",
+            Location(source.path, deep.line, deep.column, deep.end_line, deep.end_column),
+            ("split a long expression with `let`s, and deep blocks into tasks",))])
     return tree, list(_builder.diagnostics)
 
 
@@ -123,6 +166,7 @@ def _parse_interpolation(text: str):
 
 def _parse(lark: Lark, text: str, start: str):
     _brackets.frames.append([])
+    _call_names.texts.append(text)
     try:
         tree = lark.parse(text, start=start)
     except NestingTooDeep as deep:
@@ -131,9 +175,11 @@ def _parse(lark: Lark, text: str, start: str):
             deep.token.start_pos, deep.token.end_pos,
             "split the work into tasks or steps")]) from None
     except UnexpectedInput as error:
-        raise ParseFailure([_from_lark(error, text, _brackets.frames[-1])]) from None
+        raise ParseFailure([_from_lark(error, text, _brackets.frames[-1],
+                                       inside_string=start == "expr")]) from None
     finally:
         _brackets.frames.pop()
+        _call_names.texts.pop()
     if isinstance(tree, Token):
         return tree
     return _builder.transform(tree)
@@ -145,7 +191,8 @@ def _diagnostic(code: str, message: str, start: int, end: int, *hints: str) -> D
     return Diagnostic("error", code, message, loc, tuple(hints))
 
 
-def _from_lark(error: UnexpectedInput, text: str, open_brackets: list[Token]) -> Diagnostic:
+def _from_lark(error: UnexpectedInput, text: str, open_brackets: list[Token],
+               inside_string: bool = False) -> Diagnostic:
     if isinstance(error, UnexpectedCharacters):
         pos = error.pos_in_stream
         char = text[pos] if pos < len(text) else ""
@@ -156,41 +203,52 @@ def _from_lark(error: UnexpectedInput, text: str, open_brackets: list[Token]) ->
             return _diagnostic("E100", "unterminated string: `\"` has no closing `\"` on this "
                                "line", pos, pos + 1,
                                "use `\"\"\"…\"\"\"` for text that spans lines")
-        shown = char if char.isprintable() else repr(char)
-        return _diagnostic("E100", f"unexpected character `{shown}`", pos, pos + 1)
+        # A backquote inside backquotes would read as markup; show it quoted instead.
+        shown = f"`{char}`" if char.isprintable() and char != "`" else repr(char)
+        return _diagnostic("E100", f"unexpected character {shown}", pos, pos + 1)
+    expected = sorted({FRIENDLY.get(t, _literal(t)) for t in getattr(error, "expected", ())
+                       if t != "$END"} | ({"the end of the file"} if "$END" in getattr(
+                           error, "expected", ()) else set()))
+    hint = ("expected " + _join(expected)) if 0 < len(expected) <= 12 else ""
     if isinstance(error, UnexpectedEOF) or (
             isinstance(error, UnexpectedToken) and error.token.type == "$END"):
         if open_brackets:
             opener = open_brackets[-1]
-            return _diagnostic("E100", f"`{opener}` is never closed: the file ends first",
+            where = "the interpolation" if inside_string else "the file"
+            return _diagnostic("E100", f"`{opener}` is never closed: {where} ends first",
                                opener.start_pos, opener.end_pos)
         pos = len(text)
-        return _diagnostic("E100", "unexpected end of file", max(0, pos - 1), pos)
+        if inside_string:
+            # Point at the closing `}}`: the expression stops short of it.
+            return _diagnostic("E100", "incomplete expression in `{{ … }}`", pos, pos + 1,
+                               *([hint] if hint else []))
+        return _diagnostic("E100", "unexpected end of file", max(0, pos - 1), pos,
+                           *([hint] if hint else []))
     assert isinstance(error, UnexpectedToken)
     token = error.token
-    expected = sorted({FRIENDLY.get(t, _literal(t)) for t in error.expected})
-    shown = str(token) if token.type != "$END" else "end of file"
-    hint = ("expected " + _join(expected)) if len(expected) <= 12 else ""
+    shown = str(token)
     message = f"unexpected `{shown}`"
-    if token.type in ("LESSTHAN", "MORETHAN", "__ANON_0", "__ANON_1", "__ANON_2",
-                      "__ANON_3") and _after_comparison(error):
+    if (shown in COMPARISON_SIGNS or shown in COMPARISON_WORDS or shown == "not") \
+            and _after_comparison(error):
         message = f"unexpected `{shown}`: comparisons do not chain"
         hint = "join them with `and`: `a < b and b < c`"
-    elif token.type == "NAME" and str(token) in _reserved():
+    elif token.type == "EQUAL" and "`==`" in expected:
+        hint = "to compare, write `==`; `=` only gives a value (`let`, `set`, arguments)"
+    elif token.type == "NAME" and shown in _reserved():
         message = f"unexpected `{shown}`: it is a reserved word"
     return _diagnostic("E100", message, token.start_pos, token.end_pos,
                        *([hint] if hint else []))
 
 
 def _after_comparison(error: UnexpectedToken) -> bool:
-    state = getattr(error, "state", None)
+    """True when the parser has just read `a < b` (or `a in b` …) and meets another one."""
     stack = getattr(getattr(error, "interactive_parser", None), "parser_state", None)
-    del state
-    if stack is None:
+    if stack is None or len(stack.value_stack) < 2:
         return False
-    return any(getattr(v, "data", None) == "comp_op" or getattr(v, "kind", None) == "binary"
-               and getattr(v, "op", "") in ("==", "!=", "<", "<=", ">", ">=")
-               for v in stack.value_stack[-1:])
+    operator = stack.value_stack[-2]
+    if isinstance(operator, Tree):
+        return operator.data == "comp_op"
+    return isinstance(operator, Token) and str(operator) in COMPARISON_WORDS
 
 
 def _literal(terminal: str) -> str:

@@ -21,6 +21,10 @@ DURATION_RE = re.compile(
 )
 UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 ERROR_NAME = "<error>"
+# The deepest parse tree accepted. pydantic stops serialising at ~255 nested models and Python
+# recursion stops at 1,000 frames: this keeps `--ast`, the analyser and the interpreter clear
+# of both, while 90 nested `if`s, or a sum of 200 terms, still fit.
+MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
 
@@ -68,16 +72,44 @@ class AstBuilder:
         # Maps an offset of the text being parsed to an offset in `source`: identity for a
         # file, a table for an interpolation parsed out of a string.
         self._maps: list[list[int] | None] = [None]
+        self.inner_depth = 0
+        self.last_depth = 0
+        self.too_deep: Span | None = None
 
     # ------------------------------------------------------------ plumbing
 
     def transform(self, tree: Tree):
-        """Build the AST bottom-up, iteratively (a deep file cannot exhaust the stack)."""
+        """Build the AST bottom-up, iteratively (a deep file cannot exhaust the stack).
+
+        It also measures the tree's depth: `1 + 1 + …` nests one level per operator without
+        a single bracket, and later stages (analysis, JSON output) recurse over the AST.
+        The first node deeper than MAX_DEPTH is kept in `too_deep` for the parser to report.
+        """
         rules = _rules()
         results: dict[int, object] = {}
+        depths: dict[int, int] = {}
         for sub in tree.iter_subtrees():
-            children = [results.pop(id(c)) if isinstance(c, Tree) else c for c in sub.children]
+            children = []
+            depth = 0
+            for child in sub.children:
+                if isinstance(child, Tree):
+                    key = id(child)
+                    children.append(results.pop(key))
+                    below = depths.pop(key)
+                    if below > depth:
+                        depth = below
+                else:
+                    children.append(child)
             results[id(sub)] = rules[sub.data](self, sub.meta, children)
+            if self.inner_depth:
+                # A string's interpolations were parsed apart; their depth counts here.
+                depth = max(depth, self.inner_depth)
+                self.inner_depth = 0
+            depth += 1
+            if depth > MAX_DEPTH and self.too_deep is None:
+                self.too_deep = self.meta_span(sub.meta)
+            depths[id(sub)] = depth
+        self.last_depth = depths[id(tree)]
         return results[id(tree)]
 
     def begin(self, source: Source, parse_expr: Callable[[str], object]) -> None:
@@ -86,6 +118,9 @@ class AstBuilder:
         self.diagnostics = []
         self.parse_expr = parse_expr
         self._maps = [None]
+        self.inner_depth = 0
+        self.last_depth = 0
+        self.too_deep = None
 
     def _abs(self, offset: int) -> int:
         table = self._maps[-1]
@@ -137,15 +172,20 @@ class AstBuilder:
         for err in errors:
             self.error("E103", err.message, self.source.span(err.start, err.end))
         parts: list = []
+        deepest = 0
         for piece in pieces:
             if not piece.is_expr:
                 span = self.source.span(piece.offsets[0], piece.offsets[-1])
                 parts.append(n.Text.make(span=span, value=piece.text, kind="text"))
                 continue
+            self.last_depth = 1
             expr = self._parse_interpolation(piece.text, piece.offsets)
+            # String and Interpolation nodes sit between the string's owner and the expression.
+            deepest = max(deepest, self.last_depth + 1)
             span = self.source.span(piece.offsets[0] - 2, piece.offsets[-1] + 2)
             parts.append(n.Interpolation.make(span=span, expr=expr,
                                                          kind="interpolation"))
+        self.inner_depth = deepest
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
 
     def _split_nested(self, tok: Token):
@@ -625,8 +665,12 @@ class AstBuilder:
         path, alias = children
         text = path.constant()
         if text is None:
-            self.error("E116", "an import path cannot be interpolated", path.span)
-            text = ""
+            self.error("E116", "an import path cannot be interpolated", path.span,
+                       "write the path out: `std/NAME`, or relative to this file")
+            text = ""  # the loader leaves an empty path alone: it is reported here
+        elif not text:
+            self.error("E116", "an import needs a path", path.span,
+                       "`std/NAME`, or a path relative to this file")
         return n.Import.make(span=self.meta_span(meta), path=text,
                                         path_span=path.span, alias=self.ident(alias),
                                         kind="import")
@@ -669,9 +713,13 @@ class AstBuilder:
     def secret(self, meta, children):
         name, source, ref = children
         text = ref.constant()
+        what = "an environment variable" if source == "env" else "a file"
         if text is None:
-            self.error("E116", "a secret's source cannot be interpolated", ref.span)
+            self.error("E116", "a secret's source cannot be interpolated", ref.span,
+                       f"name {what} as plain text")
             text = ""
+        elif not text:
+            self.error("E116", f"secret `{name}` needs the name of {what}", ref.span)
         return n.Secret.make(span=self.meta_span(meta), name=self.ident(name),
                                         source=source, ref=text, kind="secret")
 

@@ -1,0 +1,74 @@
+"""`runbook verify`, `runbook show`, `runbook history`: reading what runs recorded."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..transcript import find_run_dir, list_runs, read_records, verify
+
+EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
+
+
+def locate(ref: str, base: Path | None = None) -> Path | None:
+    """A transcript given as a run id, a run directory or a transcript.jsonl path."""
+    return find_run_dir(ref, base)
+
+
+def run_verify(args) -> int:
+    """Recompute the hash chain and the output digests; exit 1 naming the first bad line."""
+    run_dir = locate(args.transcript)
+    if run_dir is None:
+        sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
+                         "id, a run directory or a transcript.jsonl)\n")
+        return EXIT_USAGE
+    result = verify(run_dir)
+    if result.ok:
+        print(f"ok: {result.records} records, chain and output logs intact")
+        print(f"head: {result.head}")
+        return EXIT_OK
+    first = result.problems[0]
+    print(f"FAILED: {first.reason}")
+    for problem in result.problems[1:]:
+        print(f"  also: {problem.reason}")
+    return EXIT_BAD
+
+
+def run_show(args) -> int:
+    """Print the audit report of a run."""
+    from ..report import build_report, render_html, render_json, render_text
+
+    run_dir = locate(args.transcript)
+    if run_dir is None:
+        sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
+        return EXIT_USAGE
+    records, _torn = read_records(run_dir)
+    report = build_report(records, verify(run_dir))
+    renderers = {"text": render_text, "markdown": lambda r: render_text(r, markdown=True),
+                 "html": render_html, "json": render_json}
+    sys.stdout.write(renderers[args.format](report))
+    return EXIT_OK
+
+
+def run_history(args) -> int:
+    """The recorded runs, newest first."""
+    base = Path(args.transcript_dir) if args.transcript_dir else None
+    rows = []
+    for run_dir in list_runs(base):
+        records, _ = read_records(run_dir)
+        started = next((r for r in records if r.get("event") == "run_started"), {})
+        finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), {})
+        operator = (started.get("operator") or {}).get("user", "?")
+        duration = finished.get("duration_ms")
+        rows.append((run_dir.name, started.get("runbook", "?"),
+                     finished.get("status", "unfinished"), operator,
+                     started.get("time", "?"),
+                     f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))
+    if not rows:
+        print("no recorded runs here")
+        return EXIT_OK
+    header = ("RUN ID", "RUNBOOK", "STATUS", "OPERATOR", "STARTED", "DURATION")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK

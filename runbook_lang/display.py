@@ -1,0 +1,160 @@
+"""Live terminal output of a run: the current step, its streamed output, statuses, summary.
+
+Rich on a terminal (colours, a spinner with the elapsed time); plain lines when the stream
+is not a terminal or NO_COLOR is set. With `--output json`, everything here goes to stderr
+so that stdout carries only the JSON document.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .output import use_color
+
+SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "rolled_back": "↺",
+           "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■"}
+STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "rolled_back": "yellow",
+          "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
+          "interrupted": "red"}
+INDENT = b"    "
+
+
+class Display:
+    """Prints what a run does as it happens."""
+
+    def __init__(self, stream=None, quiet: bool = False) -> None:
+        self.stream = stream or sys.stdout
+        self.quiet = quiet
+        self.rich = use_color(self.stream)
+        self._console = None
+        self._status = None
+        self._at_line_start = True
+        self._step_started = 0.0
+        self._step_label = ""
+        if self.rich:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+
+    # ------------------------------------------------------------------ plain writing
+
+    def line(self, text: str, style: str | None = None) -> None:
+        """One line of text for the operator."""
+        if self.quiet:
+            return
+        self._end_output_line()
+        if self._console is not None:
+            from rich.text import Text
+
+            self._console.print(Text(text, style=style or ""))
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def output(self, stream_name: str, chunk: bytes) -> None:
+        """A chunk of a command's (masked) output, indented under its step."""
+        if self.quiet or not chunk:
+            return
+        if self._console is not None:
+            self._rich_output(chunk)
+            return
+        buffer = getattr(self.stream, "buffer", None)
+        data = chunk.replace(b"\n", b"\n" + INDENT)
+        if self._at_line_start:
+            data = INDENT + data
+        if chunk.endswith(b"\n"):
+            data = data[: -len(INDENT)]
+        self._at_line_start = chunk.endswith(b"\n")
+        if buffer is not None:
+            self.stream.flush()
+            buffer.write(data)
+            buffer.flush()
+        else:
+            self.stream.write(data.decode("utf-8", "replace"))
+
+    def _rich_output(self, chunk: bytes) -> None:
+        from rich.text import Text
+
+        text = chunk.decode("utf-8", "replace")
+        lines = text.split("\n")
+        for index, piece in enumerate(lines):
+            if index == len(lines) - 1 and not piece:
+                break
+            self._console.print(Text("    " + piece, style="dim"), soft_wrap=True)
+
+    def _end_output_line(self) -> None:
+        if not self._at_line_start:
+            if self._console is None:
+                self.stream.write("\n")
+            self._at_line_start = True
+
+    # ------------------------------------------------------------------ steps
+
+    def step_started(self, number: str, name: str, title: str) -> None:
+        """A step begins: its header line and, on a terminal, a spinner."""
+        self._step_started = time.monotonic()
+        self._step_label = f"{name}: {title}"
+        self.line(f"▶ [{number}] {name}: {title}", "bold cyan")
+        self._start_spinner()
+
+    def _start_spinner(self) -> None:
+        if self._console is None or self.quiet:
+            return
+        started = self._step_started
+        label = self._step_label
+
+        class Elapsed:
+            def __rich__(self):
+                return f"[cyan]{label}[/] [dim]{time.monotonic() - started:.1f}s[/]"
+
+        self._status = self._console.status(Elapsed(), spinner="dots")
+        self._status.start()
+
+    def stop_spinner(self) -> None:
+        """Stop the spinner (before a prompt or at the end of a step)."""
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def step_finished(self, name: str, status: str, duration_ms: int, reason: str = "") -> None:
+        """A step ends: its status, duration and, when it did not succeed, why."""
+        self.stop_spinner()
+        symbol = SYMBOLS.get(status, "•")
+        detail = f" — {reason}" if reason else ""
+        self.line(f"{symbol} {name} {status} ({format_ms(duration_ms)}){detail}",
+                  STYLES.get(status))
+
+    def summary(self, rows: list[tuple[str, str, int]], status: str, exit_code: int,
+                duration_ms: int) -> None:
+        """The end-of-run table: each step's status and duration, then the run's."""
+        if self.quiet:
+            return
+        self.stop_spinner()
+        self.line("")
+        if self._console is not None and rows:
+            from rich.table import Table
+
+            table = Table(title="Summary", title_justify="left", show_edge=False)
+            table.add_column("step")
+            table.add_column("status")
+            table.add_column("duration", justify="right")
+            for name, step_status, ms in rows:
+                table.add_row(name, f"[{STYLES.get(step_status, '')}]{step_status}[/]"
+                              if STYLES.get(step_status) else step_status, format_ms(ms))
+            self._console.print(table)
+        elif rows:
+            width = max(len(name) for name, _, _ in rows)
+            self.line("Summary:")
+            for name, step_status, ms in rows:
+                self.line(f"  {name.ljust(width)}  {step_status.ljust(11)} {format_ms(ms)}")
+        self.line(f"run {status} (exit {exit_code}) in {format_ms(duration_ms)}",
+                  STYLES.get(status, "bold green" if status == "succeeded" else None))
+
+
+def format_ms(ms: int) -> str:
+    """`0.12s`, `3.4s`, `2m05s`."""
+    if ms < 60_000:
+        return f"{ms / 1000:.2f}s" if ms < 10_000 else f"{ms / 1000:.1f}s"
+    minutes, rest = divmod(ms // 1000, 60)
+    return f"{minutes}m{rest:02d}s"

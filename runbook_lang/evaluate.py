@@ -1,0 +1,307 @@
+"""Expression evaluation and string rendering, shared by the plan and the interpreter.
+
+Interpolation into a command is shell-quoted: `{{ x }}` is one shell word whatever `x`
+holds; only `{{ raw(x) }}` inserts text as it is (LANGUAGE.md §6.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from collections.abc import Callable
+
+from . import nodes as n
+from .values import Duration, EvalError, Unknown, to_text, type_name
+
+Lookup = Callable[[str], object]
+NUMERIC = (int, float)
+
+
+class Evaluator:
+    """Evaluates expressions against a name lookup (which raises EvalError for unset names)."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+
+    def eval(self, expr):
+        """The value of an expression."""
+        return getattr(self, f"eval_{expr.kind}")(expr)
+
+    # ------------------------------------------------------------------ strings
+
+    def render(self, string: n.String, quote: bool = False) -> str:
+        """A string's text; with `quote`, each interpolation becomes one shell word."""
+        out = []
+        for part in string.parts:
+            if part.kind == "text":
+                out.append(part.value)
+                continue
+            value = self.eval(part.expr)
+            text = to_text(value)
+            if quote and not _is_raw(part.expr) and not isinstance(value, Unknown):
+                text = shlex.quote(text)
+            out.append(text)
+        return "".join(out)
+
+    def eval_string(self, e: n.String) -> str | Unknown:
+        values = [self.eval(p.expr) for p in e.parts if p.kind == "interpolation"]
+        unknown = next((v for v in values if isinstance(v, Unknown)), None)
+        if unknown is not None:
+            return Unknown(f"text with {unknown.source}")
+        return self.render(e)
+
+    # ------------------------------------------------------------------ atoms
+
+    def eval_literal(self, e: n.Literal_):
+        return e.value
+
+    def eval_duration(self, e: n.Duration) -> Duration:
+        return Duration(e.ms)
+
+    def eval_list(self, e: n.ListExpr) -> list:
+        return [self.eval(item) for item in e.items]
+
+    def eval_name(self, e: n.Name):
+        return self.lookup(e.name)
+
+    def eval_field(self, e: n.FieldAccess):
+        target = self.eval(e.target)
+        if isinstance(target, Unknown):
+            return Unknown(f"{target.source}.{e.name}")
+        if isinstance(target, dict):
+            if e.name in target:
+                return target[e.name]
+            fields = ", ".join(map(str, target)) or "none"
+            raise EvalError(f"no field `{e.name}` (fields: {fields})")
+        raise EvalError(f"{type_name(target)} has no fields (reading `.{e.name}`)")
+
+    def eval_index(self, e: n.Index):
+        target, index = self.eval(e.target), self.eval(e.index)
+        if isinstance(target, Unknown) or isinstance(index, Unknown):
+            return Unknown("a value known at run time")
+        try:
+            if isinstance(target, dict):
+                return target[index]
+            if isinstance(target, (list, str)) and isinstance(index, int) \
+                    and not isinstance(index, bool):
+                return target[index]
+        except (KeyError, IndexError):
+            raise EvalError(f"index {index!r} is out of range") from None
+        raise EvalError(f"cannot index {type_name(target)} with {type_name(index)}")
+
+    def eval_call(self, e: n.Call):
+        args = [self.eval(a) for a in e.args]
+        if any(isinstance(a, Unknown) for a in args):
+            return Unknown(f"{e.func.name}() of a value known at run time")
+        builtin = BUILTINS.get(e.func.name)
+        if builtin is None:
+            raise EvalError(f"unknown function `{e.func.name}`")
+        return builtin(*args)
+
+    # ------------------------------------------------------------------ operators
+
+    def eval_unary(self, e: n.Unary):
+        value = self.eval(e.operand)
+        if isinstance(value, Unknown):
+            return value
+        if e.op == "not":
+            return not _bool(value, "not")
+        if isinstance(value, Duration):
+            return Duration(-value.ms)
+        if isinstance(value, NUMERIC) and not isinstance(value, bool):
+            return -value
+        raise EvalError(f"cannot negate {type_name(value)}")
+
+    def eval_binary(self, e: n.Binary):
+        if e.op in ("and", "or"):
+            return self._logic(e)
+        left, right = self.eval(e.left), self.eval(e.right)
+        if isinstance(left, Unknown) or isinstance(right, Unknown):
+            return Unknown("decided at run time")
+        return binary(e.op, left, right)
+
+    def _logic(self, e: n.Binary):
+        left = self.eval(e.left)
+        if not isinstance(left, Unknown):
+            left = _bool(left, e.op)
+            if e.op == "and" and not left:
+                return False
+            if e.op == "or" and left:
+                return True
+        right = self.eval(e.right)
+        if isinstance(right, Unknown) or isinstance(left, Unknown):
+            if not isinstance(right, Unknown):
+                right = _bool(right, e.op)
+                if (e.op == "and" and not right) or (e.op == "or" and right):
+                    return right
+            return Unknown("decided at run time")
+        return _bool(right, e.op)
+
+
+def binary(op: str, left, right):
+    """Apply a binary operator to two known values."""
+    if op in ("==", "!="):
+        _same_kind(op, left, right)
+        equal = left == right
+        return equal if op == "==" else not equal
+    if op in ("<", "<=", ">", ">="):
+        _same_kind(op, left, right)
+        if isinstance(left, (bool, list, dict)) or left is None:
+            raise EvalError(f"`{op}` does not order {type_name(left)} values")
+        return {"<": left < right, "<=": left <= right, ">": left > right,
+                ">=": left >= right}[op]
+    if op in ("in", "not in"):
+        found = _contains(right, left, op)
+        return found if op == "in" else not found
+    if op == "contains":
+        return _contains(left, right, op)
+    if op == "matches":
+        if not isinstance(left, str) or not isinstance(right, str):
+            raise EvalError(f"`matches` needs text, got {type_name(left)} and {type_name(right)}")
+        try:
+            return re.search(right, left) is not None
+        except re.error as error:
+            raise EvalError(f"invalid regular expression {right!r}: {error}") from None
+    return _arithmetic(op, left, right)
+
+
+def _arithmetic(op: str, left, right):
+    num_l = isinstance(left, NUMERIC) and not isinstance(left, bool)
+    num_r = isinstance(right, NUMERIC) and not isinstance(right, bool)
+    if num_l and num_r:
+        if op == "/":
+            if right == 0:
+                raise EvalError("division by zero")
+            return left / right
+        return {"+": left + right, "-": left - right, "*": left * right}[op]
+    if op == "+" and type(left) is type(right) and isinstance(left, (str, list)):
+        return left + right
+    if isinstance(left, Duration) and isinstance(right, Duration) and op in "+-":
+        return Duration(left.ms + right.ms if op == "+" else left.ms - right.ms)
+    if isinstance(left, Duration) and num_r and op in "*/":
+        if op == "/" and right == 0:
+            raise EvalError("division by zero")
+        return Duration(int(left.ms * right if op == "*" else left.ms / right))
+    if num_l and isinstance(right, Duration) and op == "*":
+        return Duration(int(left * right.ms))
+    raise EvalError(f"cannot apply `{op}` to {type_name(left)} and {type_name(right)}")
+
+
+def _same_kind(op: str, left, right) -> None:
+    kinds = {type_name(left), type_name(right)}
+    if len(kinds) == 1 or kinds <= {"int", "float"}:
+        return
+    raise EvalError(f"cannot compare {type_name(left)} {to_text(left)!r} with "
+                    f"{type_name(right)} {to_text(right)!r} using `{op}`")
+
+
+def _contains(container, item, op: str) -> bool:
+    if isinstance(container, list):
+        return item in container
+    if isinstance(container, str):
+        if not isinstance(item, str):
+            raise EvalError(f"`{op}` on text needs text, got {type_name(item)}")
+        return item in container
+    if isinstance(container, dict):
+        return item in container
+    raise EvalError(f"`{op}` needs a list or text, got {type_name(container)}")
+
+
+def _bool(value, op: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise EvalError(f"`{op}` needs a bool, got {type_name(value)} {to_text(value)!r}")
+
+
+def _is_raw(expr) -> bool:
+    return expr.kind == "call" and expr.func.name == "raw"
+
+
+# ---------------------------------------------------------------------- builtins
+
+
+def _number(value):
+    if isinstance(value, bool):
+        raise EvalError("number() of a bool")
+    if isinstance(value, NUMERIC):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise EvalError(f"number(): {value[:80]!r} is not a number") from None
+    raise EvalError(f"number() of {type_name(value)}")
+
+
+def _int(value):
+    if isinstance(value, bool):
+        return int(value)
+    number = _number(value)
+    return int(number)
+
+
+def _float(value):
+    if isinstance(value, bool):
+        return float(value)
+    return float(_number(value))
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off", ""):
+            return False
+        raise EvalError(f"bool(): {value[:80]!r} is not true or false")
+    if isinstance(value, NUMERIC):
+        return value != 0
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    raise EvalError(f"bool() of {type_name(value)}")
+
+
+def _len(value):
+    if isinstance(value, (str, list, dict)):
+        return len(value)
+    raise EvalError(f"len() of {type_name(value)}")
+
+
+def _text_fn(name: str, fn):
+    def apply(value):
+        if not isinstance(value, str):
+            raise EvalError(f"{name}() needs text, got {type_name(value)}")
+        return fn(value)
+    return apply
+
+
+def _json(value):
+    if not isinstance(value, str):
+        raise EvalError(f"json() needs text, got {type_name(value)}")
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise EvalError(f"json(): not valid JSON ({error.msg} at character {error.pos})") \
+            from None
+
+
+def _getenv(name, default=""):
+    if not isinstance(name, str):
+        raise EvalError("getenv() needs a variable name")
+    return os.environ.get(name, default)
+
+
+BUILTINS = {
+    "number": _number, "int": _int, "float": _float, "str": to_text, "bool": _to_bool,
+    "len": _len, "lower": _text_fn("lower", str.lower), "upper": _text_fn("upper", str.upper),
+    "trim": _text_fn("trim", str.strip), "json": _json, "getenv": _getenv, "raw": to_text,
+}

@@ -1,0 +1,220 @@
+"""Approval gates: a gate never passes silently (LANGUAGE.md §6.3).
+
+Approvals come from `--approve GATE[=NAME]`, from `runbook approve` (stored with the run and
+written to the transcript on resume) or from a person at the terminal. Only names in
+`approvers` count (anyone when the gate names none), each name once, and the operator not
+at all under `self_approval false`. Without enough approvals and without a terminal the run
+pauses (exit 3) and says how to approve and resume.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+from . import nodes as n
+from .plan import PlanStep
+from .runtime import Frame, Runtime, StepFailed, StepRun
+from .values import Duration, Unknown, to_text
+
+
+@dataclass
+class GateRules:
+    """A gate's evaluated settings."""
+
+    name: str
+    title: str
+    approvers: list[str] | None
+    require: int
+    timeout: Duration | None
+    message: str
+    self_approval: bool
+    approved: list[str] = field(default_factory=list)
+
+    def refusal(self, who: str, operator: str) -> str | None:
+        """Why `who` cannot approve this gate (None when the vote counts)."""
+        if self.approvers is not None and who not in self.approvers:
+            return f"{who!r} is not an approver of gate {self.name} (approvers: " \
+                   f"{', '.join(self.approvers)})"
+        if not self.self_approval and who == operator:
+            return f"{who!r} started this run and gate {self.name} has self_approval false"
+        if who in self.approved:
+            return f"{who!r} has already approved gate {self.name}"
+        return None
+
+    def describe(self) -> str:
+        who = ", ".join(self.approvers) if self.approvers is not None else "anyone"
+        text = f"needs {self.require} approval{'s' if self.require != 1 else ''} from {who}"
+        if self.timeout is not None:
+            text += f", times out after {self.timeout}"
+        if not self.self_approval:
+            text += ", not the operator"
+        return text
+
+
+class Gates:
+    """Runs gates for the interpreter."""
+
+    def __init__(self, rt: Runtime, interpreter) -> None:
+        self.rt = rt
+        self.interpreter = interpreter
+
+    def rules(self, gate: n.Gate, frame: Frame) -> GateRules:
+        value = self.interpreter.statements.value
+        approvers = value(gate.approvers, frame) if gate.approvers is not None else None
+        require = value(gate.require, frame) if gate.require is not None else 1
+        timeout = value(gate.timeout, frame) if gate.timeout is not None else None
+        self_approval = value(gate.self_approval, frame) if gate.self_approval is not None \
+            else True
+        message = self.interpreter.statements.text(gate.message, frame) if gate.message else ""
+        return GateRules(gate.name.name, self.interpreter.title(gate, frame),
+                         [to_text(a) for a in approvers] if isinstance(approvers, list) else None,
+                         require if isinstance(require, int) else 1,
+                         timeout if isinstance(timeout, Duration) else None, message,
+                         self_approval if isinstance(self_approval, bool) else True)
+
+    def run(self, gate: n.Gate, number: str) -> str:
+        """'approved', 'skipped', 'paused' or 'rejected'."""
+        name = gate.name.name
+        instance = StepRun(gate, name, "", number)
+        frame = Frame(instance, self.rt.module)
+        when = self.interpreter.condition(gate.when, frame) if gate.when is not None else True
+        rules = self.rules(gate, frame)
+        instance.title = rules.title
+        if self.rt.dry:
+            return self.plan(gate, number, rules, when, frame)
+        if when is False:
+            from .statements import source_text
+
+            self.interpreter.skip(gate, number, f"when {source_text(frame, gate.when)} is false")
+            return "skipped"
+        return self.decide(gate, instance, rules, number)
+
+    def plan(self, gate: n.Gate, number: str, rules: GateRules, when, frame: Frame) -> str:
+        from .statements import source_text
+
+        status, reason = "will run", ""
+        if when is False:
+            status, reason = "skipped", f"when {source_text(frame, gate.when)} is false"
+        elif isinstance(when, Unknown):
+            status, reason = "decided at run time", f"when {source_text(frame, gate.when)}"
+        entry = PlanStep(number.split("/")[0], gate.name.name, "gate", self.rt.mask(rules.title),
+                         status, reason)
+        entry.attributes = {"approval": rules.describe()}
+        if rules.message:
+            entry.attributes["message"] = self.rt.mask(rules.message)
+        flagged = [who or self.rt.options.operator
+                   for who in self.rt.options.approvals.get(gate.name.name, [])]
+        if flagged:
+            entry.attributes["pre-approved"] = ", ".join(flagged)
+        self.rt.recorder.start(entry)
+        return "approved"
+
+    def decide(self, gate: n.Gate, instance: StepRun, rules: GateRules, number: str) -> str:
+        started = time.monotonic()
+        self.rt.record("step_started", step=rules.name, title=rules.title, attempt=1)
+        self.rt.display.step_started(number, rules.name, rules.title)
+        self.rt.display.stop_spinner()
+        if rules.message:
+            self.rt.display.line(f"    {self.rt.mask(rules.message)}")
+        self.rt.display.line(f"    gate {rules.name} {rules.describe()}")
+        self.collect_stored(rules)
+        self.collect_flags(rules)
+        verdict = "approved" if len(rules.approved) >= rules.require else None
+        if verdict is None and self.rt.options.interactive:
+            verdict = self.ask(rules, started)
+        ms = int((time.monotonic() - started) * 1000)
+        if verdict is None:
+            self.pause(rules)
+            return "paused"
+        status = "succeeded" if verdict == "approved" else "failed"
+        reason = "" if verdict == "approved" else f"gate {verdict}"
+        self.rt.record("step_finished", step=rules.name, title=rules.title, attempt=1,
+                       status=status, reason=reason, duration_ms=ms)
+        self.rt.display.step_finished(rules.name, "succeeded" if status == "succeeded"
+                                      else "rejected", ms, reason)
+        instance.status = status
+        instance.duration_ms = ms
+        self.interpreter.ran.append(instance)
+        return "approved" if verdict == "approved" else "rejected"
+
+    def collect_flags(self, rules: GateRules) -> None:
+        operator = self.rt.options.operator
+        for who in self.rt.options.approvals.get(rules.name, []):
+            who = who or operator
+            problem = rules.refusal(who, operator)
+            if problem is not None:
+                self.rt.display.line(f"    --approve ignored: {problem}", "yellow")
+                continue
+            self.approve(rules, who, "flag", "--approve on the command line")
+
+    def collect_stored(self, rules: GateRules) -> None:
+        """Decisions recorded by `runbook approve` while the run waited (issue: resume)."""
+        for decision in getattr(self.rt, "stored_decisions", {}).get(rules.name, []):
+            if decision.get("recorded"):
+                continue
+            who = decision["approver"]
+            if decision.get("reject"):
+                self.rt.pending_rejection = decision
+                continue
+            if rules.refusal(who, self.rt.options.operator) is None:
+                self.approve(rules, who, "approve-command", decision.get("reason", ""),
+                             host=decision.get("host"))
+
+    def approve(self, rules: GateRules, who: str, method: str, reason: str,
+                host: str | None = None) -> None:
+        rules.approved.append(who)
+        self.rt.record("gate_approved", gate=rules.name, approver=who, method=method,
+                       reason=reason, host=host or self.rt.options.host)
+        self.rt.display.line(f"    ✓ approved by {who} ({method})", "green")
+
+    def ask(self, rules: GateRules, started: float) -> str | None:
+        """Ask at the terminal until the quorum is met, someone rejects, or time runs out."""
+        operator = self.rt.options.operator
+        while len(rules.approved) < rules.require:
+            if rules.timeout is not None and time.monotonic() - started > rules.timeout.seconds:
+                self.rt.record("gate_timed_out", gate=rules.name, approver=None,
+                               method="terminal", reason=f"no quorum within {rules.timeout}",
+                               host=self.rt.options.host)
+                return "timed out"
+            who = self.prompt(f"    approver name [{operator}]: ") or operator
+            problem = rules.refusal(who, operator)
+            if problem is not None:
+                sys.stderr.write(f"    not counted: {problem}\n")
+                continue
+            answer = self.prompt("    approve or reject? [a/r]: ").lower()
+            if answer not in ("a", "approve", "r", "reject"):
+                sys.stderr.write("    answer a (approve) or r (reject)\n")
+                continue
+            reason = self.prompt("    reason: ")
+            if answer.startswith("a"):
+                self.approve(rules, who, "terminal", reason)
+            else:
+                self.rt.record("gate_rejected", gate=rules.name, approver=who,
+                               method="terminal", reason=reason, host=self.rt.options.host)
+                return "rejected"
+        return "approved"
+
+    def prompt(self, text: str) -> str:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise StepFailed("no answer: the terminal closed")
+        return line.strip()
+
+    def pause(self, rules: GateRules) -> None:
+        run_id = self.rt.builtins.get("run_id", "RUN_ID")
+        self.rt.record("gate_waiting", gate=rules.name, approver=None, method=None,
+                       reason=rules.describe(), host=self.rt.options.host,
+                       approvers=rules.approvers, require=rules.require,
+                       approved=rules.approved,
+                       timeout_ms=rules.timeout.ms if rules.timeout else None)
+        missing = rules.require - len(rules.approved)
+        self.rt.display.line(f"⏸ waiting at gate {rules.name}: {missing} more approval"
+                             f"{'s' if missing != 1 else ''} needed ({rules.describe()})",
+                             "yellow")
+        self.rt.display.line("  approve:  runbook approve "
+                             f"{run_id} {rules.name} --as NAME [--reason TEXT]")
+        self.rt.display.line(f"  then:     runbook resume {run_id}")

@@ -1,0 +1,497 @@
+"""Executes a runbook: steps in file order, retries, failure policies, the saga rollback,
+gates and `finally` (LANGUAGE.md §7, §10). In a dry-run the same walk builds the plan.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nodes as n
+from .gates import Gates
+from .plan import PlanStep
+from .runtime import Frame, Interrupted, Runtime, StepFailed, StepRun
+from .statements import Statements, source_text
+from .values import Duration, EvalError, Unknown, to_text
+
+EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 1, "rollback_failed": 5,
+              "rejected": 4, "paused": 3, "interrupted": 130}
+
+
+@dataclass
+class Outcome:
+    """How a run ended."""
+
+    status: str
+    failed_step: str | None = None
+    reason: str = ""
+    steps: list[StepRun] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.status]
+
+
+class Interpreter:
+    """Runs (or plans) the units of a loaded runbook with an initialised Runtime."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.statements = Statements(rt)
+        self.gates = Gates(rt, self)
+        self.ast = rt.module.ast
+        self.completed: list[StepRun] = []
+        self.ran: list[StepRun] = []
+        self.failed: list[StepRun] = []
+        self.rollback_failed = False
+        self.units = self.ast.units
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self, start_index: int = 0, done: set[str] | None = None) -> Outcome:
+        """Run units from `start_index`; `done` names instances that finished earlier."""
+        done = done or set()
+        outcome: Outcome | None = None
+        try:
+            outcome = self.run_units(start_index, done)
+        except Interrupted:
+            self.rt.display.stop_spinner()
+            return Outcome("interrupted", self._current_name(), "interrupted by a signal",
+                           self.ran)
+        if outcome.status in ("paused",):
+            return outcome
+        try:
+            self.run_finally(outcome)
+        except Interrupted:
+            return Outcome("interrupted", outcome.failed_step, "interrupted in finally", self.ran)
+        outcome.steps = self.ran
+        return outcome
+
+    def _current_name(self) -> str | None:
+        return self.ran[-1].name if self.ran else None
+
+    def run_units(self, start_index: int, done: set[str]) -> Outcome:
+        from_index = self.from_index()
+        total = len(self.units)
+        for index, unit in enumerate(self.units):
+            number = f"{index + 1}/{total}"
+            if index < start_index:
+                continue
+            if from_index is not None and index < from_index:
+                self.skip(unit, number, f"before --from {self.rt.options.from_step}: skipped "
+                          "by the operator")
+                continue
+            if unit.kind == "gate":
+                verdict = self.gates.run(unit, number)
+                if verdict == "paused":
+                    return Outcome("paused", unit.name.name, f"waiting at gate {unit.name.name}")
+                if verdict == "rejected":
+                    return self.rejected(unit)
+                continue
+            try:
+                instances = self.instances(unit, number)
+            except StepFailed as error:
+                # The list of a `for` step could not be computed: the step fails as a whole.
+                instance = StepRun(unit, unit.name.name, unit.name.name, number)
+                self.unit_failed(instance, error.reason)
+                outcome = self.on_failure(instance, error.reason)
+                if outcome is not None:
+                    return outcome
+                continue
+            for instance in instances:
+                if instance.name in done:
+                    continue
+                failure = self.run_step(instance)
+                if failure is None:
+                    continue
+                outcome = self.on_failure(instance, failure)
+                if outcome is not None:
+                    return outcome
+        if self.failed:
+            first = self.failed[0]
+            return Outcome("failed", first.name, first.status_reason)
+        return Outcome("succeeded")
+
+    def from_index(self) -> int | None:
+        target = self.rt.options.from_step
+        if target is None:
+            return None
+        for index, unit in enumerate(self.units):
+            if unit.name.name == target or target.startswith(unit.name.name + "["):
+                return index
+        return None
+
+    # ------------------------------------------------------------------ steps
+
+    def instances(self, unit: n.Step, number: str) -> list[StepRun]:
+        """A step, or one instance per item of a `for` step (`NAME[item]`)."""
+        name = unit.name.name
+        base = Frame(StepRun(unit, name, "", number), self.rt.module)
+        if unit.loop_over is None:
+            return [StepRun(unit, name, self.title(unit, base), number)]
+        items = self.statements.value(unit.loop_over, base)
+        if isinstance(items, Unknown):
+            loop = {unit.loop_var.name: items}
+            frame = Frame(StepRun(unit, f"{name}[…]", "", number, loop=loop), self.rt.module, loop)
+            return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
+        if not isinstance(items, list):
+            raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
+        out = []
+        for item in items:
+            loop = {unit.loop_var.name: item}
+            instance_name = f"{name}[{to_text(item)}]"
+            frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
+                          loop)
+            out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
+        return out
+
+    def unit_failed(self, instance: StepRun, reason: str) -> None:
+        """Record a step that failed before any attempt could start."""
+        instance.status, instance.status_reason = "failed", reason
+        self.ran.append(instance)
+        if self.rt.dry:
+            self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
+                                            _kind(instance.unit), instance.title, "fails",
+                                            reason))
+            return
+        self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
+        self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
+                       status="failed", reason=reason, duration_ms=0)
+        self.rt.display.step_finished(instance.name, "failed", 0, self.rt.mask(reason))
+
+    def title(self, unit, frame: Frame) -> str:
+        try:
+            return self.rt.evaluator(frame).render(unit.title)
+        except EvalError:
+            return unit.name.name
+
+    def skip(self, unit, number: str, reason: str) -> None:
+        name = unit.name.name
+        instance = StepRun(unit, name, self.title(unit, Frame(StepRun(unit, name, "", number),
+                                                              self.rt.module)), number)
+        instance.status, instance.status_reason = "skipped", reason
+        if self.rt.dry:
+            self.rt.recorder.start(PlanStep(number.split("/")[0], name, _kind(unit),
+                                            instance.title, "skipped", reason))
+            return
+        self.rt.record("step_started", step=name, title=instance.title, attempt=1)
+        self.rt.record("step_finished", step=name, title=instance.title, attempt=1,
+                       status="skipped", reason=reason, duration_ms=0)
+        self.rt.display.step_finished(name, "skipped", 0, reason)
+        self.ran.append(instance)
+
+    def run_step(self, instance: StepRun) -> str | None:
+        """Run one step instance with its retries; the failure reason, or None on success."""
+        unit = instance.unit
+        frame = Frame(instance, self.rt.module, dict(instance.loop))
+        when = self.condition(unit.when, frame) if unit.when is not None else True
+        if when is False:
+            reason = f"when {source_text(frame, unit.when)} is false"
+            instance.status, instance.status_reason = "skipped", reason
+            if self.rt.dry:
+                self.plan_step(instance, frame, "skipped", reason)
+                return None
+            self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
+            self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
+                           status="skipped", reason=reason, duration_ms=0)
+            self.rt.display.step_finished(instance.name, "skipped", 0, reason)
+            self.ran.append(instance)
+            return None
+        if self.rt.dry:
+            status = "decided at run time" if isinstance(when, Unknown) else "will run"
+            reason = f"when {source_text(frame, unit.when)}" if isinstance(when, Unknown) else ""
+            return self.plan_step(instance, frame, status, reason)
+        return self.attempts(instance, frame)
+
+    def attempts(self, instance: StepRun, frame: Frame) -> str | None:
+        unit = instance.unit
+        count, pause, backoff = self.retry_settings(unit, frame)
+        self.ran.append(instance)
+        failure = ""
+        for attempt in range(1, count + 2):
+            started = time.monotonic()
+            self.rt.record("step_started", step=instance.name, title=instance.title,
+                           attempt=attempt)
+            self.rt.display.step_started(instance.number, instance.name, instance.title)
+            try:
+                self.prepare(instance, frame)
+                self.body(instance, frame)
+                if self.rt.options.fail_at in (instance.name, unit.name.name):
+                    # After the body, as a real failure at the end of the step would be:
+                    # the step's own undo then has something to undo.
+                    raise StepFailed("failure injected by --fail-at")
+            except StepFailed as error:
+                failure = error.reason
+                instance.duration_ms = int((time.monotonic() - started) * 1000)
+                self.rt.record("step_finished", step=instance.name, title=instance.title,
+                               attempt=attempt, status="failed", reason=failure,
+                               duration_ms=instance.duration_ms)
+                self.rt.display.step_finished(instance.name, "failed", instance.duration_ms,
+                                              self.rt.mask(failure))
+                if attempt <= count:
+                    self.rt.display.line(f"    retrying in {Duration(int(pause * 1000))} "
+                                         f"(attempt {attempt + 1} of {count + 1})", "yellow")
+                    self.rt.interrupts.sleep(pause)
+                    pause *= backoff
+                    continue
+                instance.status, instance.status_reason = "failed", failure
+                return failure
+            instance.duration_ms = int((time.monotonic() - started) * 1000)
+            instance.status, instance.status_reason = "succeeded", ""
+            self.rt.record("step_finished", step=instance.name, title=instance.title,
+                           attempt=attempt, status="succeeded", reason="",
+                           duration_ms=instance.duration_ms)
+            self.rt.display.step_finished(instance.name, "succeeded", instance.duration_ms)
+            self.completed.append(instance)
+            return None
+        return failure
+
+    def retry_settings(self, unit, frame: Frame) -> tuple[int, float, float]:
+        if unit.retry is None:
+            return 0, 0.0, 1.0
+        count = self.statements.value(unit.retry.count, frame)
+        every = self.statements.value(unit.retry.every, frame) if unit.retry.every else None
+        backoff = self.statements.value(unit.retry.backoff, frame) if unit.retry.backoff else 1
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise StepFailed(f"`retry` needs a whole number, got {to_text(count)!r}")
+        pause = every.seconds if isinstance(every, Duration) else 0.0
+        return count, pause, float(backoff) if isinstance(backoff, (int, float)) else 1.0
+
+    def prepare(self, instance: StepRun, frame: Frame) -> None:
+        """Evaluate the step's env, dir and timeout for this attempt."""
+        unit = instance.unit
+        instance.env = {var.name.name: to_text(self.statements.value(var.value, frame))
+                        for var in unit.env or []}
+        cwd = self.rt.base_dir
+        if unit.dir is not None:
+            cwd = cwd / self.statements.text(unit.dir, frame)
+        instance.cwd = cwd
+        instance.deadline = None
+        if unit.timeout is not None:
+            limit = self.statements.duration(unit.timeout, frame, "timeout")
+            instance.deadline = time.monotonic() + limit.seconds
+
+    def body(self, instance: StepRun, frame: Frame) -> None:
+        unit = instance.unit
+        if unit.kind == "check_step":
+            within = self.statements.duration(unit.within, frame, "within") if unit.within \
+                else None
+            every = self.statements.duration(unit.every, frame, "every") if unit.every else None
+            self.statements.run_check(instance.title, unit.probe, unit.expects, within, every,
+                                      frame)
+        else:
+            self.statements.block(unit.body, frame)
+
+    def condition(self, expr, frame: Frame):
+        value = self.statements.value(expr, frame)
+        if isinstance(value, (bool, Unknown)):
+            return value
+        raise StepFailed(f"`when` needs a bool, got {to_text(value)!r}")
+
+    # ------------------------------------------------------------------ dry-run of a step
+
+    def plan_step(self, instance: StepRun, frame: Frame, status: str, reason: str) -> str | None:
+        unit = instance.unit
+        entry = PlanStep(instance.number.split("/")[0], instance.name, _kind(unit),
+                         self.rt.mask(instance.title), status, reason)
+        self.rt.recorder.start(entry)
+        entry.attributes = self.plan_attributes(unit, frame)
+        entry.on_failure = self.failure_plan(instance)
+        if status == "skipped":
+            return None
+        self.prepare_plan(instance, frame)
+        self.body(instance, frame)
+        if self.rt.options.fail_at in (instance.name, unit.name.name):
+            entry.status = "fails (--fail-at)"
+            entry.reason = "failure injected by --fail-at"
+            instance.status, instance.status_reason = "failed", entry.reason
+            return entry.reason
+        instance.status = "succeeded"
+        self.completed.append(instance)
+        return None
+
+    def prepare_plan(self, instance: StepRun, frame: Frame) -> None:
+        unit = instance.unit
+        instance.env = {}
+        instance.cwd = self.rt.base_dir
+        if unit.dir is not None:
+            instance.cwd = self.rt.base_dir / self.statements.text(unit.dir, frame)
+
+    def plan_attributes(self, unit, frame: Frame) -> dict:
+        attrs: dict = {}
+        if unit.timeout is not None:
+            attrs["timeout"] = to_text(self.statements.value(unit.timeout, frame))
+        if unit.retry is not None:
+            parts = [f"{to_text(self.statements.value(unit.retry.count, frame))} more attempts"]
+            if unit.retry.every is not None:
+                parts.append(f"every {to_text(self.statements.value(unit.retry.every, frame))}")
+            if unit.retry.backoff is not None:
+                factor = self.statements.value(unit.retry.backoff, frame)
+                parts.append(f"backoff ×{to_text(factor)}")
+            attrs["retry"] = ", ".join(parts)
+        if unit.env:
+            attrs["env"] = ", ".join(var.name.name for var in unit.env)
+        if unit.dir is not None:
+            attrs["dir"] = self.statements.text(unit.dir, frame)
+        if unit.kind == "check_step" and unit.within is not None:
+            attrs["polling"] = (f"within {to_text(self.statements.value(unit.within, frame))} "
+                                f"every {to_text(self.statements.value(unit.every, frame))}")
+        return attrs
+
+    def failure_plan(self, instance: StepRun) -> dict:
+        """What unwinds if this step fails: its policy and the undo blocks, in order."""
+        policy = self.policy(instance.unit)
+        plan: dict = {"policy": policy}
+        if policy == "rollback":
+            undo = []
+            if undo_block(instance.unit) is not None:
+                undo.append(f"{instance.name} (its own undo)")
+            undo.extend(done.name for done in reversed(self.completed)
+                        if undo_block(done.unit) is not None)
+            plan["undo"] = undo
+        return plan
+
+    # ------------------------------------------------------------------ failure and rollback
+
+    def policy(self, unit) -> str:
+        if unit.on_failure is not None:
+            return unit.on_failure.policy
+        return self.ast.default_policy
+
+    def on_failure(self, instance: StepRun, reason: str) -> Outcome | None:
+        policy = self.policy(instance.unit)
+        if policy == "continue":
+            self.failed.append(instance)
+            return None
+        if policy == "abort":
+            return Outcome("failed", instance.name, reason)
+        ok = self.rollback(instance, include_trigger=True)
+        return Outcome("rolled_back" if ok else "rollback_failed", instance.name, reason)
+
+    def rejected(self, gate: n.Gate) -> Outcome:
+        outcome = Outcome("rejected", gate.name.name, f"gate {gate.name.name} was not approved")
+        if self.ast.default_policy == "rollback" and self.completed:
+            trigger = StepRun(gate, gate.name.name, "", "")
+            if not self.rollback(trigger, include_trigger=False):
+                outcome.status = "rollback_failed"
+        return outcome
+
+    def rollback(self, trigger: StepRun, include_trigger: bool) -> bool:
+        """Undo the failed step, then every completed step in reverse order (a saga)."""
+        plan = []
+        if include_trigger and undo_block(trigger.unit) is not None:
+            plan.append(trigger)
+        plan.extend(done for done in reversed(self.completed)
+                    if undo_block(done.unit) is not None)
+        names = [step.name for step in plan]
+        self.rt.record("rollback_started", trigger=trigger.name, steps=names)
+        self.rt.display.line(f"↺ rolling back after {trigger.name}: "
+                             + (", ".join(names) if names else "nothing to undo"), "yellow")
+        ok = True
+        for step in plan:
+            ok = self.undo(step, trigger) and ok
+        self.rt.record("rollback_finished", trigger=trigger.name, steps=names,
+                       status="succeeded" if ok else "failed")
+        self.rollback_failed = not ok
+        return ok
+
+    def undo(self, step: StepRun, trigger: StepRun) -> bool:
+        body = undo_block(step.unit)
+        frame = Frame(step, self.rt.module, dict(step.loop), phase="rollback")
+        if self.rt.dry:
+            entry = PlanStep("", step.name, "undo", f"undo {step.name}")
+            self.rt.recorder.start(entry, "rollback")
+            self.statements.block(body, frame)
+            return True
+        started = time.monotonic()
+        self.rt.record("step_started", step=step.name, title=f"undo {step.name}", attempt=1,
+                       phase="rollback")
+        self.rt.display.step_started("undo", step.name, f"undo after {trigger.name}")
+        if step.unit.timeout is not None:
+            limit = self.statements.duration(step.unit.timeout, frame, "timeout")
+            step.deadline = time.monotonic() + limit.seconds
+        else:
+            step.deadline = None
+        try:
+            self.statements.block(body, frame)
+        except StepFailed as error:
+            ms = int((time.monotonic() - started) * 1000)
+            self.rt.record("step_finished", step=step.name, title=f"undo {step.name}",
+                           attempt=1, status="failed", reason=f"rollback failed: {error.reason}",
+                           duration_ms=ms, phase="rollback")
+            self.rt.display.step_finished(step.name, "failed", ms,
+                                          self.rt.mask(f"rollback failed: {error.reason}"))
+            step.status = "rollback_failed"
+            return False
+        ms = int((time.monotonic() - started) * 1000)
+        self.rt.record("step_finished", step=step.name, title=f"undo {step.name}", attempt=1,
+                       status="rolled_back", reason=f"undone after {trigger.name} failed",
+                       duration_ms=ms, phase="rollback")
+        self.rt.display.step_finished(step.name, "rolled_back", ms)
+        if step.status == "succeeded":
+            step.status = "rolled_back"
+        return True
+
+    # ------------------------------------------------------------------ finally
+
+    def run_finally(self, outcome: Outcome) -> None:
+        blocks = self.ast.of("finally")
+        self.rt.builtins["run_status"] = outcome.status
+        self.rt.builtins["failed_step"] = outcome.failed_step or ""
+        if not blocks:
+            return
+        unit = n.Step.make(span=blocks[0].span, name=n.Ident.make(span=blocks[0].span,
+                                                                  name="finally"),
+                           title=n.String.make(span=blocks[0].span, parts=[]), body=[],
+                           kind="step")
+        instance = StepRun(unit, "finally", "finally", "finally", cwd=self.rt.base_dir)
+        frame = Frame(instance, self.rt.module, phase="finally")
+        if self.rt.dry:
+            self.rt.recorder.start(PlanStep("", "finally", "finally",
+                                            f"always runs last (run_status = {outcome.status})"),
+                                   "final")
+            for block in blocks:
+                self.statements.block(block.body, frame)
+            return
+        started = time.monotonic()
+        self.rt.record("step_started", step="finally", title="finally", attempt=1,
+                       phase="finally")
+        self.rt.display.step_started("finally", "finally", f"run {outcome.status}")
+        try:
+            for block in blocks:
+                self.statements.block(block.body, frame)
+        except StepFailed as error:
+            ms = int((time.monotonic() - started) * 1000)
+            self.rt.record("step_finished", step="finally", title="finally", attempt=1,
+                           status="failed", reason=error.reason, duration_ms=ms,
+                           phase="finally")
+            self.rt.display.step_finished("finally", "failed", ms, self.rt.mask(error.reason))
+            if outcome.status == "succeeded":
+                outcome.status, outcome.failed_step = "failed", "finally"
+                outcome.reason = error.reason
+            return
+        ms = int((time.monotonic() - started) * 1000)
+        self.rt.record("step_finished", step="finally", title="finally", attempt=1,
+                       status="succeeded", reason="", duration_ms=ms, phase="finally")
+        self.rt.display.step_finished("finally", "succeeded", ms)
+
+
+def undo_block(unit) -> list | None:
+    """A step's undo block: `rollback { … }` or `on_failure rollback { … }`."""
+    if unit is None or unit.kind not in ("step", "check_step"):
+        return None
+    if unit.rollback is not None:
+        return unit.rollback
+    if unit.on_failure is not None and unit.on_failure.body is not None:
+        return unit.on_failure.body
+    return None
+
+
+def _kind(unit) -> str:
+    return {"step": "step", "check_step": "check", "gate": "gate"}[unit.kind]
+
+
+def base_dir_of(path: Path) -> Path:
+    """Commands run in the runbook file's directory (like a Makefile's)."""
+    return path.resolve().parent

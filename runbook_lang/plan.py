@@ -1,0 +1,185 @@
+"""The plan: what a run would do, step by step, as the interpreter walks it in dry-run mode.
+
+The dry-run is the interpreter itself with effects replaced by entries here, so the plan
+and the run cannot drift apart. Rendered as text for people and as one JSON document
+(`--output json`, schema in docs/plan.md) for review bots and CI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PLAN_VERSION = 1
+
+
+@dataclass
+class PlanStep:
+    """One step, check, gate or rollback/finally block in the plan."""
+
+    number: str
+    name: str
+    kind: str
+    title: str
+    status: str = "will run"  # will run, skipped, decided at run time, fails (--fail-at)
+    reason: str = ""
+    attributes: dict = field(default_factory=dict)
+    actions: list[dict] = field(default_factory=list)
+    on_failure: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"number": self.number, "name": self.name, "kind": self.kind,
+                "title": self.title, "status": self.status, "reason": self.reason or None,
+                "attributes": self.attributes, "actions": self.actions,
+                "on_failure": self.on_failure or None}
+
+
+@dataclass
+class Plan:
+    """Collects the plan while the interpreter walks the runbook in dry-run mode."""
+
+    runbook: str
+    title: str
+    params: dict
+    operator: dict
+    secrets: list[dict] = field(default_factory=list)
+    steps: list[PlanStep] = field(default_factory=list)
+    rollback: list[PlanStep] = field(default_factory=list)
+    final: PlanStep | None = None
+    outcome: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    current: PlanStep | None = None
+
+    def start(self, step: PlanStep, section: str = "steps") -> PlanStep:
+        """Begin a plan entry; actions go to it until the next one starts."""
+        getattr(self, section).append(step) if section != "final" else None
+        if section == "final":
+            self.final = step
+        self.current = step
+        return step
+
+    def action(self, frame, kind: str, **details) -> None:
+        """Record one thing the current step would do (called by the statement executor)."""
+        if self.current is None:
+            return
+        entry = {"kind": kind, "depth": frame.depth}
+        entry.update({k: v for k, v in details.items() if v is not None})
+        self.current.actions.append(entry)
+
+    def to_json(self) -> dict:
+        return {
+            "plan_version": PLAN_VERSION,
+            "mode": "dry-run",
+            "runbook": self.runbook,
+            "title": self.title,
+            "params": self.params,
+            "secrets": self.secrets,
+            "operator": self.operator,
+            "steps": [s.to_json() for s in self.steps],
+            "rollback": [s.to_json() for s in self.rollback],
+            "finally": self.final.to_json() if self.final else None,
+            "outcome": self.outcome,
+            "notes": self.notes,
+        }
+
+
+# ---------------------------------------------------------------------- text rendering
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as people read it."""
+    lines = [f"Plan for {plan.runbook}" + (f" — {plan.title}" if plan.title else ""),
+             "Dry-run: nothing is executed, no file is written, no lock is taken, no "
+             "transcript is recorded.",
+             f"Operator: {plan.operator.get('user')}@{plan.operator.get('host')}"]
+    if plan.params:
+        lines.append("Params:")
+        width = max(len(k) for k in plan.params)
+        for name, value in plan.params.items():
+            lines.append(f"  {name.ljust(width)} = {value}")
+    for secret in plan.secrets:
+        lines.append(f"Secret {secret['name']} from {secret['source']}: {secret['status']}")
+    for note in plan.notes:
+        lines.append(f"Note: {note}")
+    lines.append("")
+    for step in plan.steps:
+        lines.extend(_render_step(step))
+    if plan.rollback:
+        lines.append("Rollback (if the failure happens as planned):")
+        for step in plan.rollback:
+            lines.extend("  " + line for line in _render_step(step))
+    if plan.final is not None:
+        lines.extend(_render_step(plan.final))
+    if plan.outcome:
+        lines.append(f"Outcome: {plan.outcome.get('status')} (exit {plan.outcome.get('exit_code')})"
+                     + (f" — {plan.outcome['reason']}" if plan.outcome.get("reason") else ""))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _render_step(step: PlanStep) -> list[str]:
+    if step.number:
+        head = f"{step.number}. {step.kind} {step.name}: {step.title}"
+    elif step.kind == step.name:
+        head = f"{step.kind}: {step.title}"
+    else:
+        head = f"{step.kind} {step.name}: {step.title}"
+    status = step.status if step.status != "will run" else ""
+    lines = [head + (f"  [{status}" + (f": {step.reason}" if step.reason else "") + "]"
+                     if status else "")]
+    for key, value in step.attributes.items():
+        lines.append(f"     {key}: {value}")
+    for action in step.actions:
+        lines.append("     " + "  " * action.get("depth", 0) + _render_action(action))
+    if step.on_failure:
+        lines.append(f"     on failure: {_render_on_failure(step.on_failure)}")
+    lines.append("")
+    return lines
+
+
+def _render_action(action: dict) -> str:
+    kind = action["kind"]
+    if kind == "run":
+        command = action["command"]
+        into = f"  → into {action['into']}" if action.get("into") else ""
+        if "\n" in command:
+            body = command.rstrip("\n").replace("\n", "\n" + " " * 12)
+            return f"run: {body}{into}"
+        return f"run: {command}{into}"
+    if kind == "http":
+        return f"http: {action['method']} {action['url']}"
+    if kind in ("check", "watch"):
+        polling = f" ({action['polling']})" if action.get("polling") else ""
+        expects = "; ".join(action.get("expects", [])) or "the probe succeeds"
+        return f"{kind}: {action['title']}{polling}, expect {expects}"
+    if kind == "confirm":
+        return f"confirm: {action['question']}"
+    if kind == "note":
+        return f"note: {action['text']}"
+    if kind == "wait":
+        return f"wait: {action['duration']}"
+    if kind == "set":
+        return f"set {action['name']} = {action['value']}"
+    if kind == "fail":
+        return f"fail: {action['message']}"
+    if kind == "branch":
+        return f"{action['condition']}:"
+    if kind == "for":
+        if "item" in action:
+            return f"for {action['var']} = {action['item']}:"
+        return f"for each {action['var']} in {action['over']}:"
+    if kind == "task":
+        return f"task {action['call']}:"
+    if kind == "gate":
+        return action.get("text", "gate")
+    return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in action.items()
+                                   if k not in ("kind", "depth"))
+
+
+def _render_on_failure(on_failure: dict) -> str:
+    policy = on_failure.get("policy", "abort")
+    if policy != "rollback":
+        return {"abort": "abort (stop; nothing is undone)",
+                "continue": "continue (record the failure and go on)"}.get(policy, policy)
+    undo = on_failure.get("undo", [])
+    if not undo:
+        return "rollback (nothing to undo)"
+    return "rollback → " + ", then ".join(undo)

@@ -1,0 +1,187 @@
+"""The state of one run (or dry-run): options, values in scope, the record being written.
+
+`Runtime` is shared by the interpreter (which orders steps, failure policies and rollback)
+and the statement executor; `Frame` is where a statement runs (its step, task, locals).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nodes as n
+from .display import Display
+from .evaluate import Evaluator
+from .loader import Module
+from .masking import Masker
+from .values import EvalError, Unknown
+
+
+@dataclass
+class RunOptions:
+    """What the operator asked for on the command line."""
+
+    dry_run: bool = False
+    yes: bool = False
+    approvals: dict[str, list[str | None]] = field(default_factory=dict)
+    operator: str = "unknown"
+    host: str = "localhost"
+    from_step: str | None = None
+    fail_at: str | None = None
+    interactive: bool = False
+    argv: list[str] = field(default_factory=list)
+    transcript_dir: Path | None = None
+    output_json: bool = False
+
+
+class StepFailed(Exception):
+    """The current step failed; `reason` says why in one line."""
+
+    def __init__(self, reason: str, details: dict | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details or {}
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
+
+
+@dataclass
+class StepRun:
+    """One executed step instance (`NAME` or `NAME[item]` for a `for` step)."""
+
+    unit: n.Step | n.Gate
+    name: str
+    title: str
+    number: str
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = Path(".")
+    deadline: float | None = None
+    loop: dict = field(default_factory=dict)
+    duration_ms: int = 0
+    status: str = "pending"
+    status_reason: str = ""
+
+
+@dataclass
+class Frame:
+    """Where statements execute: the step, the module (for tasks and lets), local names."""
+
+    step: StepRun
+    module: Module
+    locals: dict = field(default_factory=dict)
+    phase: str = "step"  # step, rollback, finally
+    depth: int = 0
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handling: stop the running command's group and flag the run."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict = {}
+
+    def install(self) -> None:
+        """Route SIGINT and SIGTERM to `on_signal` (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self.on_signal)
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        from . import shell
+
+        self.event.set()
+        shell.interrupt()
+
+    def check(self) -> None:
+        """Raise Interrupted once a signal has arrived."""
+        if self.event.is_set():
+            raise Interrupted()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking at once on a signal."""
+        if seconds > 0 and self.event.wait(seconds):
+            raise Interrupted()
+
+
+class Runtime:
+    """Values, options and sinks of one run; shared by the interpreter and statements."""
+
+    def __init__(self, module: Module, options: RunOptions, display: Display) -> None:
+        self.module = module
+        self.options = options
+        self.display = display
+        self.dry = options.dry_run
+        self.masker = Masker()
+        self.params: dict = {}
+        self.secrets: dict[str, str | Unknown] = {}
+        self.variables: dict = {}
+        self.globals: dict[Path, dict] = {}
+        self.tainted: set[str] = set()
+        self.setters: dict[str, str] = {}
+        self.builtins: dict = {}
+        self.recorder = None  # set by the interpreter: transcript writer or plan
+        self.interrupts = Interrupts()
+        self.base_dir = module.path.parent
+        self.base_env = dict(os.environ)
+
+    # ------------------------------------------------------------------ names
+
+    def lookup(self, name: str, frame: Frame | None):
+        """A name's value, looking in locals, run-wide variables, then the module's globals."""
+        if frame is not None and name in frame.locals:
+            return frame.locals[name]
+        if name in self.variables:
+            return self.variables[name]
+        module = frame.module if frame is not None else self.module
+        scope = self.globals.get(module.path, {})
+        if name in scope:
+            return scope[name]
+        if name in self.builtins:
+            return self.builtins[name]
+        if name in self.setters:
+            if self.dry:
+                return Unknown(f"{name}: set in step {self.setters[name]}")
+            raise EvalError(f"`{name}` is not set: step `{self.setters[name]}`, which sets it, "
+                            "did not run")
+        raise EvalError(f"undefined name `{name}`")
+
+    def evaluator(self, frame: Frame | None) -> Evaluator:
+        """An evaluator that sees what `frame` sees."""
+        return Evaluator(lambda name: self.lookup(name, frame))
+
+    def is_tainted(self, expr, frame: Frame | None) -> bool:
+        """Whether an expression reads a secret (directly or through a variable)."""
+        from .analyzer import _names_in
+
+        module = frame.module if frame is not None else self.module
+        module_secrets = self.globals.get(module.path, {}).get("__secrets__", set())
+        for name in _names_in(expr):
+            if frame is not None and name in frame.locals:
+                if name in frame.locals.get("__tainted__", set()):
+                    return True
+                continue
+            if name in self.tainted or name in module_secrets:
+                return True
+        return False
+
+    def mask(self, text: str) -> str:
+        """Text with every secret value replaced by ***."""
+        return self.masker.mask(text)
+
+    def record(self, event: str, **fields) -> dict | None:
+        """Append an event to the transcript (nothing in a dry-run)."""
+        if self.recorder is None or self.dry:
+            return None
+        return self.recorder.append(event, **fields)

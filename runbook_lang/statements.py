@@ -1,0 +1,238 @@
+"""Statements: run, http, check, watch, confirm, note, wait, set, fail, if, for, task calls.
+
+One code path for both modes. In a real run each statement acts and records; in a dry-run
+(`rt.dry`) the same walk adds what it would do to the plan, captures become `Unknown`, and a
+condition that depends on one is planned both ways as "decided at run time".
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from . import nodes as n
+from .probes import Probes
+from .runtime import Frame, Runtime, StepFailed
+from .values import EvalError, Unknown, to_json, to_text
+
+
+class Statements(Probes):
+    """Executes statement lists within a Frame."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(rt)
+
+    def block(self, statements, frame: Frame) -> None:
+        """Run statements in order; the first failure propagates."""
+        for statement in statements or []:
+            self.rt.interrupts.check()
+            getattr(self, f"exec_{statement.kind}")(statement, frame)
+
+    def value(self, expr, frame: Frame):
+        """Evaluate, turning evaluation errors into a step failure that says where."""
+        try:
+            return self.rt.evaluator(frame).eval(expr)
+        except EvalError as error:
+            raise StepFailed(f"line {expr.span.line}: {error}") from None
+
+    def text(self, string: n.String, frame: Frame, quote: bool = False) -> str:
+        """Render a string (shell-quoted interpolations with `quote`)."""
+        try:
+            return self.rt.evaluator(frame).render(string, quote=quote)
+        except EvalError as error:
+            raise StepFailed(f"line {string.span.line}: {error}") from None
+
+    def assign(self, name: str, value, frame: Frame, tainted: bool) -> None:
+        """Set a run-wide variable and record it (masked when it derives from a secret)."""
+        self.rt.variables[name] = value
+        if tainted:
+            self.rt.tainted.add(name)
+        else:
+            self.rt.tainted.discard(name)
+        shown = "***" if tainted else to_json(value)
+        self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+
+    # ------------------------------------------------------------------ simple statements
+
+    def exec_run(self, st: n.Run, frame: Frame) -> None:
+        command = self.text(st.command, frame, quote=True)
+        if self.rt.dry:
+            self.plan(frame, "run", command=self.rt.mask(command),
+                      into=st.into.name if st.into else None)
+            if st.into is not None:
+                self.rt.variables[st.into.name] = Unknown(
+                    f"{st.into.name}: captured in step {frame.step.name}")
+            return
+        result = self.command(command, frame, capture=st.into is not None)
+        if result.exit_code != 0:
+            raise StepFailed(self.command_failure(result, command))
+        if st.into is not None:
+            captured = (result.captured or "").strip()
+            tainted = self.rt.is_tainted(st.command, frame) or "***" in captured
+            self.assign(st.into.name, captured, frame, tainted)
+
+    def exec_http(self, st: n.Http, frame: Frame) -> None:
+        response = self.http(st, frame, strict=True)
+        if st.into is not None:
+            if self.rt.dry:
+                self.rt.variables[st.into.name] = Unknown(
+                    f"{st.into.name}: response in step {frame.step.name}")
+            else:
+                self.assign(st.into.name, response, frame, False)
+
+    def exec_confirm(self, st: n.Confirm, frame: Frame) -> None:
+        question = self.text(st.question, frame)
+        if self.rt.dry:
+            self.plan(frame, "confirm", question=self.rt.mask(question))
+            return
+        answer, method = self.ask(question)
+        self.rt.record("confirm_answered", step=frame.step.name, text=question,
+                       answer="yes" if answer else "no", method=method,
+                       approver=self.rt.options.operator)
+        if not answer:
+            raise StepFailed(f"not confirmed: {question}")
+
+    def ask(self, question: str) -> tuple[bool, str]:
+        """Yes/no from the operator: --yes, else the terminal, else a failure naming --yes."""
+        if self.rt.options.yes:
+            self.rt.display.line(f"    ? {self.rt.mask(question)} yes (--yes)")
+            return True, "flag"
+        if not self.rt.options.interactive:
+            raise StepFailed(f"confirm {question!r} needs an answer: no terminal to ask on; "
+                             "pass --yes to answer yes")
+        self.rt.display.stop_spinner()
+        while True:
+            sys.stderr.write(f"    ? {self.rt.mask(question)} [y/N] ")
+            sys.stderr.flush()
+            line = sys.stdin.readline()
+            if not line:
+                return False, "terminal"
+            answer = line.strip().lower()
+            if answer in ("y", "yes"):
+                return True, "terminal"
+            if answer in ("", "n", "no"):
+                return False, "terminal"
+
+    def exec_note(self, st: n.Note, frame: Frame) -> None:
+        text = self.text(st.text, frame)
+        if self.rt.dry:
+            self.plan(frame, "note", text=self.rt.mask(text))
+            return
+        self.rt.display.line(f"    ✎ {self.rt.mask(text)}", "italic")
+        self.rt.record("note", step=frame.step.name, text=text, phase=frame.phase)
+
+    def exec_wait(self, st: n.Wait, frame: Frame) -> None:
+        duration = self.duration(st.duration, frame, "wait")
+        if self.rt.dry:
+            self.plan(frame, "wait", duration=str(duration))
+            return
+        seconds = duration.seconds if hasattr(duration, "seconds") else 0
+        end = time.monotonic() + seconds
+        self.rt.display.line(f"    ⏳ waiting {duration}")
+        while True:
+            left = end - time.monotonic()
+            deadline_left = self.time_left(frame)
+            if deadline_left is not None and deadline_left < left:
+                self.rt.interrupts.sleep(max(0.0, deadline_left))
+                raise StepFailed(f"timed out during `wait {duration}`")
+            if left <= 0:
+                return
+            self.rt.interrupts.sleep(min(left, 1.0))
+
+    def exec_set(self, st: n.Set, frame: Frame) -> None:
+        value = self.value(st.value, frame)
+        if self.rt.dry:
+            self.plan(frame, "set", name=st.name.name, value=self.rt.mask(to_text(value)))
+            self.rt.variables[st.name.name] = value
+            return
+        self.assign(st.name.name, value, frame, self.rt.is_tainted(st.value, frame))
+
+    def exec_fail(self, st: n.Fail, frame: Frame) -> None:
+        message = self.text(st.message, frame)
+        if self.rt.dry:
+            self.plan(frame, "fail", message=self.rt.mask(message))
+            return
+        raise StepFailed(message)
+
+    def exec_expect(self, st: n.Expect, frame: Frame) -> None:
+        raise StepFailed(f"line {st.span.line}: `expect` outside a check or watch")
+
+    # ------------------------------------------------------------------ control flow
+
+    def exec_if(self, st: n.If, frame: Frame) -> None:
+        for branch in st.branches:
+            condition = self.value(branch.condition, frame)
+            if isinstance(condition, Unknown):
+                self.plan_branches(st, frame)
+                return
+            if not isinstance(condition, bool):
+                raise StepFailed(f"line {branch.condition.span.line}: `if` needs a bool, got "
+                                 f"{to_text(condition)!r}")
+            if condition:
+                self.block(branch.body, frame)
+                return
+        self.block(st.otherwise, frame)
+
+    def plan_branches(self, st: n.If, frame: Frame) -> None:
+        """Dry-run of an `if` whose condition is only known at run time: plan each arm."""
+        inner = Frame(frame.step, frame.module, frame.locals, frame.phase, frame.depth + 1)
+        for index, branch in enumerate(st.branches):
+            word = "if" if index == 0 else "else if"
+            self.plan(frame, "branch", condition=f"{word} {source_text(frame, branch.condition)}"
+                      " (decided at run time)")
+            self.block(branch.body, inner)
+        if st.otherwise is not None:
+            self.plan(frame, "branch", condition="else (decided at run time)")
+            self.block(st.otherwise, inner)
+
+    def exec_for(self, st: n.For, frame: Frame) -> None:
+        items = self.value(st.iterable, frame)
+        if isinstance(items, Unknown):
+            self.plan(frame, "for", var=st.var.name, over=f"{items} (known at run time)")
+            inner = Frame(frame.step, frame.module, {**frame.locals, st.var.name: items},
+                          frame.phase, frame.depth + 1)
+            self.block(st.body, inner)
+            return
+        if not isinstance(items, list):
+            raise StepFailed(f"line {st.span.line}: `for` needs a list, got {to_text(items)!r}")
+        for item in items:
+            inner = Frame(frame.step, frame.module, {**frame.locals, st.var.name: item},
+                          frame.phase, frame.depth)
+            if self.rt.dry:
+                self.plan(frame, "for", var=st.var.name, item=to_text(item))
+            self.block(st.body, inner)
+
+    def exec_task_call(self, st: n.TaskCall, frame: Frame) -> None:
+        module, task = self.find_task(st, frame)
+        values = {}
+        tainted = set()
+        for arg in st.args:
+            values[arg.name.name] = self.value(arg.value, frame)
+            if self.rt.is_tainted(arg.value, frame):
+                tainted.add(arg.name.name)
+        task_frame = Frame(frame.step, module, {}, frame.phase, frame.depth + 1)
+        for param in task.params:
+            if param.name.name not in values:
+                values[param.name.name] = self.value(param.default, task_frame)
+        task_frame.locals = {**values, "__tainted__": tainted}
+        if self.rt.dry:
+            args = ", ".join(f"{k}: {self.rt.mask(to_text(v))}" for k, v in values.items())
+            self.plan(frame, "task", call=f"{st.qualified()}({args})")
+        self.block(task.body, task_frame)
+
+    def find_task(self, st: n.TaskCall, frame: Frame):
+        module = frame.module
+        if st.namespace is not None:
+            module = module.imports.get(st.namespace.name)
+            if module is None or module.ast is None:
+                raise StepFailed(f"module `{st.namespace.name}` is not loaded")
+        assert module.ast is not None
+        for task in module.ast.of("task"):
+            if task.name.name == st.name.name:
+                return module, task
+        raise StepFailed(f"unknown task `{st.qualified()}`")
+
+
+def source_text(frame: Frame, expr) -> str:
+    """The expression as written in its file (for plans and check reports)."""
+    return frame.module.source.text[expr.span.start:expr.span.end]

@@ -1,0 +1,101 @@
+"""Run-time values: durations, values only known at run time, and how values print.
+
+Values are plain Python: str, int, float, bool, list, dict (a JSON object or an HTTP
+response), plus `Duration` and, while planning, `Unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A span of time in milliseconds; prints in the language's syntax (`1h30m`)."""
+
+    ms: int
+
+    @property
+    def seconds(self) -> float:
+        """The duration in seconds."""
+        return self.ms / 1000
+
+    def __str__(self) -> str:
+        if self.ms == 0:
+            return "0s"
+        rest, parts = abs(self.ms), []
+        for unit, size in UNITS:
+            if rest >= size:
+                parts.append(f"{rest // size}{unit}")
+                rest %= size
+        return ("-" if self.ms < 0 else "") + "".join(parts)
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A value that only exists at run time (a capture, or something computed from one).
+
+    Dry-run shows it by its source instead of guessing, e.g. `<commit: captured in step
+    switch>`; any operation on it gives another Unknown.
+    """
+
+    source: str
+
+    def __str__(self) -> str:
+        return f"<{self.source}>"
+
+
+class EvalError(Exception):
+    """An expression cannot be evaluated (a type error, a bad conversion, an unset name)."""
+
+
+def type_name(value) -> str:
+    """The language's name for a value's type."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Duration):
+        return "duration"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    if value is None:
+        return "null"
+    return "unknown"
+
+
+def to_text(value) -> str:
+    """How a value reads inside a string: text as is, lists and objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (Duration, Unknown)):
+        return str(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+def to_json(value):
+    """A JSON-ready form of a value (durations as text, unknowns as their description)."""
+    if isinstance(value, (Duration, Unknown)):
+        return str(value)
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return value
