@@ -22,6 +22,8 @@ run http watch expect confirm note wait set fail if else for when timeout retry 
 description rollback in and or not contains matches true false""".split())
 TYPES = ("string", "int", "float", "bool", "duration", "list")
 NUMERIC = {"int", "float", "number"}
+# Types whose values have no fields (`.name`); all but strings and lists have no items (`[i]`).
+SCALARS = frozenset({"int", "float", "number", "bool", "duration", "string", "list"})
 # Builtins: name -> (min args, max args, result type).
 BUILTINS = {
     "number": (1, 1, "number"), "int": (1, 1, "int"), "float": (1, 1, "float"),
@@ -452,11 +454,28 @@ class Analyser:
         self.assign(st.name, vtype, ctx, self.mentions_secret(st.value, ctx))
 
     def exec_if(self, st: n.If, ctx: Context) -> None:
-        inner = ctx.inner(conditional=True)
+        # Each branch has its own idea of what is certainly set; with an `else`, a variable
+        # that every branch sets is certainly set after the `if`.
+        settled: list[set[str]] = []
         for branch in st.branches:
             self.expect_type(branch.condition, ctx, "bool", "`if`")
+            inner = ctx.inner(conditional=True)
             self.statements(branch.body, inner)
+            settled.append(inner.definite)
+        if st.otherwise is None:
+            return
+        inner = ctx.inner(conditional=True)
         self.statements(st.otherwise, inner)
+        settled.append(inner.definite)
+        for name in set.intersection(*settled) - ctx.definite:
+            self.settle(name, ctx)
+
+    def settle(self, name: str, ctx: Context) -> None:
+        """`name` is certainly set from here on (unless the whole block may not run)."""
+        sym = ctx.scope.get(name)
+        if sym is not None and sym.kind == "var" and not ctx.conditional:
+            sym.maybe_unset = False
+        ctx.definite.add(name)
 
     def exec_for(self, st: n.For, ctx: Context) -> None:
         self.expect_type(st.iterable, ctx, "list", "`for`")
@@ -471,6 +490,8 @@ class Analyser:
             self.expr(arg.value, ctx)
         if task is None:
             return
+        if not ctx.in_task:
+            self.define_task_variables(st, task, ctx)
         params = {p.name.name: p for p in task.params}
         given = {a.name.name for a in st.args}
         for arg in st.args:
@@ -483,6 +504,20 @@ class Analyser:
         for param in missing:
             self.error("E212", f"call of `{st.qualified()}` is missing the argument "
                        f"`{param.name.name}`", st.span)
+
+    def define_task_variables(self, st: n.TaskCall, task: n.Task, ctx: Context) -> None:
+        """A task's `set` and `into` are run-wide: after the call, its variables exist."""
+        module = self.module if st.namespace is None else self.module.imports.get(
+            st.namespace.name)
+        for name, certain in _task_assigns(task, module).items():
+            existing = ctx.scope.get(name)
+            if existing is not None and existing.kind != "var":
+                continue  # reported in the task's body
+            if existing is None or existing.maybe_unset:
+                ctx.scope[name] = Symbol("var", None, st.span, ctx.step or "a task",
+                                         ctx.conditional or not certain, used=True)
+            if certain:
+                ctx.definite.add(name)
 
     def find_task(self, st: n.TaskCall) -> n.Task | None:
         if st.namespace is None:
@@ -583,7 +618,9 @@ class Analyser:
     def undefined(self, e: n.Name, ctx: Context) -> None:
         later = self.collect_assigned().get(e.name) if ctx.step else None
         hint = ""
-        if later is not None and later.setter:
+        if e.name in RESERVED:
+            hint = f"`{e.name}` is a reserved word: it never names a value"
+        elif later is not None and later.setter:
             hint = f"it is set later, in step `{later.setter}`: names are defined in file order"
         else:
             names = set(ctx.scope) | set(ctx.locals)
@@ -599,7 +636,11 @@ class Analyser:
                 sym.used = True
                 self.expr(e.target, ctx)
                 return {"status": "int", "body": "string"}.get(e.name)
-        self.expr(e.target, ctx)
+        target = self.expr(e.target, ctx)
+        if target in SCALARS:
+            self.error("E241", f"{_a(target)} has no fields: `.{e.name}` cannot be read",
+                       e.span, "fields belong to json() values, `http … into` results and "
+                       "modules")
         return None
 
     def module_member(self, e: n.FieldAccess, sym: Symbol) -> str | None:
@@ -615,8 +656,11 @@ class Analyser:
         return None
 
     def expr_index(self, e: n.Index, ctx: Context) -> None:
-        self.expr(e.target, ctx)
+        target = self.expr(e.target, ctx)
         self.expr(e.index, ctx)
+        if target in SCALARS - {"string", "list"}:
+            self.error("E241", f"{_a(target)} cannot be indexed", e.span,
+                       "index lists, strings and json() values")
         return None
 
     def expr_call(self, e: n.Call, ctx: Context) -> str | None:
@@ -741,6 +785,32 @@ def _constant(expr):
         items = [_constant(i) for i in expr.items]
         return _NOTHING if any(i is _NOTHING for i in items) else items
     return _NOTHING
+
+
+def _task_assigns(task: n.Task, module: Module | None) -> dict[str, bool]:
+    """Variables a call of `task` sets, through the tasks it calls: name -> set on every path."""
+    found: dict[str, bool] = {}
+    seen: set[int] = set()
+    todo = [(task, module, True)]
+    while todo:
+        current, where, certain = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        walk = [(st, certain) for st in current.body]
+        while walk:
+            st, sure = walk.pop()
+            for ident in _assigned(st):
+                found[ident.name] = found.get(ident.name, False) or sure
+            walk.extend((inner, False) for body in _children(st) for inner in body)
+            if st.kind == "task_call" and where is not None:
+                target = where if st.namespace is None else where.imports.get(
+                    st.namespace.name)
+                if target is not None and target.ast is not None:
+                    callee = _tasks_of(target.ast).get(st.name.name)
+                    if callee is not None:
+                        todo.append((callee, target, sure))
+    return found
 
 
 def _tasks_of(ast: n.Runbook) -> dict[str, n.Task]:

@@ -65,6 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the transcript under DIR instead of .runbook/runs")
     run.add_argument("--output", choices=["text", "json"], default="text",
                      help="json: the plan or the run summary as JSON on stdout")
+    resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
+    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT",
+                        help="default: the newest unfinished run here")
+    resume.add_argument("--approve", action="append", metavar="GATE[=WHO]")
+    resume.add_argument("--yes", action="store_true")
+    resume.add_argument("--as", dest="as_name", metavar="NAME")
+    resume.add_argument("--allow-changed", action="store_true",
+                        help="continue although the runbook changed since the run started")
+    resume.add_argument("--output", choices=["text", "json"], default="text")
+
+    approve = sub.add_parser("approve", help="record a decision for a run waiting at a gate")
+    approve.add_argument("run_id", metavar="RUN_ID")
+    approve.add_argument("gate", metavar="GATE")
+    approve.add_argument("--as", dest="as_name", metavar="NAME", required=True)
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--reason", metavar="TEXT")
+
     verify = sub.add_parser("verify", help="check a transcript's hash chain and output logs")
     verify.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
 
@@ -81,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = build_parser().parse_args(argv)
     if args.command is None:
-        build_parser().print_help()
+        # No command is a usage error: the help goes where errors go, not to stdout.
+        build_parser().print_help(sys.stderr)
+        sys.stderr.write("\nrunbook: error: a command is required\n")
         return EXIT_USAGE
     handler = _HANDLERS[args.command]
     try:
@@ -124,5 +143,14 @@ def _records(name: str):
     return handler
 
 
+def _resume_cmd(name: str):
+    def handler(args) -> int:
+        from .commands import resume
+
+        return getattr(resume, f"run_{name}")(args)
+    return handler
+
+
 _HANDLERS = {"check": _check, "run": _run, "verify": _records("verify"),
+             "resume": _resume_cmd("resume"), "approve": _resume_cmd("approve"),
              "show": _records("show"), "history": _records("history")}

@@ -119,15 +119,29 @@ class Gates:
         if rules.message:
             self.rt.display.line(f"    {self.rt.mask(rules.message)}")
         self.rt.display.line(f"    gate {rules.name} {rules.describe()}")
-        self.collect_stored(rules)
+        # Approvals given before a pause count after a resume; new ones are recorded now.
+        rules.approved.extend(self.rt.prior_approvals.get(rules.name, []))
+        waiting_since = self.rt.gate_waiting_since.get(rules.name)
+        if waiting_since is not None and rules.timeout is not None \
+                and time.time() - waiting_since > rules.timeout.seconds:
+            self.rt.record("gate_timed_out", gate=rules.name, approver=None, method=None,
+                           reason=f"no quorum within {rules.timeout}", host=self.rt.options.host)
+            return self.finish(instance, rules, started, "timed out")
+        verdict = self.collect_stored(rules)
+        if verdict is not None:
+            return self.finish(instance, rules, started, verdict)
         self.collect_flags(rules)
         verdict = "approved" if len(rules.approved) >= rules.require else None
         if verdict is None and self.rt.options.interactive:
             verdict = self.ask(rules, started)
-        ms = int((time.monotonic() - started) * 1000)
         if verdict is None:
             self.pause(rules)
             return "paused"
+        return self.finish(instance, rules, started, verdict)
+
+    def finish(self, instance: StepRun, rules: GateRules, started: float, verdict: str) -> str:
+        """Record the gate's end: 'approved', or 'rejected' (also for a timeout)."""
+        ms = int((time.monotonic() - started) * 1000)
         status = "succeeded" if verdict == "approved" else "failed"
         reason = "" if verdict == "approved" else f"gate {verdict}"
         self.rt.record("step_finished", step=rules.name, title=rules.title, attempt=1,
@@ -143,24 +157,29 @@ class Gates:
         operator = self.rt.options.operator
         for who in self.rt.options.approvals.get(rules.name, []):
             who = who or operator
-            problem = rules.refusal(who, operator)
+            problem = rules.refusal(who, self.rt.operator_at_start or operator)
             if problem is not None:
                 self.rt.display.line(f"    --approve ignored: {problem}", "yellow")
                 continue
             self.approve(rules, who, "flag", "--approve on the command line")
 
-    def collect_stored(self, rules: GateRules) -> None:
-        """Decisions recorded by `runbook approve` while the run waited (issue: resume)."""
-        for decision in getattr(self.rt, "stored_decisions", {}).get(rules.name, []):
-            if decision.get("recorded"):
-                continue
+    def collect_stored(self, rules: GateRules) -> str | None:
+        """Decisions made with `runbook approve` while the run waited; 'rejected' on a no."""
+        operator = self.rt.operator_at_start or self.rt.options.operator
+        for decision in self.rt.stored_decisions.get(rules.name, []):
             who = decision["approver"]
+            if who in rules.approved:
+                continue  # already in the transcript
             if decision.get("reject"):
-                self.rt.pending_rejection = decision
-                continue
-            if rules.refusal(who, self.rt.options.operator) is None:
+                self.rt.record("gate_rejected", gate=rules.name, approver=who,
+                               method="approve-command", reason=decision.get("reason", ""),
+                               host=decision.get("host"), decided_at=decision.get("time"))
+                self.rt.display.line(f"    ✗ rejected by {who} (approve command)", "red")
+                return "rejected"
+            if rules.refusal(who, operator) is None:
                 self.approve(rules, who, "approve-command", decision.get("reason", ""),
                              host=decision.get("host"))
+        return "approved" if len(rules.approved) >= rules.require else None
 
     def approve(self, rules: GateRules, who: str, method: str, reason: str,
                 host: str | None = None) -> None:
@@ -179,7 +198,7 @@ class Gates:
                                host=self.rt.options.host)
                 return "timed out"
             who = self.prompt(f"    approver name [{operator}]: ") or operator
-            problem = rules.refusal(who, operator)
+            problem = rules.refusal(who, self.rt.operator_at_start or operator)
             if problem is not None:
                 sys.stderr.write(f"    not counted: {problem}\n")
                 continue
@@ -209,7 +228,8 @@ class Gates:
         self.rt.record("gate_waiting", gate=rules.name, approver=None, method=None,
                        reason=rules.describe(), host=self.rt.options.host,
                        approvers=rules.approvers, require=rules.require,
-                       approved=rules.approved,
+                       approved=rules.approved, self_approval=rules.self_approval,
+                       operator=self.rt.options.operator,
                        timeout_ms=rules.timeout.ms if rules.timeout else None)
         missing = rules.require - len(rules.approved)
         self.rt.display.line(f"⏸ waiting at gate {rules.name}: {missing} more approval"

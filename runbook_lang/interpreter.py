@@ -36,13 +36,14 @@ class Outcome:
 class Interpreter:
     """Runs (or plans) the units of a loaded runbook with an initialised Runtime."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, completed: list[StepRun] | None = None) -> None:
         self.rt = rt
         self.statements = Statements(rt)
         self.gates = Gates(rt, self)
         self.ast = rt.module.ast
-        self.completed: list[StepRun] = []
-        self.ran: list[StepRun] = []
+        # Steps that finished (earlier ones too, after a resume): what a rollback unwinds.
+        self.completed: list[StepRun] = list(completed or [])
+        self.ran: list[StepRun] = list(completed or [])
         self.failed: list[StepRun] = []
         self.rollback_failed = False
         self.units = self.ast.units
@@ -83,6 +84,8 @@ class Interpreter:
                           "by the operator")
                 continue
             if unit.kind == "gate":
+                if unit.name.name in done:
+                    continue
                 verdict = self.gates.run(unit, number)
                 if verdict == "paused":
                     return Outcome("paused", unit.name.name, f"waiting at gate {unit.name.name}")
@@ -206,13 +209,17 @@ class Interpreter:
 
     def attempts(self, instance: StepRun, frame: Frame) -> str | None:
         unit = instance.unit
-        count, pause, backoff = self.retry_settings(unit, frame)
+        try:
+            count, pause, backoff = self.retry_settings(unit, frame)
+        except StepFailed as error:
+            self.unit_failed(instance, error.reason)
+            return error.reason
         self.ran.append(instance)
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
             self.rt.record("step_started", step=instance.name, title=instance.title,
-                           attempt=attempt)
+                           attempt=attempt, loop=_json_loop(instance.loop))
             self.rt.display.step_started(instance.number, instance.name, instance.title)
             try:
                 self.prepare(instance, frame)
@@ -221,6 +228,10 @@ class Interpreter:
                     # After the body, as a real failure at the end of the step would be:
                     # the step's own undo then has something to undo.
                     raise StepFailed("failure injected by --fail-at")
+            except Interrupted:
+                instance.status = "interrupted"
+                instance.duration_ms = int((time.monotonic() - started) * 1000)
+                raise
             except StepFailed as error:
                 failure = error.reason
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
@@ -486,6 +497,13 @@ def undo_block(unit) -> list | None:
     if unit.on_failure is not None and unit.on_failure.body is not None:
         return unit.on_failure.body
     return None
+
+
+def _json_loop(loop: dict) -> dict | None:
+    """A `for` step's item, recorded so that a resumed run can undo that instance."""
+    from .values import to_json
+
+    return {k: to_json(v) for k, v in loop.items()} or None
 
 
 def _kind(unit) -> str:

@@ -45,9 +45,13 @@ class Loader:
             raise LoadError(f"{shown_as or path}: is a directory, not a runbook file") from None
         except FileNotFoundError:
             raise LoadError(f"{shown_as or path}: no such file") from None
-        except UnicodeDecodeError:
-            raise LoadError(f"{shown_as or path}: not a text file (runbooks are UTF-8 text)") \
-                from None
+        except UnicodeDecodeError as error:
+            data = error.object
+            line = data[:error.start].count(b"\n") + 1
+            culprit = "a NUL byte" if data[error.start:error.start + 1] == b"\x00" else \
+                f"byte 0x{data[error.start]:02x} is not UTF-8"
+            raise LoadError(f"{shown_as or path}: not a text file: {culprit} on line {line} "
+                            "(runbooks are UTF-8 text)") from None
         except OSError as error:
             raise LoadError(f"{shown_as or path}: cannot read: {error.strerror}") from None
         module = Module(resolved, source, ast, diagnostics)

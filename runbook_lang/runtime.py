@@ -133,6 +133,13 @@ class Runtime:
         self.builtins: dict = {}
         self.recorder = None  # set by the interpreter: transcript writer or plan
         self.interrupts = Interrupts()
+        # Filled by `runbook resume` from the transcript and from `runbook approve`.
+        self.prior_approvals: dict[str, list[str]] = {}
+        self.stored_decisions: dict[str, list[dict]] = {}
+        self.gate_waiting_since: dict[str, float] = {}
+        self.operator_at_start: str | None = None
+        self.unrestorable: dict[str, str] = {}
+        self.secret_status: list[dict] = []
         self.base_dir = module.path.parent
         self.base_env = dict(os.environ)
 
@@ -150,6 +157,10 @@ class Runtime:
             return scope[name]
         if name in self.builtins:
             return self.builtins[name]
+        if name in self.unrestorable:
+            raise EvalError(f"`{name}` derives from a secret, so the transcript keeps it masked "
+                            f"and a resumed run cannot restore it (set in step "
+                            f"`{self.unrestorable[name]}`)")
         if name in self.setters:
             if self.dry:
                 return Unknown(f"{name}: set in step {self.setters[name]}")

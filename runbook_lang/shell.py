@@ -160,7 +160,11 @@ def _result(sup: _Supervisor, out: _Output, err: _Output, started: float) -> Com
 
 
 def _build(
-    out: _Output, err: _Output, exit_code: int, started: float, timed_out: bool,
+    out: _Output,
+    err: _Output,
+    exit_code: int,
+    started: float,
+    timed_out: bool,
     interrupted: bool,
 ) -> CommandResult:
     return CommandResult(
@@ -257,7 +261,7 @@ class _Output:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _tail_text(tail: bytes, total: int) -> str:
@@ -272,10 +276,9 @@ def _tail_text(tail: bytes, total: int) -> str:
 
 
 class _Stopper:
-    """A run's end of interrupt(): a flag and a self-pipe that wakes its select loop."""
+    """A run's end of interrupt(): a self-pipe that wakes its select loop."""
 
     def __init__(self) -> None:
-        self.requested = False
         self.read_fd = -1
         self._write_fd = -1
 
@@ -296,7 +299,6 @@ class _Stopper:
             os.close(self._write_fd)
 
     def request(self) -> None:
-        self.requested = True
         with contextlib.suppress(BlockingIOError):
             os.write(self._write_fd, b"x")
 
@@ -528,4 +530,3 @@ def _is_live_member(pid: str, pgid: int) -> bool:
         return int(fields[2]) == pgid and fields[0] not in (b"Z", b"X")
     except (IndexError, ValueError):
         return False
-

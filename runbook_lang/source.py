@@ -90,7 +90,12 @@ class Source:
         if b"\x00" in data:
             raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1,
                                      "binary file (NUL byte)")
-        return cls(shown_as or str(path), data.decode("utf-8"))
+        # An editor's byte-order mark and Windows line ends are not part of the text: a `\r`
+        # kept in a triple-quoted command would reach the shell.
+        text = data.decode("utf-8-sig")
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        return cls(shown_as or str(path), text)
 
     def position(self, offset: int) -> tuple[int, int]:
         """The 1-based (line, column) of a character offset."""

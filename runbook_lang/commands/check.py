@@ -30,7 +30,7 @@ def run_check(args) -> int:
         results.append((name, analyse(module), module.ast))
     failed = unreadable or any(d.is_error for _, ds, _ in results for d in ds)
     if args.ast:
-        _print_ast([ast for _, _, ast in results if ast is not None])
+        _print_ast([ast for _, _, ast in results], several=len(args.files) > 1)
     if args.output == "json":
         _print_json(results)
     else:
@@ -43,9 +43,11 @@ def run_check(args) -> int:
     return 2 if failed else 0
 
 
-def _print_ast(trees: list) -> None:
-    dumped = [tree.model_dump(mode="json") for tree in trees]
-    document = dumped[0] if len(dumped) == 1 else dumped
+def _print_ast(trees: list, several: bool) -> None:
+    # One document per FILE argument, `null` for a file that did not parse: the shape of the
+    # output depends on the command line only, never on whether parsing succeeded.
+    dumped = [tree.model_dump(mode="json") if tree is not None else None for tree in trees]
+    document = dumped if several else dumped[0]
     sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
 
 

@@ -3,57 +3,71 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from .. import __version__
 from ..interpreter import Interpreter
-from ..locks import LockBusy, acquire, lock_path
+from ..locks import LockBusy, RunLock, acquire, lock_path
 from ..runtime import Runtime
 from ..transcript import TranscriptWriter, new_run_id, runs_root
+from ..values import to_json
 from .run import EXIT_USAGE, file_sha256
+
+SNAPSHOT = "runbook.snapshot"
+
+
+def take_lock(rt: Runtime, run_id: str) -> RunLock | None:
+    """The run lock for this runbook and environment, or None after saying who holds it."""
+    environment = rt.params.get("environment")
+    holder = {"run_id": run_id, "user": rt.options.operator, "host": rt.options.host,
+              "runbook": str(rt.module.path)}
+    path = lock_path(Path.cwd() / ".runbook", rt.module.path,
+                     str(environment) if environment is not None else None)
+    try:
+        return acquire(path, holder)
+    except LockBusy as busy:
+        sys.stderr.write(f"runbook: error: refused: {busy.describe()}\n")
+        return None
 
 
 def execute_run(rt: Runtime, args) -> int:
     """Run for real; returns the exit code of LANGUAGE.md §8."""
     run_id = new_run_id()
-    base = Path.cwd() / ".runbook"
-    environment = rt.params.get("environment")
-    holder = {"run_id": run_id, "user": rt.options.operator, "host": rt.options.host,
-              "runbook": str(rt.module.path)}
-    try:
-        lock = acquire(lock_path(base, rt.module.path, str(environment)
-                                 if environment is not None else None), holder)
-    except LockBusy as busy:
-        sys.stderr.write(f"runbook: error: refused: {busy.describe()}\n")
+    lock = take_lock(rt, run_id)
+    if lock is None:
         return EXIT_USAGE
     try:
-        return _run_locked(rt, args, run_id, lock)
+        root = rt.options.transcript_dir or runs_root(None)
+        writer = TranscriptWriter(root / run_id, run_id, rt.mask)
+        # A copy of the runbook as it ran: resume compares it step by step with the file.
+        shutil.copyfile(rt.module.path, writer.run_dir / SNAPSHOT)
+        header = rt.module.ast.header
+        title = rt.evaluator(None).render(header.title) if header is not None else ""
+        writer.append(
+            "run_started", runbook=args.file, sha256=file_sha256(rt.module.path), title=title,
+            params={k: to_json(v) for k, v in rt.params.items()},
+            operator={"user": rt.options.operator, "host": rt.options.host},
+            version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),
+            runbook_path=str(rt.module.path), lock_takeover=lock.takeover)
+        rt.display.line(f"runbook {__version__} · run {run_id} · {title or args.file}", "bold")
+        return drive(rt, writer, Interpreter(rt), args.file)
     finally:
         lock.release()
 
 
-def _run_locked(rt: Runtime, args, run_id: str, lock) -> int:
-    run_dir = runs_root(rt.options.transcript_dir) / run_id if rt.options.transcript_dir \
-        is None else rt.options.transcript_dir / run_id
-    writer = TranscriptWriter(run_dir, run_id, rt.mask)
-    rt.recorder = writer
-    rt.builtins["run_id"] = run_id
-    header = rt.module.ast.header
-    title = rt.evaluator(None).render(header.title) if header is not None else ""
-    started = time.monotonic()
-    writer.append(
-        "run_started", runbook=args.file, sha256=file_sha256(rt.module.path), title=title,
-        params={k: _shown(v) for k, v in rt.params.items()},
-        operator={"user": rt.options.operator, "host": rt.options.host},
-        version=__version__, argv=rt.options.argv, mode="run",
-        cwd=str(Path.cwd()), lock_takeover=lock.takeover)
+def drive(rt: Runtime, writer: TranscriptWriter, interpreter: Interpreter, file: str,
+          start_index: int = 0, done: set[str] | None = None) -> int:
+    """Run the interpreter with the transcript open; finish the record; print the summary."""
     writer.sync()
-    rt.display.line(f"runbook {__version__} · run {run_id} · {title or args.file}", "bold")
+    rt.recorder = writer
+    rt.builtins["run_id"] = writer.run_id
+    started = time.monotonic()
     rt.interrupts.install()
     try:
-        outcome = Interpreter(rt).execute()
+        outcome = interpreter.execute(start_index, done)
     finally:
         rt.interrupts.restore()
     duration_ms = int((time.monotonic() - started) * 1000)
@@ -63,24 +77,19 @@ def _run_locked(rt: Runtime, args, run_id: str, lock) -> int:
     writer.close()
     rows = [(s.name, s.status, s.duration_ms) for s in outcome.steps]
     rt.display.summary(rows, outcome.status, outcome.exit_code, duration_ms)
-    rt.display.line(f"transcript: {_relative(run_dir / 'transcript.jsonl')}", "dim")
+    transcript = writer.run_dir / "transcript.jsonl"
+    rt.display.line(f"transcript: {_relative(transcript)}", "dim")
     if rt.options.output_json:
         summary = {
-            "run_id": run_id, "runbook": args.file, "status": outcome.status,
+            "run_id": writer.run_id, "runbook": file, "status": outcome.status,
             "exit_code": outcome.exit_code, "failed_step": outcome.failed_step,
             "reason": rt.mask(outcome.reason) or None, "duration_ms": duration_ms,
-            "transcript": str(run_dir / "transcript.jsonl"),
+            "transcript": str(transcript),
             "steps": [{"name": s.name, "status": s.status, "duration_ms": s.duration_ms,
                        "reason": rt.mask(s.status_reason) or None} for s in outcome.steps],
         }
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return outcome.exit_code
-
-
-def _shown(value):
-    from ..values import to_json
-
-    return to_json(value)
 
 
 def _relative(path: Path) -> str:

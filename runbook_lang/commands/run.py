@@ -79,15 +79,21 @@ def run_command(args) -> int:
     return execute_run(rt, args)
 
 
-def build_options(args, module: Module) -> RunOptions:
+def build_approvals(items: list[str] | None, module: Module) -> dict[str, list[str | None]]:
+    """`--approve GATE[=WHO]`… by gate; an unknown gate is refused."""
     approvals: dict[str, list[str | None]] = {}
     gates = {g.name.name for g in module.ast.of("gate")}
-    for item in args.approve or []:
+    for item in items or []:
         gate, sep, who = item.partition("=")
         if gate not in gates:
             raise Refused(f"--approve {item}: no gate named {gate!r}"
                           + _suggest(gate, gates))
         approvals.setdefault(gate, []).append(who.strip() if sep and who.strip() else None)
+    return approvals
+
+
+def build_options(args, module: Module) -> RunOptions:
+    approvals = build_approvals(args.approve, module)
     names = unit_names(module)
     for flag, value in (("--from", args.from_step), ("--fail-at", args.fail_at)):
         if value is not None and value not in names and value.split("[")[0] not in names:
@@ -115,17 +121,28 @@ def _suggest(name: str, names) -> str:
 
 def prepare_runtime(module: Module, options: RunOptions, args) -> Runtime:
     """Params, secrets, lets and the setter map, all before anything runs."""
-    display = Display(sys.stderr if options.output_json else sys.stdout)
-    rt = Runtime(module, options, display)
-    ast = module.ast
+    rt = new_runtime(module, options)
     try:
         cli = split_assignments(args.param or [])
         file_values = load_params_file(Path(args.params)) if args.params else {}
         rt.params = resolve_params(
-            ast.of("param"), cli, file_values,
+            module.ast.of("param"), cli, file_values,
             lambda values: Evaluator(lambda name: _param_lookup(values, name)))
     except ParamError as error:
         raise Refused(str(error)) from None
+    complete_runtime(rt)
+    return rt
+
+
+def new_runtime(module: Module, options: RunOptions) -> Runtime:
+    """A runtime whose live output goes to stdout (stderr when stdout carries JSON)."""
+    display = Display(sys.stderr if options.output_json else sys.stdout)
+    return Runtime(module, options, display)
+
+
+def complete_runtime(rt: Runtime) -> None:
+    """Secrets, the setter map, the --from check and the lets, once params are known."""
+    module = rt.module
     rt.secret_status = load_secrets(rt)
     rt.setters = {name: sym.setter for name, sym in Analyser(module, True)
                   .collect_assigned().items() if sym.setter}
@@ -134,7 +151,6 @@ def prepare_runtime(module: Module, options: RunOptions, args) -> Runtime:
         evaluate_globals(rt, module)
     except EvalError as error:
         raise Refused(f"cannot compute a let: {error}") from None
-    return rt
 
 
 def _param_lookup(values: dict, name: str):
