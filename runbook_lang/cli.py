@@ -6,7 +6,6 @@ and `runbook --help` do not pay for pydantic, lark or rich.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -26,17 +25,18 @@ class UsageError(Exception):
     """Bad command-line input: reported with exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with our wording instead of printing usage noise twice."""
+def build_parser():
+    """The whole command line (argparse is imported here: `--version` never needs it)."""
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"runbook: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+    class _Parser(argparse.ArgumentParser):
+        """argparse that exits 2 with our wording."""
 
+        def error(self, message: str) -> None:  # type: ignore[override]
+            self.print_usage(sys.stderr)
+            sys.stderr.write(f"runbook: error: {message}\n")
+            raise SystemExit(EXIT_USAGE)
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
     parser = _Parser(prog="runbook", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"runbook {__version__}")
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    if (argv if argv is not None else sys.argv[1:]) == ["--version"]:
+        # Scripts probe the version often; answer before building the whole parser.
+        sys.stdout.write(f"runbook {__version__}\n")
+        return EXIT_OK
     args = build_parser().parse_args(argv)
     if args.command is None:
         # No command is a usage error: the help goes where errors go, not to stdout.
