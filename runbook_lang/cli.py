@@ -82,6 +82,22 @@ def build_parser():
     approve.add_argument("--reject", action="store_true")
     approve.add_argument("--reason", metavar="TEXT")
 
+    fmt = sub.add_parser("fmt", help="rewrite runbook files into the canonical layout")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("--check", action="store_true",
+                     help="change nothing; exit 1 if a file is not in the canonical layout")
+
+    listing = sub.add_parser("list", help="the steps, checks and gates of a file")
+    listing.add_argument("file", metavar="FILE")
+
+    view = sub.add_parser("view", help="the runbook as a document for people")
+    view.add_argument("file", metavar="FILE")
+    view.add_argument("--format", choices=["markdown", "html"], default="markdown")
+
+    init = sub.add_parser("init", help="write a commented starting point")
+    init.add_argument("file", metavar="FILE")
+    init.add_argument("--template", choices=["basic", "deploy", "incident"], default="basic")
+
     verify = sub.add_parser("verify", help="check a transcript's hash chain and output logs")
     verify.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
 
@@ -147,6 +163,14 @@ def _records(name: str):
     return handler
 
 
+def _authoring(name: str):
+    def handler(args) -> int:
+        from .commands import authoring
+
+        return getattr(authoring, f"run_{name}")(args)
+    return handler
+
+
 def _resume_cmd(name: str):
     def handler(args) -> int:
         from .commands import resume
@@ -157,4 +181,6 @@ def _resume_cmd(name: str):
 
 _HANDLERS = {"check": _check, "run": _run, "verify": _records("verify"),
              "resume": _resume_cmd("resume"), "approve": _resume_cmd("approve"),
+             "fmt": _authoring("fmt"), "list": _authoring("list"), "view": _authoring("view"),
+             "init": _authoring("init"),
              "show": _records("show"), "history": _records("history")}
