@@ -114,7 +114,8 @@ def bench_recording(work: Path, steps: int = 300) -> list[tuple]:
 
 def bench_stream(work: Path, megabytes: int = 400) -> list[tuple]:
     book = work / "stream.runbook"
-    book.write_text(f'step big "{megabytes} MB" {{\n  run "head -c {megabytes}000000 /dev/zero"\n}}\n')
+    command = f"head -c {megabytes}000000 /dev/zero"
+    book.write_text(f'step big "{megabytes} MB" {{\n  run "{command}"\n}}\n')
     direct, _, direct_rss = peak_rss_of(["sh", "-c", f"head -c {megabytes}000000 /dev/zero"],
                                         work)
     seconds, code, rss = peak_rss_of([*RUNBOOK, "run", str(book), "--transcript-dir",

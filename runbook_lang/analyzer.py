@@ -10,11 +10,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
-from .loader import Module
+from .loader import Module, available_stdlib
 from .transform import ERROR_NAME
 
 RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
@@ -128,6 +129,10 @@ class Analyser:
         run_wide_vars = self.collect_assigned()
         for item in self.ast.items:
             getattr(self, f"visit_{item.kind}")(item)
+        # The header is rendered once the params and lets are known, wherever they stand:
+        # it usually comes first, above the params its title names.
+        for item in self.ast.of("runbook"):
+            self.visit_header(item)
         for task in self.ast.of("task"):
             self.visit_task_body(task, run_wide_vars)
         for item in self.ast.of("finally"):
@@ -140,6 +145,10 @@ class Analyser:
         headers = self.ast.of("runbook")
         for extra in headers[1:]:
             self.error("E261", "a file has at most one `runbook` header", extra.span)
+        policies = self.ast.of("default_policy")
+        for extra in policies[1:]:
+            self.error("E110", "the default failure policy is set twice (first at line "
+                       f"{policies[0].span.line})", extra.span, "keep one `on_failure` line")
         defined: dict[str, n.Ident] = {}
         for item in self.ast.items:
             ident = getattr(item, "name", None) if item.kind != "import" else item.alias
@@ -204,7 +213,11 @@ class Analyser:
     # ------------------------------------------------------------------ items
 
     def visit_runbook(self, item: n.RunbookHeader) -> None:
-        ctx = Context(self.scope)
+        pass  # walked once every param and let is known (visit_header)
+
+    def visit_header(self, item: n.RunbookHeader) -> None:
+        # Params, secrets and lets; not the variables, which no step has set yet.
+        ctx = Context({name: sym for name, sym in self.scope.items() if sym.kind != "var"})
         for part in (item.title, item.description, item.owner, item.tags):
             if part is not None:
                 self.expr(part, ctx)
@@ -222,7 +235,7 @@ class Analyser:
         ctx = Context(dict(self.scope))
         default_type = self.expr(item.default, ctx) if item.default is not None else None
         if declared and default_type and not _assignable(default_type, declared):
-            self.error("E230", f"param `{item.name.name}` is {declared}, but its default is "
+            self.error("E230", f"param `{item.name.name}` is {_a(declared)}, but its default is "
                        f"{_a(default_type)}", item.default.span)
         ptype = declared or default_type or "string"
         self.check_param_constraints(item, ptype)
@@ -247,7 +260,7 @@ class Analyser:
                 self.error("E232", "a `pattern` cannot be interpolated", item.pattern.span)
                 return
             try:
-                regex = re.compile(text)
+                regex = _compile(text)
             except re.error as error:
                 self.error("E232", f"invalid pattern: {error}", item.pattern.span)
                 return
@@ -344,7 +357,11 @@ class Analyser:
         if item.approvers is not None:
             self.expr(item.approvers, ctx)
             values = [_constant(a) for a in item.approvers.items]
-            if all(v is not _NOTHING for v in values):
+            if not values:
+                self.error("E251", f"gate `{item.name.name}` lists no approvers: nobody could "
+                           "approve it", item.approvers.span,
+                           "leave `approvers` out to let anyone approve")
+            elif all(v is not _NOTHING for v in values):
                 approvers = set()
                 for value, node in zip(values, item.approvers.items, strict=True):
                     if not isinstance(value, str) or not value:
@@ -375,8 +392,10 @@ class Analyser:
     def assign(self, ident: n.Ident, vtype: str | None, ctx: Context, secret: bool) -> None:
         self.check_reserved(ident, "variable")
         if ident.name in ctx.locals and ctx.locals[ident.name].kind in ("loop", "task_param"):
-            self.error("E204", f"`{ident.name}` is a {ctx.locals[ident.name].kind.replace('_', ' ')}"
-                       " and cannot be assigned", ident.span)
+            what = {"loop": "loop variable", "task_param": "task parameter"}[
+                ctx.locals[ident.name].kind]
+            self.error("E204", f"`{ident.name}` is a {what} and cannot be assigned", ident.span,
+                       "use a new variable name")
             return
         existing = ctx.scope.get(ident.name)
         if existing is not None and existing.kind in ("param", "secret", "let", "builtin",
@@ -428,6 +447,17 @@ class Analyser:
         results = RUN_PROBE if probe.kind == "run" else HTTP_PROBE
         expect_ctx = ctx.inner()
         for name, ptype in results.items():
+            shadow = ctx.locals.get(name)
+            if shadow is not None:
+                read = next((node for e in expects if (node := _name_node(e.expr, name))),
+                            None)
+                if read is not None:
+                    what = {"loop": "loop variable", "task_param": "task parameter"}.get(
+                        shadow.kind, shadow.kind.replace("_", " "))
+                    self.warn("W306", f"`{name}` here is the {what}, not the probe's `{name}`",
+                              read.span, f"rename the {what} so that `expect` can read the "
+                              f"probe's `{name}`")
+                continue
             expect_ctx.locals[name] = Symbol("probe", ptype, used=True)
         for expect in expects:
             self.expect_type(expect.expr, expect_ctx, "bool", "`expect`")
@@ -435,7 +465,11 @@ class Analyser:
     def exec_expect(self, st: n.Expect, ctx: Context) -> None:
         self.error("E260", "`expect` belongs inside a `check` or a `watch`", st.span,
                    "wrap the probe and its expectations in `check \"…\" { run … expect … }`")
-        self.expr(st.expr, ctx)
+        # Read it as if it were in place, so that `exit_code` or `status` are not reported too.
+        probe_ctx = ctx.inner()
+        for name, ptype in (RUN_PROBE | HTTP_PROBE).items():
+            probe_ctx.locals[name] = Symbol("probe", ptype, used=True)
+        self.expr(st.expr, probe_ctx)
 
     def exec_confirm(self, st: n.Confirm, ctx: Context) -> None:
         self.expr(st.question, ctx)
@@ -530,7 +564,10 @@ class Analyser:
         if alias not in self.module.imports:
             self.error("E210", f"unknown module `{alias}` in `{st.qualified()}`",
                        st.namespace.span, _suggest(alias, self.module.imports) or
-                       f"import it first: import \"std/{alias}\" as {alias}")
+                       "import it first: " + (f"import \"std/{alias}\" as {alias}"
+                                              if alias in available_stdlib() else
+                                              f"import \"std/NAME\" as {alias}, or "
+                                              f"import \"./FILE.runbook\" as {alias}"))
             return None
         module = self.module.imports[alias]
         if module is None or module.ast is None:
@@ -585,7 +622,8 @@ class Analyser:
             if sym is not None and sym.secret:
                 self.warn("W301", f"secret `{name}` is interpolated into a command line",
                           expr.span, "command lines show up in process lists: pass it "
-                          f"through `env {{ NAME = {name} }}` and use $NAME in the command")
+                          f"through `env {{ {name.upper()} = {name} }}` and use ${name.upper()} in "
+                          "the command")
 
     def expr_list(self, e: n.ListExpr, ctx: Context) -> str:
         for item in e.items:
@@ -723,7 +761,7 @@ class Analyser:
                 text = e.right.constant()
                 if text is not None:
                     try:
-                        re.compile(text)
+                        _compile(text)
                     except re.error as error:
                         self.error("E232", f"invalid regular expression: {error}", e.right.span)
             return "bool"
@@ -753,11 +791,13 @@ class Analyser:
     # ------------------------------------------------------------------ unused
 
     def check_unused(self) -> None:
-        if not self.is_main:
+        # A parse error leaves a placeholder where an expression was: what it read is unknown.
+        if not self.is_main or any(d.code.startswith("E1") for d in self.module.diagnostics):
             return
         for item in self.ast.of("param", "let"):
             sym = self.scope.get(item.name.name)
-            if sym is None or sym.used or item.name.name == "environment":
+            if sym is None or sym.used or item.name.name == "environment" \
+                    or item.name.name in RESERVED:
                 continue
             code = "W302" if item.kind == "param" else "W303"
             self.warn(code, f"{item.kind} `{item.name.name}` is never used", item.name.span)
@@ -811,6 +851,13 @@ def _task_assigns(task: n.Task, module: Module | None) -> dict[str, bool]:
                     if callee is not None:
                         todo.append((callee, target, sure))
     return found
+
+
+def _compile(pattern: str) -> re.Pattern:
+    """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern)
 
 
 def _tasks_of(ast: n.Runbook) -> dict[str, n.Task]:
@@ -928,6 +975,28 @@ def _names_in(expr) -> list[str]:
         elif kind == "binary":
             stack.extend((node.left, node.right))
     return found
+
+
+def _name_node(expr, name: str):
+    """The first `Name` node reading `name` in an expression (interpolations included)."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node.kind == "name" and node.name == name:
+            return node
+        if node.kind == "string":
+            stack.extend(p.expr for p in reversed(node.parts) if p.kind == "interpolation")
+        elif node.kind == "list":
+            stack.extend(reversed(node.items))
+        elif node.kind in ("field", "unary"):
+            stack.append(node.target if node.kind == "field" else node.operand)
+        elif node.kind == "index":
+            stack.extend((node.index, node.target))
+        elif node.kind == "call":
+            stack.extend(reversed(node.args))
+        elif node.kind == "binary":
+            stack.extend((node.right, node.left))
+    return None
 
 
 def _assigned(statement) -> list[n.Ident]:

@@ -57,6 +57,12 @@ def at_span(path: str, span) -> Location:
     return Location(path, span.line, span.column, span.end_line, span.end_column)
 
 
+# Control characters of a source line are shown as their Unicode pictures (`␛` for ESC), one
+# column each: the caret stays aligned and the terminal never receives an escape sequence.
+_VISIBLE = {c: 0x2400 + c for c in range(32)} | {0x7F: 0x2421} | {c: 0xFFFD for c in
+                                                                     range(0x80, 0xA0)}
+
+
 def render_text(diagnostic: Diagnostic, lines_of) -> str:
     """Render in the style of just/rustc: header, location, source line, caret.
 
@@ -70,17 +76,20 @@ def render_text(diagnostic: Diagnostic, lines_of) -> str:
         if text or loc.line:
             number = str(loc.line)
             pad = " " * len(number)
-            shown = text.expandtabs(1)
+            shown = text.expandtabs(1).translate(_VISIBLE)
             if loc.end_line == loc.line:
                 width = max(1, loc.end_column - loc.column)
             else:
                 width = max(1, len(text) - loc.column + 1)
             if len(shown) > 200:
-                # A very long line (a 2 MB string): show a window around the caret.
+                # A very long line (a 2 MB string): show a window around the caret, with `…`
+                # where the line goes on.
                 start = max(0, loc.column - 60)
-                shown = shown[start:start + 160]
-                column = loc.column - start
-                width = min(width, 160 - column + 1)
+                before = "…" if start else ""
+                after = "…" if start + 160 < len(shown) else ""
+                shown = before + shown[start:start + 160] + after
+                column = loc.column - start + len(before)
+                width = min(width, 160 - (loc.column - start) + 1)
             else:
                 column = loc.column
             out.append(f"{pad} |")

@@ -26,6 +26,8 @@ class Display:
     def __init__(self, stream=None, quiet: bool = False) -> None:
         self.stream = stream or sys.stdout
         self.quiet = quiet
+        # Set by the run to its masker: every line for people passes through it.
+        self.mask = _same
         self.rich = use_color(self.stream)
         self._console = None
         self._status = None
@@ -43,6 +45,7 @@ class Display:
         """One line of text for the operator."""
         if self.quiet:
             return
+        text = self.mask(text)
         self._end_output_line()
         if self._console is not None:
             from rich.text import Text
@@ -94,7 +97,7 @@ class Display:
     def step_started(self, number: str, name: str, title: str) -> None:
         """A step begins: its header line and, on a terminal, a spinner."""
         self._step_started = time.monotonic()
-        self._step_label = f"{name}: {title}"
+        self._step_label = self.mask(f"{name}: {title}")
         self.line(f"▶ [{number}] {name}: {title}", "bold cyan")
         self._start_spinner()
 
@@ -140,7 +143,7 @@ class Display:
             table.add_column("status")
             table.add_column("duration", justify="right")
             for name, step_status, ms in rows:
-                table.add_row(name, f"[{STYLES.get(step_status, '')}]{step_status}[/]"
+                table.add_row(self.mask(name), f"[{STYLES.get(step_status, '')}]{step_status}[/]"
                               if STYLES.get(step_status) else step_status, format_ms(ms))
             self._console.print(table)
         elif rows:
@@ -150,6 +153,10 @@ class Display:
                 self.line(f"  {name.ljust(width)}  {step_status.ljust(11)} {format_ms(ms)}")
         self.line(f"run {status} (exit {exit_code}) in {format_ms(duration_ms)}",
                   STYLES.get(status, "bold green" if status == "succeeded" else None))
+
+
+def _same(text: str) -> str:
+    return text
 
 
 def format_ms(ms: int) -> str:

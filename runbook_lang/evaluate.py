@@ -69,7 +69,7 @@ class Evaluator:
     def eval_field(self, e: n.FieldAccess):
         target = self.eval(e.target)
         if isinstance(target, Unknown):
-            return Unknown(f"{target.source}.{e.name}")
+            return Unknown(f"{target.source}, field {e.name}")
         if isinstance(target, dict):
             if e.name in target:
                 return target[e.name]
@@ -79,8 +79,10 @@ class Evaluator:
 
     def eval_index(self, e: n.Index):
         target, index = self.eval(e.target), self.eval(e.index)
-        if isinstance(target, Unknown) or isinstance(index, Unknown):
-            return Unknown("a value known at run time")
+        if isinstance(target, Unknown):
+            return Unknown(f"{target.source}, item {to_text(index)}")
+        if isinstance(index, Unknown):
+            return Unknown(f"an item picked by {index.source}")
         try:
             if isinstance(target, dict):
                 return target[index]
@@ -93,8 +95,9 @@ class Evaluator:
 
     def eval_call(self, e: n.Call):
         args = [self.eval(a) for a in e.args]
-        if any(isinstance(a, Unknown) for a in args):
-            return Unknown(f"{e.func.name}() of a value known at run time")
+        unknown = next((a for a in args if isinstance(a, Unknown)), None)
+        if unknown is not None:
+            return Unknown(f"{e.func.name}() of {unknown.source}")
         builtin = BUILTINS.get(e.func.name)
         if builtin is None:
             raise EvalError(f"unknown function `{e.func.name}`")
@@ -118,8 +121,11 @@ class Evaluator:
         if e.op in ("and", "or"):
             return self._logic(e)
         left, right = self.eval(e.left), self.eval(e.right)
-        if isinstance(left, Unknown) or isinstance(right, Unknown):
-            return Unknown("decided at run time")
+        # A value computed from a run-time value says where that value comes from.
+        unknown = left if isinstance(left, Unknown) else right
+        if isinstance(unknown, Unknown):
+            source = unknown.source.removeprefix("computed from ")
+            return Unknown(f"computed from {source}")
         return binary(e.op, left, right)
 
     def _logic(self, e: n.Binary):

@@ -113,6 +113,7 @@ class Gates:
 
     def decide(self, gate: n.Gate, instance: StepRun, rules: GateRules, number: str) -> str:
         started = time.monotonic()
+        self.rt.sync()
         self.rt.record("step_started", step=rules.name, title=rules.title, attempt=1)
         self.rt.display.step_started(number, rules.name, rules.title)
         self.rt.display.stop_spinner()

@@ -61,6 +61,7 @@ class Interpreter:
             return Outcome("interrupted", self._current_name(), "interrupted by a signal",
                            self.ran)
         if outcome.status in ("paused",):
+            outcome.steps = self.ran
             return outcome
         try:
             self.run_finally(outcome)
@@ -218,6 +219,7 @@ class Interpreter:
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
+            self.rt.sync()
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop))
             self.rt.display.step_started(instance.number, instance.name, instance.title)
@@ -311,8 +313,15 @@ class Interpreter:
         entry.on_failure = self.failure_plan(instance)
         if status == "skipped":
             return None
-        self.prepare_plan(instance, frame)
-        self.body(instance, frame)
+        try:
+            self.prepare_plan(instance, frame)
+            self.body(instance, frame)
+        except StepFailed as error:
+            # Known values already make this step fail: the plan says so, then follows the
+            # step's failure policy like the run would.
+            entry.status, entry.reason = "fails", error.reason
+            instance.status, instance.status_reason = "failed", error.reason
+            return error.reason
         if self.rt.options.fail_at in (instance.name, unit.name.name):
             entry.status = "fails (--fail-at)"
             entry.reason = "failure injected by --fail-at"
@@ -397,8 +406,9 @@ class Interpreter:
                     if undo_block(done.unit) is not None)
         names = [step.name for step in plan]
         self.rt.record("rollback_started", trigger=trigger.name, steps=names)
-        self.rt.display.line(f"↺ rolling back after {trigger.name}: "
-                             + (", ".join(names) if names else "nothing to undo"), "yellow")
+        if not self.rt.dry:
+            self.rt.display.line(f"↺ rolling back after {trigger.name}: "
+                                 + (", ".join(names) if names else "nothing to undo"), "yellow")
         ok = True
         for step in plan:
             ok = self.undo(step, trigger) and ok

@@ -36,7 +36,11 @@ class Loader:
 
     def load(self, path: Path, shown_as: str | None = None) -> Module:
         """Load `path` (raises LoadError when it cannot be read at all)."""
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # Python 3.11 raises RuntimeError for a symlink loop
+            raise LoadError(f"{shown_as or path}: cannot read: a loop of symbolic links") \
+                from None
         if resolved in self.modules:
             return self.modules[resolved]
         try:
@@ -73,7 +77,8 @@ class Loader:
         if target is None or not target.is_file():
             if item.path.startswith("std/"):
                 names = sorted(available_stdlib())
-                hint = "std/ modules: " + ", ".join(names) if names else ""
+                hint = "std/ modules: " + ", ".join(names) if names else \
+                    "this installation ships no std/ modules"
             else:
                 hint = "paths are relative to the importing file"
             module.diagnostics.append(Diagnostic(

@@ -82,10 +82,27 @@ def _parse_list(text: str) -> list:
     return [item.strip() for item in stripped.split(",")]
 
 
-def coerce_file_value(value, ptype: str, name: str):
-    """A value from the YAML params file, checked against the param's type."""
-    if ptype == "string" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return value if isinstance(value, str) else str(value)
+class ParamsFile(dict):
+    """The values of a params file; `written` holds each top-level scalar as it was written."""
+
+    def __init__(self, values: dict, written: dict) -> None:
+        super().__init__(values)
+        self.written = written
+
+
+def coerce_file_value(value, ptype: str, name: str, written=None):
+    """A value from the YAML params file, checked against the param's type.
+
+    `written` is the scalar's text as written: YAML reads `1.10` as the float 1.1 and `0123`
+    as the octal 83, and a string param must get what the file says, not that.
+    """
+    if ptype == "string" and isinstance(value, str):
+        return value
+    if ptype == "string" and value is not None and not isinstance(value, (list, dict)):
+        if isinstance(written, str):
+            return written
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
     if ptype == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
     if ptype == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -105,12 +122,15 @@ def coerce_file_value(value, ptype: str, name: str):
                      f"{type_name(value)} {value!r}")
 
 
-def load_params_file(path: Path) -> dict:
+def load_params_file(path: Path) -> ParamsFile:
     """A YAML mapping of param names to values."""
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+        # The same document with every scalar left as text (BaseLoader constructs nothing).
+        written = yaml.load(text, Loader=yaml.BaseLoader)
     except FileNotFoundError:
         raise ParamError(f"params file {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -118,11 +138,11 @@ def load_params_file(path: Path) -> dict:
     except yaml.YAMLError as error:
         raise ParamError(f"params file {path}: not valid YAML: {error}") from None
     if data is None:
-        return {}
-    if not isinstance(data, dict):
+        return ParamsFile({}, {})
+    if not isinstance(data, dict) or not isinstance(written, dict):
         raise ParamError(f"params file {path}: expected a mapping of names to values, "
                          f"found {type(data).__name__}")
-    return {str(k): v for k, v in data.items()}
+    return ParamsFile({str(k): v for k, v in data.items()}, written)
 
 
 def split_assignments(items: list[str]) -> dict[str, str]:
@@ -154,7 +174,8 @@ def resolve_params(params: list[n.Param], cli: dict[str, str], file_values: dict
             if name in cli:
                 value = parse_cli_value(cli[name], ptype, name)
             elif name in file_values:
-                value = coerce_file_value(file_values[name], ptype, name)
+                value = coerce_file_value(file_values[name], ptype, name,
+                                          getattr(file_values, "written", {}).get(name))
             elif param.default is not None:
                 value = evaluator_for(values).eval(param.default)
                 if ptype == "float" and isinstance(value, int) and not isinstance(value, bool):

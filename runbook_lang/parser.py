@@ -27,14 +27,14 @@ FRIENDLY = {
 }
 OPENERS = {"LBRACE": "RBRACE", "LPAR": "RPAR", "LSQB": "RSQB"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
-# Contextual words that are keywords where a statement may also begin: `approvers(…)` in a
-# step body, or `into(…)` on the line after a `run`, is a call of a task of that name.
-CALLABLE_WORDS = frozenset({"APPROVERS", "REQUIRE", "MESSAGE", "SELF_APPROVAL", "WITHIN", "INTO"})
-# No keyword is ever followed by `=`: a contextual word before one is a name being given a
-# value (`env { A = 1  every = 2 }`, where LALR's merged lookahead would expect a keyword).
+# Contextual words (LANGUAGE.md §2) that the grammar uses as keywords. LALR merges the states
+# that follow a string or an expression, so after `note "x"` the lexer would read `as`, `every`
+# or `header` as keywords; and a step body accepts every attribute so that a misplaced one gets
+# a clear message. A keyword is never followed straight by `(`, `.` or `=`: a contextual word
+# written that way is a name (`message(text: …)`, `within.x`, `env { every = 1 }`).
 CONTEXTUAL_WORDS = frozenset("""AS FROM FILE EVERY WITHIN TOLERATE BACKOFF INTO ABORT CONTINUE
 APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS HEADER BODY""".split())
-ASSIGNS = re.compile(r"[ \t\r\n]*=(?!=)")
+NAME_FOLLOWS = re.compile(r"[(.]|[ \t\r\n]*=(?!=)")
 COMPARISON_WORDS = frozenset({"in", "contains", "matches"})
 COMPARISON_SIGNS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
@@ -76,11 +76,10 @@ class _Brackets:
 
 
 class _CallNames:
-    """Postlex: a contextual keyword written straight before `(` is a task name, not a keyword.
+    """Postlex: a contextual word followed straight by `(`, `.` or `=` is a name, not a keyword.
 
-    The contextual lexer reads `message` as the gate attribute wherever one may stand, and a
-    step body accepts every attribute (so that a misplaced one gets a clear message), which
-    would leave a task called `message` uncallable there.
+    Without it a task called `message` could not be called in a step body, nor one called
+    `as` on the line after a `note` (see CONTEXTUAL_WORDS).
     """
 
     always_accept = ()
@@ -90,11 +89,9 @@ class _CallNames:
 
     def process(self, stream):
         for token in stream:
-            if token.type in CONTEXTUAL_WORDS:
-                text = self.texts[-1]
-                if (token.type in CALLABLE_WORDS and text.startswith("(", token.end_pos)) \
-                        or ASSIGNS.match(text, token.end_pos):
-                    token = Token.new_borrow_pos("NAME", token.value, token)
+            if token.type in CONTEXTUAL_WORDS and NAME_FOLLOWS.match(self.texts[-1],
+                                                                     token.end_pos):
+                token = Token.new_borrow_pos("NAME", token.value, token)
             yield token
 
 
@@ -236,8 +233,25 @@ def _from_lark(error: UnexpectedInput, text: str, open_brackets: list[Token],
         hint = "to compare, write `==`; `=` only gives a value (`let`, `set`, arguments)"
     elif token.type == "NAME" and shown in _reserved():
         message = f"unexpected `{shown}`: it is a reserved word"
+    else:
+        word = _word_as_name(error, text)
+        if word is not None:
+            hint = (f"`{word}(` is read as a call of a task named `{word}`; for the keyword, "
+                    f"put a space after it: `{word} (…)`")
     return _diagnostic("E100", message, token.start_pos, token.end_pos,
                        *([hint] if hint else []))
+
+
+def _word_as_name(error: UnexpectedToken, text: str) -> str | None:
+    """The contextual word just read as a name because `(` follows it (see _CallNames)."""
+    stack = getattr(getattr(error, "interactive_parser", None), "parser_state", None)
+    candidates = [error.token, *(stack.value_stack[-3:] if stack is not None else [])]
+    for value in candidates:
+        if isinstance(value, Token) and value.type == "NAME" \
+                and value.upper() in CONTEXTUAL_WORDS \
+                and text.startswith("(", value.end_pos):
+            return str(value)
+    return None
 
 
 def _after_comparison(error: UnexpectedToken) -> bool:

@@ -48,9 +48,12 @@ class Plan:
     outcome: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     current: PlanStep | None = None
+    mask: object = None  # the run's masker function, set by the dry-run
 
     def start(self, step: PlanStep, section: str = "steps") -> PlanStep:
         """Begin a plan entry; actions go to it until the next one starts."""
+        if callable(self.mask):
+            step.name, step.title = self.mask(step.name), self.mask(step.title)
         getattr(self, section).append(step) if section != "final" else None
         if section == "final":
             self.final = step
@@ -106,7 +109,7 @@ def render_plan(plan: Plan) -> str:
     if plan.rollback:
         lines.append("Rollback (if the failure happens as planned):")
         for step in plan.rollback:
-            lines.extend("  " + line for line in _render_step(step))
+            lines.extend("  " + line if line else "" for line in _render_step(step))
     if plan.final is not None:
         lines.extend(_render_step(plan.final))
     if plan.outcome:
@@ -153,7 +156,7 @@ def _render_action(action: dict) -> str:
     if kind == "confirm":
         return f"confirm: {action['question']}"
     if kind == "note":
-        return f"note: {action['text']}"
+        return "note: " + action["text"].rstrip("\n").replace("\n", "\n" + " " * 13)
     if kind == "wait":
         return f"wait: {action['duration']}"
     if kind == "set":

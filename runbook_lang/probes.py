@@ -155,8 +155,8 @@ class Probes:
         self.rt.record("http_request", step=frame.step.name, method=method, url=url,
                        status=response["status"] if response else None, duration_ms=elapsed,
                        error=error, phase=frame.phase)
-        self.rt.display.line(f"    → {method} {self.rt.mask(url)} "
-                             f"{response['status'] if response else error}", "dim")
+        self.rt.display.line(self.rt.mask(f"    → {method} {url} "
+                                          f"{response['status'] if response else error}"), "dim")
         return response, error
 
     # ------------------------------------------------------------------ checks and watches
@@ -181,7 +181,7 @@ class Probes:
             if all(r["ok"] for r in results):
                 self.rt.record("check_passed", step=frame.step.name, phase=frame.phase,
                                title=title, attempts=attempts, expectations=results)
-                self.rt.display.line(f"    ✓ check: {title}", "green")
+                self.rt.display.line(f"    ✓ check: {self.rt.mask(title)}", "green")
                 return
             pause = every.seconds if every is not None else 1.0
             elapsed = time.monotonic() - start
@@ -194,7 +194,7 @@ class Probes:
         self.rt.record("check_failed", step=frame.step.name, phase=frame.phase, title=title,
                        attempts=attempts, expectations=results)
         failed = "; ".join(f"{r['expr']} (actual: {r['actual']})" for r in results if not r["ok"])
-        self.rt.display.line(f"    ✗ check: {title}: {self.rt.mask(failed)}", "red")
+        self.rt.display.line(self.rt.mask(f"    ✗ check: {title}: {failed}"), "red")
         raise StepFailed(f"check {title!r} failed after {attempts} attempt"
                          f"{'s' if attempts != 1 else ''}: {failed}")
 
@@ -238,8 +238,8 @@ class Probes:
             self.rt.interrupts.sleep(max(0.0, start + next_at - time.monotonic()))
         self.rt.record("check_passed", step=frame.step.name, phase=frame.phase, title=title,
                        attempts=samples, misses=misses, expectations=results)
-        self.rt.display.line(f"    ✓ watch: {title} ({samples} samples, {misses} misses)",
-                             "green")
+        self.rt.display.line(self.rt.mask(f"    ✓ watch: {title} ({samples} samples, "
+                                          f"{misses} misses)"), "green")
 
     def plan_probe(self, frame: Frame, kind: str, title: str, probe, expects, polling) -> None:
         from .statements import source_text
@@ -281,7 +281,8 @@ class Probes:
             status = sample.names["status"]
             return [{"expr": "status in 200..399", "actual": f"status = {status}",
                      "ok": 200 <= status <= 399}]
-        scope = Frame(frame.step, frame.module, {**frame.locals, **sample.names}, frame.phase)
+        # A task sees its own parameters first (LANGUAGE.md §4), probe results after them.
+        scope = Frame(frame.step, frame.module, {**sample.names, **frame.locals}, frame.phase)
         evaluator = self.rt.evaluator(scope)
         results = []
         for expect in expects:

@@ -175,7 +175,8 @@ def render_text(report: RunReport, markdown: bool = False) -> str:
                 mark = "ok" if exp.get("ok") else "FAILED"
                 out.append(f"        {mark}: {exp.get('expr')} (actual: {exp.get('actual')})")
         for note in step.notes:
-            out.append(f"    - note: {note}")
+            # Continuation lines stay inside the list item (in Markdown too: under 10 columns).
+            out.append("    - note: " + note.rstrip("\n").replace("\n", "\n" + " " * 8))
     if report.approvals or report.confirms:
         out += ["", f"{h2}Approvals"]
         for rec in report.approvals:

@@ -124,6 +124,7 @@ class Runtime:
         self.display = display
         self.dry = options.dry_run
         self.masker = Masker()
+        display.mask = self.masker.mask
         self.params: dict = {}
         self.secrets: dict[str, str | Unknown] = {}
         self.variables: dict = {}
@@ -157,6 +158,11 @@ class Runtime:
             return scope[name]
         if name in self.builtins:
             return self.builtins[name]
+        imported = module.imports.get(name)
+        if imported is not None and imported.path in self.globals:
+            # `alias.let` reads an imported module's let.
+            return {k: v for k, v in self.globals[imported.path].items()
+                    if not k.startswith("__")}
         if name in self.unrestorable:
             raise EvalError(f"`{name}` derives from a secret, so the transcript keeps it masked "
                             f"and a resumed run cannot restore it (set in step "
@@ -190,6 +196,11 @@ class Runtime:
     def mask(self, text: str) -> str:
         """Text with every secret value replaced by ***."""
         return self.masker.mask(text)
+
+    def sync(self) -> None:
+        """Make the record durable (before each step starts)."""
+        if self.recorder is not None and not self.dry:
+            self.recorder.sync()
 
     def record(self, event: str, **fields) -> dict | None:
         """Append an event to the transcript (nothing in a dry-run)."""

@@ -118,7 +118,9 @@ class Statements(Probes):
         if self.rt.dry:
             self.plan(frame, "note", text=self.rt.mask(text))
             return
-        self.rt.display.line(f"    ✎ {self.rt.mask(text)}", "italic")
+        # A multi-line note (release notes, manual instructions) stays under its marker.
+        shown = self.rt.mask(text).replace("\n", "\n      ")
+        self.rt.display.line(f"    ✎ {shown}", "italic")
         self.rt.record("note", step=frame.step.name, text=text, phase=frame.phase)
 
     def exec_wait(self, st: n.Wait, frame: Frame) -> None:
@@ -197,9 +199,9 @@ class Statements(Probes):
             raise StepFailed(f"line {st.span.line}: `for` needs a list, got {to_text(items)!r}")
         for item in items:
             inner = Frame(frame.step, frame.module, {**frame.locals, st.var.name: item},
-                          frame.phase, frame.depth)
+                          frame.phase, frame.depth + 1)
             if self.rt.dry:
-                self.plan(frame, "for", var=st.var.name, item=to_text(item))
+                self.plan(frame, "for", var=st.var.name, item=self.rt.mask(to_text(item)))
             self.block(st.body, inner)
 
     def exec_task_call(self, st: n.TaskCall, frame: Frame) -> None:

@@ -161,13 +161,20 @@ def _escape(text: str, i: int, offsets, add_text) -> int:
 
 
 def _find_close(text: str, i: int) -> int:
-    """Index of the `}}` closing an interpolation, skipping string literals inside it."""
+    """Index of the `}}` closing an interpolation, skipping string literals inside it.
+
+    A literal's quotes are `\\"` in a one-line string, and may be plain `"` in a triple-quoted
+    one, where `{{ upper("a}}b") }}` must not end at the first `}}`.
+    """
     in_string = False
     n = len(text)
     while i < n:
         if text.startswith('\\"', i):
             in_string = not in_string
             i += 2
+        elif text[i] == '"':
+            in_string = not in_string
+            i += 1
         elif text[i] == "\\":
             i += 2
         elif not in_string and text.startswith("}}", i):

@@ -36,12 +36,16 @@ def _sha(data: bytes) -> str:
 
 
 def new_run_id(now: float | None = None) -> str:
-    """A run id like ``20261129T161342Z-3f9a1c``: UTC start second, then 6 random hex digits.
+    """A run id like ``20261129T161342123Z-3f9a1c``: UTC start to the millisecond, then 6
+    random hex digits.
 
-    The fixed-width timestamp first makes lexicographic order equal start-time order.
+    The fixed-width timestamp first makes lexicographic order equal start-time order, also
+    for runs started within the same second.
     """
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    return f"{stamp}-{secrets.token_hex(3)}"
+    moment = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(moment))
+    millis = int(moment * 1000) % 1000
+    return f"{stamp}{millis:03d}Z-{secrets.token_hex(3)}"
 
 
 def runs_root(base: Path | None) -> Path:
@@ -154,6 +158,10 @@ class TranscriptWriter:
 
     def output_paths(self, seq: int, step: str) -> tuple[Path, Path]:
         """The stdout and stderr log paths for the command recorded at ``seq`` in ``step``."""
+        # A `for` step's name holds its item, which may be a secret: file names are masked
+        # like everything else the run writes.
+        if self._mask is not None:
+            step = self._mask(step)
         stem = self.run_dir / "output" / f"{seq:05d}-{_UNSAFE.sub('_', step)}"
         return Path(f"{stem}.stdout.log"), Path(f"{stem}.stderr.log")
 

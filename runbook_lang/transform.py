@@ -23,7 +23,7 @@ UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 ERROR_NAME = "<error>"
 # The deepest parse tree accepted. pydantic stops serialising at ~255 nested models and Python
 # recursion stops at 1,000 frames: this keeps `--ast`, the analyser and the interpreter clear
-# of both, while 90 nested `if`s, or a sum of 200 terms, still fit.
+# of both, while 98 nested `if`s, or a sum of 200 terms, still fit.
 MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
@@ -643,7 +643,9 @@ class AstBuilder:
         fields: dict = {}
         for key, value, span in attrs:
             if key in fields:
+                # The first one counts, as for step attributes.
                 self.error("E110", f"duplicate `{key}` in the runbook header", span)
+                continue
             fields[key] = value
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
                                                kind="runbook")
@@ -682,6 +684,7 @@ class AstBuilder:
         for key, value, span in body or []:
             if key in fields:
                 self.error("E110", f"duplicate `{key}` in param `{name}`", span)
+                continue
             fields[key] = value
         return n.Param.make(
             span=self.meta_span(meta), name=self.ident(name),

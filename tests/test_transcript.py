@@ -145,8 +145,10 @@ def test_run_ids_sort_by_time_and_are_unique():
     times = [1_700_000_000 + d for d in (0, 1, 59, 3600, 86_400 * 40, 86_400 * 400)]
     ids = [new_run_id(t) for t in times]
     assert sorted(ids) == ids
-    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", ids[0])
-    assert ids[0].startswith("20231114T221320Z-")
+    assert re.fullmatch(r"\d{8}T\d{9}Z-[0-9a-f]{6}", ids[0])
+    assert ids[0].startswith("20231114T221320000Z-")
+    # Runs started within one second still sort by start time.
+    assert new_run_id(1_700_000_000.001) < new_run_id(1_700_000_000.002)
     assert len({new_run_id() for _ in range(1000)}) == 1000
 
 

@@ -127,8 +127,8 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         # One line per request on stderr (ctl.sh sends it to the log file).
         if not self.app.quiet:
-            sys.stderr.write("%s [%s] %s\n" % (self.log_date_time_string(),
-                                               self.app.version, format % args))
+            message = format % args  # http.server's own log format
+            sys.stderr.write(f"{self.log_date_time_string()} [{self.app.version}] {message}\n")
 
 
 def make_server(port, app):

@@ -15,28 +15,30 @@ from ..sourcemap import SourceMap
 
 def run_check(args) -> int:
     """Check every file; exit 2 when any file has an error or cannot be read."""
+    if args.ast and args.output == "json":
+        from ..cli import UsageError
+
+        raise UsageError("--ast and --output json each print a JSON document: use one")
     loader = Loader()
     sources = SourceMap(loader)
     results: list[tuple[str, list[Diagnostic], object]] = []
-    unreadable = False
     for name in args.files:
         try:
             module = loader.load(Path(name), name)
         except LoadError as error:
-            sys.stderr.write(f"runbook: error: {error}\n")
-            unreadable = True
+            # A file that cannot be read is reported like any other error (E001, no place).
             results.append((name, [Diagnostic("error", "E001", str(error))], None))
             continue
         results.append((name, analyse(module), module.ast))
-    failed = unreadable or any(d.is_error for _, ds, _ in results for d in ds)
+    failed = any(d.is_error for _, ds, _ in results for d in ds)
     if args.ast:
         _print_ast([ast for _, _, ast in results], several=len(args.files) > 1)
     if args.output == "json":
         _print_json(results)
     else:
         for name, diagnostics, _ in results:
-            print_diagnostics([d for d in diagnostics if d.code != "E001"], sources)
-            if not any(d.code == "E001" for d in diagnostics) and not args.ast:
+            print_diagnostics(diagnostics, sources)
+            if not args.ast:
                 counts = summary_line(diagnostics)
                 status = "ok" if not any(d.is_error for d in diagnostics) else "failed"
                 print(f"{name}: {status}" + (f" ({counts})" if counts else ""))

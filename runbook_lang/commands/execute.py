@@ -12,7 +12,7 @@ from .. import __version__
 from ..interpreter import Interpreter
 from ..locks import LockBusy, RunLock, acquire, lock_path
 from ..runtime import Runtime
-from ..transcript import TranscriptWriter, new_run_id, runs_root
+from ..transcript import TranscriptWriter, runs_root
 from ..values import to_json
 from .run import EXIT_USAGE, file_sha256
 
@@ -35,7 +35,7 @@ def take_lock(rt: Runtime, run_id: str) -> RunLock | None:
 
 def execute_run(rt: Runtime, args) -> int:
     """Run for real; returns the exit code of LANGUAGE.md §8."""
-    run_id = new_run_id()
+    run_id = rt.builtins["run_id"]
     lock = take_lock(rt, run_id)
     if lock is None:
         return EXIT_USAGE
@@ -85,7 +85,7 @@ def drive(rt: Runtime, writer: TranscriptWriter, interpreter: Interpreter, file:
             "exit_code": outcome.exit_code, "failed_step": outcome.failed_step,
             "reason": rt.mask(outcome.reason) or None, "duration_ms": duration_ms,
             "transcript": str(transcript),
-            "steps": [{"name": s.name, "status": s.status, "duration_ms": s.duration_ms,
+            "steps": [{"name": rt.mask(s.name), "status": s.status, "duration_ms": s.duration_ms,
                        "reason": rt.mask(s.status_reason) or None} for s in outcome.steps],
         }
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")

@@ -28,10 +28,17 @@ def run_verify(args) -> int:
         print(f"head: {result.head}")
         return EXIT_OK
     first = result.problems[0]
-    print(f"FAILED: {first.reason}")
+    print(f"FAILED: {_located(first)}")
     for problem in result.problems[1:]:
-        print(f"  also: {problem.reason}")
+        print(f"  also: {_located(problem)}")
     return EXIT_BAD
+
+
+def _located(problem) -> str:
+    """A problem's reason, led by the transcript line it concerns unless it names it."""
+    if problem.line and f"line {problem.line}" not in problem.reason:
+        return f"line {problem.line}: {problem.reason}"
+    return problem.reason
 
 
 def run_show(args) -> int:

@@ -18,8 +18,16 @@ from ..params import declared_type, parse_duration
 from ..runtime import RunOptions, StepRun
 from ..transcript import TranscriptWriter, find_run_dir, list_runs, read_records, verify
 from .execute import SNAPSHOT, drive, take_lock
-from .run import (EXIT_USAGE, Refused, build_approvals, complete_runtime, file_sha256,
-                  load_checked, new_runtime, operator_name)
+from .run import (
+    EXIT_USAGE,
+    Refused,
+    build_approvals,
+    complete_runtime,
+    file_sha256,
+    load_checked,
+    new_runtime,
+    operator_name,
+)
 
 DECISIONS = "approvals.jsonl"
 ENDED = ("rolled_back", "rollback_failed", "rejected")
@@ -67,6 +75,7 @@ def _resume(args) -> int:
                          interactive=sys.stdin.isatty(), argv=["runbook", *sys.argv[1:]],
                          output_json=getattr(args, "output", "text") == "json")
     rt = new_runtime(module, options)
+    rt.builtins["run_id"] = run_dir.name
     rt.params = restore_params(module, started.get("params") or {})
     complete_runtime(rt)
     rt.operator_at_start = (started.get("operator") or {}).get("user")
@@ -224,7 +233,8 @@ def describe_changes(snapshot: Path, current: Path) -> str:
     before, after = units(old), units(new)
     lines = [f"  added: {name}" for name in after if name not in before]
     lines += [f"  removed: {name}" for name in before if name not in after]
-    lines += [f"  edited: {name}" for name in after if name in before and before[name] != after[name]]
+    lines += [f"  edited: {name}" for name in after
+              if name in before and before[name] != after[name]]
     return "\n".join(lines) or "  (outside the steps: params, lets, tasks or imports)"
 
 

@@ -24,6 +24,7 @@ from ..params import ParamError, load_params_file, resolve_params, split_assignm
 from ..plan import Plan, render_plan
 from ..runtime import RunOptions, Runtime
 from ..sourcemap import SourceMap
+from ..transcript import new_run_id
 from ..values import EvalError, Unknown, to_json, to_text
 
 EXIT_USAGE = 2
@@ -137,7 +138,11 @@ def prepare_runtime(module: Module, options: RunOptions, args) -> Runtime:
 def new_runtime(module: Module, options: RunOptions) -> Runtime:
     """A runtime whose live output goes to stdout (stderr when stdout carries JSON)."""
     display = Display(sys.stderr if options.output_json else sys.stdout)
-    return Runtime(module, options, display)
+    rt = Runtime(module, options, display)
+    # `run_id` is always defined, lets included: the id exists before anything is computed.
+    rt.builtins["run_id"] = Unknown("run_id: assigned when the run starts") \
+        if options.dry_run else new_run_id()
+    return rt
 
 
 def complete_runtime(rt: Runtime) -> None:
@@ -280,8 +285,8 @@ def dry_run(rt: Runtime, args) -> int:
     if any(s["status"] == "missing" for s in rt.secret_status):
         plan.notes.append("some secrets are not set; a real run would refuse to start "
                           "until they are")
+    plan.mask = rt.mask
     rt.recorder = plan
-    rt.builtins["run_id"] = Unknown("run_id: assigned when the run starts")
     outcome: Outcome = Interpreter(rt).execute()
     plan.outcome = {"status": outcome.status, "exit_code": outcome.exit_code,
                     "failed_step": outcome.failed_step, "reason": outcome.reason or None}

@@ -1,0 +1,303 @@
+"""Shared helpers for the behavioural tests: the real `runbook` command in a temporary
+directory, the fixtures under `tests/fixtures/run/`, transcripts, a local HTTP server, and
+normalisation of what changes from run to run (times, ids, hosts, paths, hashes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from runbook_lang import __version__
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run"
+RUNBOOK = Path(sys.executable).with_name("runbook")
+OPERATOR = "tester"
+CANARY = "canary-7f3a9c1e5b2d"
+_IMPORT = re.compile(r'import\s+"\./([^"]+)"')
+
+
+def fixture_path(name: str) -> Path:
+    """A fixture file by name, with or without the `.runbook` suffix."""
+    return FIXTURES / (name if name.endswith(".runbook") else f"{name}.runbook")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment of a `runbook` process: no colour, a fixed operator, no stray secrets."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RUNBOOK_", "CANARY", "PYTEST_"))}
+    env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8")
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    """What a user sees of one `runbook` command."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    cwd: Path
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together."""
+        return self.stdout + self.stderr
+
+    def run_dirs(self, root: Path | None = None) -> list[Path]:
+        """The run directories recorded under the working directory, oldest first."""
+        return run_dirs(root or self.cwd / ".runbook" / "runs")
+
+    def records(self) -> list[dict]:
+        """The records of the only run this workspace holds."""
+        dirs = self.run_dirs()
+        assert len(dirs) == 1, f"expected one run, found {[d.name for d in dirs]}"
+        return read_transcript(dirs[0])
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Run directories under `root`, oldest first (run ids sort by start time)."""
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if (d / "transcript.jsonl").is_file())
+
+
+def read_transcript(run_dir: Path) -> list[dict]:
+    """Every record of a run's transcript."""
+    text = (run_dir / "transcript.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def events(records: list[dict], name: str, **match) -> list[dict]:
+    """The records of one event type, optionally filtered by field values."""
+    return [r for r in records if r["event"] == name
+            and all(r.get(k) == v for k, v in match.items())]
+
+
+def step_order(records: list[dict], phase: str = "step") -> list[str]:
+    """The steps that started in `phase` (step, rollback, finally), in order, no repeats."""
+    names: list[str] = []
+    for rec in events(records, "step_started"):
+        if rec.get("phase", "step") == phase and rec["step"] not in names:
+            names.append(rec["step"])
+    return names
+
+
+def finished(records: list[dict]) -> dict:
+    """The run_finished record (the last line of a run that ended)."""
+    assert records[-1]["event"] == "run_finished", records[-1]
+    return records[-1]
+
+
+class Workspace:
+    """A temporary working directory holding copied fixtures; runs the real CLI there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(self, name: str, where: Path | None = None) -> str:
+        """Copy a fixture (and the local modules it imports) and return its file name."""
+        source = fixture_path(name)
+        target_dir = where or self.root
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target_dir / source.name)
+        for module in _IMPORT.findall(source.read_text(encoding="utf-8")):
+            shutil.copy(FIXTURES / module, target_dir / module)
+        return source.name
+
+    def command(self, *args: str) -> list[str]:
+        return [str(RUNBOOK), *map(str, args)]
+
+    def runbook(self, *args: str, env: dict | None = None, timeout: float = 60,
+                stdin=subprocess.DEVNULL) -> Result:
+        """Run `runbook ARGS…` to completion."""
+        proc = subprocess.run(self.command(*args), cwd=self.root, env=clean_env(**(env or {})),
+                              capture_output=True, text=True, timeout=timeout, stdin=stdin)
+        return Result(proc.returncode, proc.stdout, proc.stderr, self.root)
+
+    def run(self, fixture: str, *args: str, env: dict | None = None, **kwargs) -> Result:
+        """Copy a fixture and `runbook run` it."""
+        return self.runbook("run", self.add(fixture), *args, env=env, **kwargs)
+
+    def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """Start `runbook ARGS…` in the background (for signals, locks and crashes)."""
+        return subprocess.Popen(self.command(*args), cwd=self.root,
+                                env=clean_env(**(env or {})), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def files(self) -> list[str]:
+        """Every path under the workspace, relative, sorted (to compare before/after)."""
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*"))
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    """A fresh workspace in tmp_path."""
+    return Workspace(tmp_path)
+
+
+def run_in_terminal(ws, *args: str, answers: str) -> tuple[int, str]:
+    """Run `runbook ARGS…` on a pseudo-terminal, typing `answers`; (exit code, output)."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(ws.command(*args), cwd=ws.root, env=clean_env(), stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    os.write(master, answers.encode())
+    output = b""
+    try:
+        while select.select([master], [], [], 30)[0]:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal closed: runbook is done
+                break
+            if not data:
+                break
+            output += data
+        return proc.wait(timeout=30), output.decode()
+    finally:
+        proc.kill()
+        os.close(master)
+
+
+def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll until `predicate()` is truthy (for background processes); fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    """Whether a process is running; a zombie counts as gone (init here may not reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def read_pids(path: Path) -> list[int]:
+    """The pids a command wrote to a file, one per line."""
+    return [int(line) for line in path.read_text().split()]
+
+
+# ---------------------------------------------------------------------- a local HTTP server
+
+
+class Server:
+    """A ThreadingHTTPServer on 127.0.0.1 that records every request it sees."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def handle_any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                server.requests.append({"method": self.command, "path": self.path,
+                                        "headers": {k.lower(): v for k, v in
+                                                    self.headers.items()},
+                                        "body": body})
+                status, headers, payload = server.answer(self.path, body, self.headers)
+                data = payload.encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, path: str, body: str, headers) -> tuple[int, dict, str]:
+        as_json = {"Content-Type": "application/json", "X-Service": "demo"}
+        if path.startswith("/ok"):
+            return 200, as_json, json.dumps({"status": "ok", "version": "1.4.2"})
+        if path.startswith("/redirect"):
+            return 302, {"Location": "/ok"}, ""
+        if path.startswith("/fail"):
+            return 500, as_json, json.dumps({"status": "error"})
+        if path.startswith("/echo"):
+            sent = {k.lower(): v for k, v in headers.items()}
+            return 200, as_json, json.dumps({"headers": sent, "body": body})
+        return 404, as_json, json.dumps({"status": "not found"})
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server for one test."""
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------- normalisation
+
+_HOST = socket.gethostname()
+
+
+def normalise(text: str, root: Path | None = None) -> str:
+    """Replace what differs between runs: times, run ids, hosts, users, tmp paths, SHA-256s
+    and the tool version. Durations written in a runbook stay as written."""
+    if root is not None:
+        text = text.replace(str(root.resolve()), "<tmp>").replace(str(root), "<tmp>")
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<time>", text)
+    text = re.sub(r"\d{8}T\d{6}(\d{3})?Z-[0-9a-f]{6}", "<run-id>", text)
+    text = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", text)
+    text = re.sub(rf"(?<![\w.]){re.escape(__version__)}(?![\w.])", "<version>", text)
+    if _HOST:
+        text = re.sub(rf"\b{re.escape(_HOST)}\b", "<host>", text)
+    return text.replace(OPERATOR, "<user>")
+
+
+def normalise_measured(text: str, root: Path | None = None) -> str:
+    """`normalise`, and measured durations too (a report's `in 12 ms`, `duration_ms`)."""
+    text = normalise(text, root)
+    text = re.sub(r"\b\d+ ms\b", "<n> ms", text)
+    text = re.sub(r'("duration_ms": )\d+', r'\1"<n>"', text)
+    return re.sub(r"\b\d+\.\d\ds\b", "<n>s", text)

@@ -1,0 +1,115 @@
+"""The `runbook` command itself: version, help, exit codes, paths, several files at once."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from frontend import FIXTURES, runbook, user_env
+
+from runbook_lang import __version__
+
+CLEAN = FIXTURES / "valid" / "run_into.runbook"
+WARNING = FIXTURES / "warnings" / "W303_unused_let.runbook"
+ERROR = FIXTURES / "invalid" / "E200_undefined_name.runbook"
+
+
+def test_version(tmp_path: Path) -> None:
+    result = runbook("--version", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == \
+        (0, f"runbook {__version__}\n", "")
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = runbook("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: runbook")
+    assert "check     parse and statically check runbook files" in result.stdout
+    assert "exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error" in result.stdout
+
+
+def test_check_help(tmp_path: Path) -> None:
+    result = runbook("check", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: runbook check" in result.stdout
+    assert "--ast" in result.stdout and "--output {text,json}" in result.stdout
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "runbook_lang", "--version"], cwd=tmp_path,
+                            env=user_env(), capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, f"runbook {__version__}\n")
+
+
+def test_exit_code_0_when_clean(tmp_path: Path) -> None:
+    result = runbook("check", CLEAN, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{CLEAN}: ok\n", "")
+
+
+def test_exit_code_0_with_warnings_only(tmp_path: Path) -> None:
+    result = runbook("check", WARNING, cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == f"{WARNING}: ok (1 warning)\n"
+    assert result.stderr.startswith("warning[W303]: let `unused_dir` is never used\n")
+
+
+def test_exit_code_2_with_an_error(tmp_path: Path) -> None:
+    result = runbook("check", ERROR, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == f"{ERROR}: failed (1 error)\n"
+    assert result.stderr.startswith("error[E200]: undefined name `relese`\n")
+
+
+def test_exit_code_2_on_a_usage_error(tmp_path: Path) -> None:
+    result = runbook("check", "--output", "yaml", CLEAN, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid choice: 'yaml'" in result.stderr
+
+
+def test_several_files_at_once(tmp_path: Path) -> None:
+    """Every file is checked and summed up; one failure makes the exit code 2."""
+    for path in (CLEAN, WARNING, ERROR):
+        shutil.copy(path, tmp_path / path.name)
+    names = [CLEAN.name, WARNING.name, ERROR.name, "missing.runbook"]
+    result = runbook("check", *names, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"{CLEAN.name}: ok", f"{WARNING.name}: ok (1 warning)",
+        f"{ERROR.name}: failed (1 error)", "missing.runbook: failed (1 error)"]
+    assert [line.split(":")[0] for line in result.stderr.splitlines()
+            if line.startswith(("error", "warning"))] == \
+        ["warning[W303]", "error[E200]", "error[E001]"]
+    clean_only = runbook("check", CLEAN.name, WARNING.name, cwd=tmp_path)
+    assert clean_only.returncode == 0
+
+
+def test_check_from_another_directory(tmp_path: Path) -> None:
+    """Imports resolve against the importing file, not the working directory; the paths
+    shown are the ones the user typed."""
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "valid", project)
+    elsewhere = tmp_path / "somewhere" / "else"
+    elsewhere.mkdir(parents=True)
+    relative = Path("..") / ".." / "project" / "import_local_module.runbook"
+    result = runbook("check", relative, cwd=elsewhere)
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{relative}: ok\n", "")
+    absolute = project / "import_local_module.runbook"
+    result = runbook("check", absolute, cwd=elsewhere)
+    assert (result.returncode, result.stdout) == (0, f"{absolute}: ok\n")
+
+
+def test_diagnostics_in_a_module_name_its_file(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "invalid", tmp_path / "invalid")
+    result = runbook("check", "invalid/E100_in_imported_module.runbook", cwd=tmp_path)
+    assert result.returncode == 2
+    assert " --> invalid/modules/broken.runbook:2:15\n" in result.stderr
+
+
+def test_colour_is_off_without_a_terminal(tmp_path: Path) -> None:
+    env = user_env()
+    env.pop("NO_COLOR")
+    result = runbook("check", ERROR, cwd=tmp_path, env=env)
+    assert "\x1b[" not in result.stderr

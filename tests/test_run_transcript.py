@@ -1,0 +1,290 @@
+"""The transcript (LANGUAGE.md §9) as a user meets it: the records a run leaves, `runbook
+verify` on intact and tampered records, big outputs, history, and a crash."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import time
+
+import pytest
+from conftest import (
+    OPERATOR,
+    Workspace,
+    events,
+    finished,
+    read_pids,
+    read_transcript,
+    run_dirs,
+    wait_for,
+)
+
+from runbook_lang import __version__
+
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """One run of the saga fixture (commands, a failure, a rollback), shared read-only."""
+    ws = Workspace(tmp_path_factory.mktemp("recorded"))
+    result = ws.run("policy_rollback")
+    assert result.exit_code == 1, result.output
+    return ws, result.run_dirs()[0]
+
+
+@pytest.fixture
+def copy(recorded, tmp_path):
+    """A private copy of the recorded run, to tamper with."""
+    _, run_dir = recorded
+    target = tmp_path / run_dir.name
+    shutil.copytree(run_dir, target)
+    return target
+
+
+def lines_of(run_dir) -> list[bytes]:
+    return (run_dir / "transcript.jsonl").read_bytes().split(b"\n")[:-1]
+
+
+def write_lines(run_dir, lines: list[bytes]) -> None:
+    (run_dir / "transcript.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+
+
+# ---------------------------------------------------------------------- what a run records
+
+
+def test_every_line_has_the_common_fields_and_chains_to_the_one_before(recorded):
+    _, run_dir = recorded
+    prev = "0" * 64
+    for number, line in enumerate(lines_of(run_dir)):
+        record = json.loads(line)
+        assert list(record)[:5] == ["seq", "time", "run_id", "event", "prev"]
+        assert record["seq"] == number
+        assert TIME.fullmatch(record["time"])
+        assert record["run_id"] == run_dir.name
+        assert record["prev"] == prev
+        prev = sha256(line)
+
+
+def test_verify_accepts_an_intact_run_and_prints_its_head(recorded):
+    ws, run_dir = recorded
+    head = sha256(lines_of(run_dir)[-1])
+    for ref in (run_dir.name, str(run_dir), str(run_dir / "transcript.jsonl")):
+        result = ws.runbook("verify", ref)
+        assert result.exit_code == 0, result.output
+        assert result.stdout == (f"ok: {len(lines_of(run_dir))} records, chain and output "
+                                 f"logs intact\nhead: {head}\n")
+
+
+def test_run_started_records_who_ran_what_where_and_how(recorded):
+    ws, run_dir = recorded
+    started = read_transcript(run_dir)[0]
+    assert started["event"] == "run_started"
+    assert started["runbook"] == "policy_rollback.runbook"
+    assert started["sha256"] == sha256((ws.root / "policy_rollback.runbook").read_bytes())
+    assert started["title"] == "Saga"
+    assert started["params"] == {}
+    assert started["operator"] == {"user": OPERATOR, "host": socket.gethostname()}
+    assert started["version"] == __version__
+    assert started["argv"] == ["runbook", "run", "policy_rollback.runbook"]
+    assert started["mode"] == "run"
+
+
+def test_params_are_recorded_with_their_values(ws):
+    result = ws.run("params_types", "--param", "replicas=4", "--param", "pause=90s")
+    started = result.records()[0]
+    assert started["params"]["replicas"] == 4
+    assert started["params"]["pause"] == "1m30s"
+    assert started["argv"] == ["runbook", "run", "params_types.runbook", "--param",
+                               "replicas=4", "--param", "pause=90s"]
+
+
+def test_commands_are_recorded_with_digests_of_their_logs(recorded):
+    _, run_dir = recorded
+    records = read_transcript(run_dir)
+    first = events(records, "command_finished")[0]
+    assert first["command"] == "echo one >> trail.txt"
+    assert first["exit_code"] == 0
+    for stream in ("stdout", "stderr"):
+        log = run_dir / first[stream]["log"]
+        assert first[stream]["sha256"] == sha256(log.read_bytes())
+        assert first[stream]["bytes"] == log.stat().st_size
+    assert finished(records)["exit_code"] == 1
+
+
+def test_a_30_mb_output_goes_to_its_log_not_the_transcript(ws):
+    result = ws.run("transcript_big")
+    assert result.exit_code == 0
+    run_dir = result.run_dirs()[0]
+    assert (run_dir / "transcript.jsonl").stat().st_size < 1_000_000
+    command = events(result.records(), "command_finished")[0]
+    log = run_dir / command["stdout"]["log"]
+    assert command["stdout"]["bytes"] == 30_000_000 == log.stat().st_size
+    digest = hashlib.sha256()
+    with log.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    assert command["stdout"]["sha256"] == digest.hexdigest()
+    assert command["stdout"]["tail"] == "x" * 2048
+    assert ws.runbook("verify", str(run_dir)).exit_code == 0
+
+
+def test_transcript_dir_puts_the_run_elsewhere(ws):
+    result = ws.run("control_when", "--transcript-dir", "records")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = run_dirs(ws.root / "records")
+    assert not (ws.root / ".runbook" / "runs").exists()
+    assert f"transcript: records/{run_dir.name}/transcript.jsonl" in result.stdout
+    assert ws.runbook("verify", str(run_dir)).exit_code == 0
+    history = ws.runbook("history", "--transcript-dir", "records")
+    assert run_dir.name in history.stdout
+
+
+def test_run_ids_sort_by_start_time_and_history_lists_newest_first(ws):
+    ids: list[str] = []
+    for fixture in ("control_when", "policy_abort", "policy_continue"):
+        second = int(time.time())
+        result = ws.run(fixture)
+        (new,) = [d.name for d in result.run_dirs() if d.name not in ids]
+        ids.append(new)
+        # Run ids count whole seconds: the next run starts in a later one.
+        wait_for(lambda second=second: int(time.time()) > second, what="the next second")
+    assert sorted(ids) == ids
+    starts = [read_transcript(ws.root / ".runbook" / "runs" / i)[0]["time"] for i in ids]
+    assert sorted(starts) == starts
+    history = ws.runbook("history")
+    assert history.exit_code == 0
+    rows = history.stdout.splitlines()
+    assert rows[0].split() == ["RUN", "ID", "RUNBOOK", "STATUS", "OPERATOR", "STARTED",
+                               "DURATION"]
+    assert [row.split()[0] for row in rows[1:]] == ids[::-1]
+    assert [row.split()[1:4] for row in rows[1:]] == [
+        ["policy_continue.runbook", "failed", OPERATOR],
+        ["policy_abort.runbook", "failed", OPERATOR],
+        ["control_when.runbook", "succeeded", OPERATOR],
+    ]
+
+
+# ---------------------------------------------------------------------- tampering
+
+
+def tamper_byte(run_dir):
+    lines = lines_of(run_dir)
+    lines[4] = lines[4].replace(b'"step":"one"', b'"step":"onf"', 1)
+    write_lines(run_dir, lines)
+
+
+def tamper_delete(run_dir):
+    lines = lines_of(run_dir)
+    del lines[6]
+    write_lines(run_dir, lines)
+
+
+def tamper_swap(run_dir):
+    lines = lines_of(run_dir)
+    lines[6], lines[7] = lines[7], lines[6]
+    write_lines(run_dir, lines)
+
+
+def tamper_truncate(run_dir):
+    write_lines(run_dir, lines_of(run_dir)[:30])
+
+
+def tamper_tear(run_dir):
+    data = (run_dir / "transcript.jsonl").read_bytes()
+    cut = sum(len(line) + 1 for line in lines_of(run_dir)[:14])
+    (run_dir / "transcript.jsonl").write_bytes(data[:cut + 20])
+
+
+def tamper_last(run_dir):
+    lines = lines_of(run_dir)
+    lines[-1] = lines[-1].replace(b'"status":"rolled_back"', b'"status":"succeeded"')
+    write_lines(run_dir, lines)
+
+
+def tamper_log(run_dir):
+    records = read_transcript(run_dir)
+    command = events(records, "command_finished")[0]
+    (run_dir / command["stdout"]["log"]).write_text("not what ran\n")
+
+
+@pytest.mark.parametrize(("tamper", "message"), [
+    (tamper_byte, "FAILED: record 4 (line 5) was edited"),
+    (tamper_delete, "FAILED: record 6 is missing or out of order: seq 7 found at line 7"),
+    (tamper_swap, "FAILED: record 6 is missing or out of order: seq 7 found at line 7"),
+    (tamper_truncate, "FAILED: line 31: the transcript is truncated: the head file records "
+                      "40 records, only 30 complete lines remain"),
+    (tamper_tear, "line 15 is torn (incomplete last line, 20 bytes)"),
+    (tamper_last, "FAILED: record 39 (line 40) was edited: its hash does not match the head "
+                  "file"),
+    (tamper_log, "FAILED: line 4: output log output/00002-one.stdout.log changed"),
+], ids=["single-byte", "deleted-line", "swapped-lines", "truncated", "torn", "last-line",
+        "output-log"])
+def test_verify_names_the_first_bad_line(recorded, copy, tamper, message):
+    ws, _ = recorded
+    assert len(lines_of(copy)) == 40
+    tamper(copy)
+    result = ws.runbook("verify", str(copy))
+    assert result.exit_code == 1
+    assert message in result.stdout
+
+
+def test_show_reports_a_failed_verification(recorded, copy):
+    ws, _ = recorded
+    tamper_byte(copy)
+    result = ws.runbook("show", str(copy))
+    assert "Verification     FAILED: line 5: record 4 (line 5) was edited" in result.stdout
+
+
+# ---------------------------------------------------------------------- a crash
+
+
+def kill_mid_run(ws):
+    """Start the crash fixture, kill -9 runbook while its second step hangs; the run dir."""
+    proc = ws.start("run", ws.add("transcript_crash"))
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        # kill -9 gives runbook no chance to stop the command's group: clean up after it.
+        for pgid in read_pids(pid_file) if pid_file.exists() else []:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    (run_dir,) = run_dirs(ws.root / ".runbook" / "runs")
+    return run_dir
+
+
+def test_a_killed_run_leaves_a_record_that_verifies(ws):
+    run_dir = kill_mid_run(ws)
+    result = ws.runbook("verify", str(run_dir))
+    problems = [line for line in result.stdout.splitlines()
+                if line.startswith(("FAILED", "  also"))]
+    assert result.exit_code == 0 or (len(problems) == 1 and "is torn" in problems[0]), \
+        result.stdout
+    records = read_transcript(run_dir)
+    assert records[0]["event"] == "run_started"
+    assert events(records, "command_started", step="hang")
+    assert not events(records, "run_finished")
+    shown = ws.runbook("show", str(run_dir))
+    assert "unfinished (no run_finished record)" in shown.stdout
+    assert "unfinished" in ws.runbook("history").stdout
+
+
+def test_after_a_crash_cutting_finished_steps_from_the_record_is_detected(ws):
+    run_dir = kill_mid_run(ws)
+    # Step `first` finished before `hang` started: its lines were synced, the contract says.
+    write_lines(run_dir, lines_of(run_dir)[:1])
+    assert ws.runbook("verify", str(run_dir)).exit_code == 1
