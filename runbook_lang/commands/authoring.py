@@ -244,7 +244,7 @@ finally {{
   note "Release {{{{version}}}}: {{{{run_status}}}}"
 }}
 ''',
-    "incident": '''# {name}.runbook — a procedure for an incident: diagnose, mitigate, confirm, record.
+    "incident": '''# {name}.runbook — an incident procedure: diagnose, mitigate, confirm, record.
 runbook "{title}" {{
   description "Steps for the on-call engineer."
   owner "on-call"
