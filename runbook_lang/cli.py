@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         sys.stderr.write(f"runbook: error: {error}\n")
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (`runbook history | head`): not an error worth a message.
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
         sys.stderr.write("runbook: interrupted\n")
         return EXIT_INTERRUPTED
@@ -141,6 +145,14 @@ def main(argv: list[str] | None = None) -> int:
                          "runbook: set RUNBOOK_DEBUG=1 to see the traceback, and please "
                          "report it\n")
         return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
 
 
 def _check(args) -> int:

@@ -7,6 +7,7 @@ so that stdout carries only the JSON document.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -43,6 +44,10 @@ class Display:
 
     def line(self, text: str, style: str | None = None) -> None:
         """One line of text for the operator."""
+        with self._guard():
+            self._line(text, style)
+
+    def _line(self, text: str, style: str | None) -> None:
         if self.quiet:
             return
         text = self.mask(text)
@@ -57,6 +62,19 @@ class Display:
 
     def output(self, stream_name: str, chunk: bytes) -> None:
         """A chunk of a command's (masked) output, indented under its step."""
+        with self._guard():
+            self._output(chunk)
+
+    @contextlib.contextmanager
+    def _guard(self):
+        # A closed terminal or pipe (`runbook run … | head`) must not stop the run half-way:
+        # the transcript is the record, so the display just goes quiet.
+        try:
+            yield
+        except (BrokenPipeError, OSError, ValueError):
+            self.quiet = True
+
+    def _output(self, chunk: bytes) -> None:
         if self.quiet or not chunk:
             return
         if self._console is not None:

@@ -120,6 +120,7 @@ class Gates:
         if rules.message:
             self.rt.display.line(f"    {self.rt.mask(rules.message)}")
         self.rt.display.line(f"    gate {rules.name} {rules.describe()}")
+        self.show_what_follows(gate)
         # Approvals given before a pause count after a resume; new ones are recorded now.
         rules.approved.extend(self.rt.prior_approvals.get(rules.name, []))
         waiting_since = self.rt.gate_waiting_since.get(rules.name)
@@ -192,22 +193,28 @@ class Gates:
     def ask(self, rules: GateRules, started: float) -> str | None:
         """Ask at the terminal until the quorum is met, someone rejects, or time runs out."""
         operator = self.rt.options.operator
+        deadline = started + rules.timeout.seconds if rules.timeout is not None else None
+        try:
+            return self.ask_until(rules, operator, deadline)
+        except TimeoutError:
+            self.rt.record("gate_timed_out", gate=rules.name, approver=None,
+                           method="terminal", reason=f"no quorum within {rules.timeout}",
+                           host=self.rt.options.host)
+            return "timed out"
+
+    def ask_until(self, rules: GateRules, operator: str, deadline: float | None) -> str:
+        """The prompt loop of `ask`; raises TimeoutError at the deadline."""
         while len(rules.approved) < rules.require:
-            if rules.timeout is not None and time.monotonic() - started > rules.timeout.seconds:
-                self.rt.record("gate_timed_out", gate=rules.name, approver=None,
-                               method="terminal", reason=f"no quorum within {rules.timeout}",
-                               host=self.rt.options.host)
-                return "timed out"
-            who = self.prompt(f"    approver name [{operator}]: ") or operator
+            who = self.prompt(f"    approver name [{operator}]: ", deadline) or operator
             problem = rules.refusal(who, self.rt.operator_at_start or operator)
             if problem is not None:
                 sys.stderr.write(f"    not counted: {problem}\n")
                 continue
-            answer = self.prompt("    approve or reject? [a/r]: ").lower()
+            answer = self.prompt("    approve or reject? [a/r]: ", deadline).lower()
             if answer not in ("a", "approve", "r", "reject"):
                 sys.stderr.write("    answer a (approve) or r (reject)\n")
                 continue
-            reason = self.prompt("    reason: ")
+            reason = self.prompt("    reason: ", deadline)
             if answer.startswith("a"):
                 self.approve(rules, who, "terminal", reason)
             else:
@@ -216,9 +223,34 @@ class Gates:
                 return "rejected"
         return "approved"
 
-    def prompt(self, text: str) -> str:
+    def show_what_follows(self, gate: n.Gate) -> None:
+        """What an approval lets run: the steps after this gate, in order."""
+        units = self.interpreter.units
+        index = units.index(gate)
+        rest = units[index + 1:]
+        if not rest:
+            self.rt.display.line("    approving ends the run (no step follows)")
+            return
+        self.rt.display.line("    approving lets these run next:")
+        for number, unit in enumerate(rest, index + 2):
+            kind = {"step": "step", "check_step": "check", "gate": "gate"}[unit.kind]
+            title = self.interpreter.title(unit, Frame(StepRun(unit, unit.name.name, "", ""),
+                                                       self.rt.module))
+            self.rt.display.line(f"      {number}. {kind} {unit.name.name}: {title}")
+
+    def prompt(self, text: str, deadline: float | None = None) -> str:
+        """One answer from the terminal; StepFailed when it closes, TimeoutError at the
+        gate's deadline (a person who walked away must not hold the gate open)."""
+        import select
+
         sys.stderr.write(text)
         sys.stderr.flush()
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([sys.stdin], [], [], max(0.0, left))
+            if not ready:
+                sys.stderr.write("\n")
+                raise TimeoutError()
         line = sys.stdin.readline()
         if not line:
             raise StepFailed("no answer: the terminal closed")
@@ -230,7 +262,9 @@ class Gates:
                        reason=rules.describe(), host=self.rt.options.host,
                        approvers=rules.approvers, require=rules.require,
                        approved=rules.approved, self_approval=rules.self_approval,
-                       operator=self.rt.options.operator,
+                       # The operator who started the run, whoever resumed it since: that is
+                       # who `self_approval false` excludes (`runbook approve` reads this).
+                       operator=self.rt.operator_at_start or self.rt.options.operator,
                        timeout_ms=rules.timeout.ms if rules.timeout else None)
         missing = rules.require - len(rules.approved)
         self.rt.display.line(f"⏸ waiting at gate {rules.name}: {missing} more approval"

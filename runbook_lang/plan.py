@@ -121,6 +121,8 @@ def render_plan(plan: Plan) -> str:
 def _render_step(step: PlanStep) -> list[str]:
     if step.number:
         head = f"{step.number}. {step.kind} {step.name}: {step.title}"
+    elif step.kind == "undo":
+        head = f"undo {step.name}:"
     elif step.kind == step.name:
         head = f"{step.kind}: {step.title}"
     else:
