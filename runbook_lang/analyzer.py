@@ -7,72 +7,29 @@ stops at the first problem.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-import warnings
-from dataclasses import dataclass, field
 
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
 from .loader import Module, available_stdlib
-from .transform import ERROR_NAME
-
-RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
-run http watch expect confirm note wait set fail if else for when timeout retry env dir
-description rollback in and or not contains matches true false""".split())
-TYPES = ("string", "int", "float", "bool", "duration", "list")
-NUMERIC = {"int", "float", "number"}
-# Types whose values have no fields (`.name`); all but strings and lists have no items (`[i]`).
-SCALARS = frozenset({"int", "float", "number", "bool", "duration", "string", "list"})
-# Builtins: name -> (min args, max args, result type).
-BUILTINS = {
-    "number": (1, 1, "number"), "int": (1, 1, "int"), "float": (1, 1, "float"),
-    "str": (1, 1, "string"), "bool": (1, 1, "bool"), "len": (1, 1, "int"),
-    "lower": (1, 1, "string"), "upper": (1, 1, "string"), "trim": (1, 1, "string"),
-    "json": (1, 1, None), "getenv": (1, 2, "string"), "raw": (1, 1, "string"),
-}
-RUN_PROBE = {"exit_code": "int", "stdout": "string", "stderr": "string", "duration": "duration"}
-HTTP_PROBE = {"status": "int", "body": "string", "headers": None, "duration": "duration"}
-FINALLY_NAMES = {"run_status": "string", "failed_step": "string"}
-
-
-@dataclass
-class Symbol:
-    """A name in scope: what defined it, its type if known, and where it may be unset."""
-
-    kind: str  # param, secret, let, var, loop, task_param, probe, builtin
-    type: str | None
-    span: n.Span | None = None
-    setter: str | None = None  # the step that sets a variable
-    maybe_unset: bool = False
-    secret: bool = False  # derived from a secret
-    used: bool = False
-
-
-@dataclass
-class Context:
-    """Where the walk is: the current step, whether inside if/finally/task, the scope."""
-
-    scope: dict[str, Symbol]
-    step: str | None = None
-    conditional: bool = False
-    in_finally: bool = False
-    in_task: bool = False
-    in_command: bool = False
-    locals: dict[str, Symbol] = field(default_factory=dict)
-    # Variables certainly set on the way here (in this block or one around it).
-    definite: set[str] = field(default_factory=set)
-
-    def lookup(self, name: str) -> Symbol | None:
-        return self.locals.get(name) or self.scope.get(name)
-
-    def inner(self, **changes) -> Context:
-        new = Context(self.scope, self.step, self.conditional, self.in_finally, self.in_task,
-                      self.in_command, dict(self.locals), set(self.definite))
-        for key, value in changes.items():
-            setattr(new, key, value)
-        return new
+from .typecheck import (
+    HTTP_PROBE,
+    NUMERIC,
+    RESERVED,
+    RUN_PROBE,
+    TYPES,
+    Context,
+    DurationValue,
+    ExpressionChecks,
+    Symbol,
+    article,
+    assignable,
+    compile_pattern,
+    suggest,
+    type_of_value,
+)
+from .walk import assigned, children, name_node, names_in
 
 
 def analyse(module: Module) -> list[Diagnostic]:
@@ -98,7 +55,7 @@ def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: b
             _analyse_module(imported, out, seen, is_main=False)
 
 
-class Analyser:
+class Analyser(ExpressionChecks):
     """One module's analysis. `run()` returns its diagnostics."""
 
     def __init__(self, module: Module, is_main: bool) -> None:
@@ -188,9 +145,9 @@ class Analyser:
 
         def walk(statements, step: str | None) -> None:
             for st in statements or []:
-                for ident in _assigned(st):
+                for ident in assigned(st):
                     found.setdefault(ident.name, Symbol("var", None, ident.span, step, True))
-                for body in _children(st):
+                for body in children(st):
                     walk(body, step)
 
         for item in self.ast.items:
@@ -234,9 +191,10 @@ class Analyser:
             declared = None
         ctx = Context(dict(self.scope))
         default_type = self.expr(item.default, ctx) if item.default is not None else None
-        if declared and default_type and not _assignable(default_type, declared):
-            self.error("E230", f"param `{item.name.name}` is {_a(declared)}, but its default is "
-                       f"{_a(default_type)}", item.default.span)
+        if declared and default_type and not assignable(default_type, declared):
+            self.error("E230", f"param `{item.name.name}` is {article(declared)}, but its "
+                       "default is "
+                       f"{article(default_type)}", item.default.span)
         ptype = declared or default_type or "string"
         self.check_param_constraints(item, ptype)
         self.scope[item.name.name] = Symbol("param", ptype, item.name.span)
@@ -248,8 +206,8 @@ class Analyser:
             for choice, node in zip(choices, item.choices.items, strict=True):
                 if choice is _NOTHING:
                     self.error("E231", "`choices` takes constant values", node.span)
-                elif not _assignable(_type_of_value(choice), ptype):
-                    self.error("E231", f"choice {_show(choice)} is not {_a(ptype)}", node.span)
+                elif not assignable(type_of_value(choice), ptype):
+                    self.error("E231", f"choice {_show(choice)} is not {article(ptype)}", node.span)
             if default is not _NOTHING and not any(_same_value(default, c) for c in choices):
                 self.error("E231", f"the default {_show(default)} of param `{item.name.name}` is "
                            "not one of its choices", item.default.span,
@@ -260,7 +218,7 @@ class Analyser:
                 self.error("E232", "a `pattern` cannot be interpolated", item.pattern.span)
                 return
             try:
-                regex = _compile(text)
+                regex = compile_pattern(text)
             except re.error as error:
                 self.error("E232", f"invalid pattern: {error}", item.pattern.span)
                 return
@@ -274,7 +232,7 @@ class Analyser:
 
     def visit_let(self, item: n.Let) -> None:
         ctx = Context(dict(self.scope))
-        before = set(_names_in(item.value))
+        before = set(names_in(item.value))
         ltype = self.expr(item.value, ctx)
         secret = any(self.scope.get(name, Symbol("", None)).secret for name in before)
         self.scope[item.name.name] = Symbol("let", ltype, item.name.span, secret=secret)
@@ -449,7 +407,7 @@ class Analyser:
         for name, ptype in results.items():
             shadow = ctx.locals.get(name)
             if shadow is not None:
-                read = next((node for e in expects if (node := _name_node(e.expr, name))),
+                read = next((node for e in expects if (node := name_node(e.expr, name))),
                             None)
                 if read is not None:
                     what = {"loop": "loop variable", "task_param": "task parameter"}.get(
@@ -532,7 +490,7 @@ class Analyser:
             if arg.name.name not in params:
                 self.error("E211", f"task `{st.qualified()}` has no parameter "
                            f"`{arg.name.name}`", arg.name.span,
-                           _suggest(arg.name.name, params) or
+                           suggest(arg.name.name, params) or
                            "parameters: " + (", ".join(params) or "none"))
         missing = [p for p in task.params if p.default is None and p.name.name not in given]
         for param in missing:
@@ -558,12 +516,12 @@ class Analyser:
             task = self.tasks.get(st.name.name)
             if task is None:
                 self.error("E210", f"unknown task `{st.name.name}`", st.name.span,
-                           _suggest(st.name.name, self.tasks))
+                           suggest(st.name.name, self.tasks))
             return task
         alias = st.namespace.name
         if alias not in self.module.imports:
             self.error("E210", f"unknown module `{alias}` in `{st.qualified()}`",
-                       st.namespace.span, _suggest(alias, self.module.imports) or
+                       st.namespace.span, suggest(alias, self.module.imports) or
                        "import it first: " + (f"import \"std/{alias}\" as {alias}"
                                               if alias in available_stdlib() else
                                               f"import \"std/NAME\" as {alias}, or "
@@ -576,217 +534,8 @@ class Analyser:
         task = tasks.get(st.name.name)
         if task is None:
             self.error("E210", f"module `{alias}` has no task `{st.name.name}`", st.name.span,
-                       _suggest(st.name.name, tasks) or "tasks: " + ", ".join(sorted(tasks)))
+                       suggest(st.name.name, tasks) or "tasks: " + ", ".join(sorted(tasks)))
         return task
-
-    # ------------------------------------------------------------------ expressions
-
-    def expect_type(self, expr, ctx: Context, wanted: str, what: str) -> None:
-        found = self.expr(expr, ctx)
-        if found is None or found == wanted or found == "any":
-            return
-        if wanted == "number" and found in NUMERIC:
-            return
-        if wanted in ("int",) and found == "number":
-            return
-        self.error("E242", f"{what} expects {_a(wanted)}, found {_a(found)}", expr.span)
-
-    def mentions_secret(self, expr, ctx: Context) -> bool:
-        return any((sym := ctx.lookup(name)) is not None and sym.secret
-                   for name in _names_in(expr))
-
-    def expr(self, expr, ctx: Context) -> str | None:
-        """Check an expression; return its type when it is known statically."""
-        return getattr(self, f"expr_{expr.kind}")(expr, ctx)
-
-    def expr_literal(self, e: n.Literal_, ctx: Context) -> str:
-        return e.type
-
-    def expr_duration(self, e: n.Duration, ctx: Context) -> str:
-        return "duration"
-
-    def expr_string(self, e: n.String, ctx: Context) -> str:
-        for part in e.parts:
-            if part.kind == "interpolation":
-                self.expr(part.expr, ctx)
-                if ctx.in_command:
-                    self.command_warnings(part.expr, ctx)
-        return "string"
-
-    def command_warnings(self, expr, ctx: Context) -> None:
-        if expr.kind == "call" and expr.func.name == "raw":
-            self.warn("W300", "`raw()` inserts text into the command without shell quoting",
-                      expr.span, "make sure the value can never come from untrusted input")
-        for name in _names_in(expr):
-            sym = ctx.lookup(name)
-            if sym is not None and sym.secret:
-                self.warn("W301", f"secret `{name}` is interpolated into a command line",
-                          expr.span, "command lines show up in process lists: pass it "
-                          f"through `env {{ {name.upper()} = {name} }}` and use ${name.upper()} in "
-                          "the command")
-
-    def expr_list(self, e: n.ListExpr, ctx: Context) -> str:
-        for item in e.items:
-            self.expr(item, ctx)
-        return "list"
-
-    def expr_name(self, e: n.Name, ctx: Context) -> str | None:
-        if e.name == ERROR_NAME:
-            return None
-        sym = ctx.lookup(e.name)
-        if sym is None:
-            if e.name in FINALLY_NAMES and not (ctx.in_finally or ctx.in_task):
-                self.error("E262", f"`{e.name}` is only defined in `finally`", e.span)
-            elif e.name in FINALLY_NAMES:
-                return FINALLY_NAMES[e.name]
-            else:
-                self.undefined(e, ctx)
-            return None
-        sym.used = True
-        if sym.kind == "var" and sym.maybe_unset and e.name not in ctx.definite \
-                and not ctx.in_task:
-            self.warn("W304", f"`{e.name}` may be unset here: the place that sets it (in "
-                      f"`{sym.setter}`) may not have run", e.span,
-                      "reading it then is a run-time error; set a default with `set` first, "
-                      "or guard the read")
-        if sym.type == "response":
-            return None
-        return sym.type
-
-    def undefined(self, e: n.Name, ctx: Context) -> None:
-        later = self.collect_assigned().get(e.name) if ctx.step else None
-        hint = ""
-        if e.name in RESERVED:
-            hint = f"`{e.name}` is a reserved word: it never names a value"
-        elif later is not None and later.setter:
-            hint = f"it is set later, in step `{later.setter}`: names are defined in file order"
-        else:
-            names = set(ctx.scope) | set(ctx.locals)
-            hint = _suggest(e.name, names)
-        self.error("E200", f"undefined name `{e.name}`", e.span, hint)
-
-    def expr_field(self, e: n.FieldAccess, ctx: Context) -> str | None:
-        if e.target.kind == "name":
-            sym = ctx.lookup(e.target.name)
-            if sym is not None and sym.kind == "module":
-                return self.module_member(e, sym)
-            if sym is not None and sym.type == "response":
-                sym.used = True
-                self.expr(e.target, ctx)
-                return {"status": "int", "body": "string"}.get(e.name)
-        target = self.expr(e.target, ctx)
-        if target in SCALARS:
-            self.error("E241", f"{_a(target)} has no fields: `.{e.name}` cannot be read",
-                       e.span, "fields belong to json() values, `http … into` results and "
-                       "modules")
-        return None
-
-    def module_member(self, e: n.FieldAccess, sym: Symbol) -> str | None:
-        sym.used = True
-        alias = e.target.name  # type: ignore[union-attr]
-        module = self.module.imports.get(alias)
-        if module is None or module.ast is None:
-            return None
-        lets = {let.name.name for let in module.ast.of("let")}
-        if e.name not in lets:
-            self.error("E200", f"module `{alias}` has no let `{e.name}`", e.span,
-                       _suggest(e.name, lets))
-        return None
-
-    def expr_index(self, e: n.Index, ctx: Context) -> None:
-        target = self.expr(e.target, ctx)
-        self.expr(e.index, ctx)
-        if target in SCALARS - {"string", "list"}:
-            self.error("E241", f"{_a(target)} cannot be indexed", e.span,
-                       "index lists, strings and json() values")
-        return None
-
-    def expr_call(self, e: n.Call, ctx: Context) -> str | None:
-        for arg in e.args:
-            self.expr(arg, ctx)
-        spec = BUILTINS.get(e.func.name)
-        if spec is None:
-            self.error("E270", f"unknown function `{e.func.name}`", e.func.span,
-                       _suggest(e.func.name, BUILTINS) or
-                       "builtins: " + ", ".join(sorted(BUILTINS)))
-            return None
-        low, high, result = spec
-        if not low <= len(e.args) <= high:
-            wanted = str(low) if low == high else f"{low} or {high}"
-            self.error("E271", f"`{e.func.name}()` takes {wanted} argument"
-                       f"{'s' if high != 1 else ''}, given {len(e.args)}", e.span)
-        return result
-
-    def expr_unary(self, e: n.Unary, ctx: Context) -> str | None:
-        operand = self.expr(e.operand, ctx)
-        if e.op == "not":
-            if operand not in (None, "bool"):
-                self.error("E241", f"`not` needs a bool, found {_a(operand)}", e.operand.span)
-            return "bool"
-        if operand not in (None, "int", "float", "number", "duration"):
-            self.error("E241", f"unary `-` needs a number, found {_a(operand)}", e.operand.span)
-        return operand
-
-    def expr_binary(self, e: n.Binary, ctx: Context) -> str | None:
-        left, right = self.expr(e.left, ctx), self.expr(e.right, ctx)
-        op = e.op
-        if op in ("and", "or"):
-            for side, node in ((left, e.left), (right, e.right)):
-                if side not in (None, "bool"):
-                    self.error("E241", f"`{op}` needs bools, found {_a(side)}", node.span)
-            return "bool"
-        if op in ("==", "!=", "<", "<=", ">", ">="):
-            if left and right and not _comparable(left, right):
-                self.error("E240", f"cannot compare {_a(left)} with {_a(right)} using `{op}`",
-                           e.span, "convert one side first, e.g. number(x) or str(x)")
-            elif op not in ("==", "!=") and (left in ("bool", "list") or right in ("bool",
-                                                                                   "list")):
-                self.error("E240", f"`{op}` does not order {_a(left or right)}", e.span)
-            return "bool"
-        if op in ("in", "not in"):
-            if right not in (None, "list", "string"):
-                self.error("E241", f"`{op}` needs a list or a string on its right, found "
-                           f"{_a(right)}", e.right.span)
-            return "bool"
-        if op == "contains":
-            if left not in (None, "list", "string"):
-                self.error("E241", f"`contains` needs a list or a string on its left, found "
-                           f"{_a(left)}", e.left.span)
-            return "bool"
-        if op == "matches":
-            for side, node in ((left, e.left), (right, e.right)):
-                if side not in (None, "string"):
-                    self.error("E241", f"`matches` needs strings, found {_a(side)}", node.span)
-            if e.right.kind == "string":
-                text = e.right.constant()
-                if text is not None:
-                    try:
-                        _compile(text)
-                    except re.error as error:
-                        self.error("E232", f"invalid regular expression: {error}", e.right.span)
-            return "bool"
-        return self.arithmetic(e, left, right)
-
-    def arithmetic(self, e: n.Binary, left: str | None, right: str | None) -> str | None:
-        if left is None or right is None:
-            return None
-        op = e.op
-        if left in NUMERIC and right in NUMERIC:
-            if op == "/":
-                return "float"
-            return "int" if left == right == "int" else "number"
-        if op == "+" and left == right and left in ("string", "list", "duration"):
-            return left
-        if op == "-" and left == right == "duration":
-            return "duration"
-        if op in ("*", "/") and left == "duration" and right in NUMERIC:
-            return "duration"
-        if op == "*" and right == "duration" and left in NUMERIC:
-            return "duration"
-        self.error("E241", f"cannot apply `{op}` to {_a(left)} and {_a(right)}", e.span,
-                   "use str(x) to join a value into text, or an interpolation \"{{x}}\""
-                   if op == "+" and "string" in (left, right) else "")
-        return None
 
     # ------------------------------------------------------------------ unused
 
@@ -818,7 +567,7 @@ def _constant(expr):
         text = expr.constant()
         return _NOTHING if text is None else text
     if expr.kind == "duration":
-        return _DurationValue(expr.ms, expr.text)
+        return DurationValue(expr.ms, expr.text)
     if expr.kind == "unary" and expr.op == "-" and expr.operand.kind == "literal":
         return -expr.operand.value
     if expr.kind == "list":
@@ -840,9 +589,9 @@ def _task_assigns(task: n.Task, module: Module | None) -> dict[str, bool]:
         walk = [(st, certain) for st in current.body]
         while walk:
             st, sure = walk.pop()
-            for ident in _assigned(st):
+            for ident in assigned(st):
                 found[ident.name] = found.get(ident.name, False) or sure
-            walk.extend((inner, False) for body in _children(st) for inner in body)
+            walk.extend((inner, False) for body in children(st) for inner in body)
             if st.kind == "task_call" and where is not None:
                 target = where if st.namespace is None else where.imports.get(
                     st.namespace.name)
@@ -851,13 +600,6 @@ def _task_assigns(task: n.Task, module: Module | None) -> dict[str, bool]:
                     if callee is not None:
                         todo.append((callee, target, sure))
     return found
-
-
-def _compile(pattern: str) -> re.Pattern:
-    """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return re.compile(pattern)
 
 
 def _tasks_of(ast: n.Runbook) -> dict[str, n.Task]:
@@ -878,24 +620,9 @@ def _pattern_text(pattern: n.String) -> str | None:
     return "".join(parts)
 
 
-class _DurationValue:
-    """A constant duration: equal to another of the same length (`90s` is `1m30s`)."""
-
-    __slots__ = ("ms", "text")
-
-    def __init__(self, ms: int, text: str) -> None:
-        self.ms, self.text = ms, text
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, _DurationValue) and other.ms == self.ms
-
-    def __hash__(self) -> int:
-        return hash(self.ms)
-
-
 def _same_value(a, b) -> bool:
     """Equality as the language sees it: `true` is not `1`, `1` is `1.0`."""
-    ta, tb = _type_of_value(a), _type_of_value(b)
+    ta, tb = type_of_value(a), type_of_value(b)
     if ta != tb and not (ta in NUMERIC and tb in NUMERIC):
         return False
     return a == b
@@ -907,119 +634,9 @@ def _show(value) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, _DurationValue):
+    if isinstance(value, DurationValue):
         return value.text
     if isinstance(value, list):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
 
-
-def _type_of_value(value) -> str:
-    if isinstance(value, _DurationValue):
-        return "duration"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, list):
-        return "list"
-    return "string"
-
-
-def _assignable(found: str, wanted: str) -> bool:
-    if found == wanted:
-        return True
-    if wanted == "float" and found in NUMERIC:
-        return True
-    return wanted == "int" and found == "number"
-
-
-def _comparable(left: str, right: str) -> bool:
-    if left == right:
-        return True
-    return left in NUMERIC and right in NUMERIC
-
-
-def _a(type_name: str | None) -> str:
-    names = {"int": "an int", "float": "a float", "number": "a number", "string": "a string",
-             "bool": "a bool", "duration": "a duration", "list": "a list",
-             "module": "a module", None: "a value"}
-    return names.get(type_name, f"a {type_name}")
-
-
-def _names_in(expr) -> list[str]:
-    """Every variable name an expression reads (including inside interpolations)."""
-    found: list[str] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node is None:
-            continue
-        kind = node.kind
-        if kind == "name":
-            found.append(node.name)
-        elif kind == "string":
-            stack.extend(p.expr for p in node.parts if p.kind == "interpolation")
-        elif kind == "list":
-            stack.extend(node.items)
-        elif kind == "field":
-            stack.append(node.target)
-        elif kind == "index":
-            stack.extend((node.target, node.index))
-        elif kind == "call":
-            stack.extend(node.args)
-        elif kind == "unary":
-            stack.append(node.operand)
-        elif kind == "binary":
-            stack.extend((node.left, node.right))
-    return found
-
-
-def _name_node(expr, name: str):
-    """The first `Name` node reading `name` in an expression (interpolations included)."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node.kind == "name" and node.name == name:
-            return node
-        if node.kind == "string":
-            stack.extend(p.expr for p in reversed(node.parts) if p.kind == "interpolation")
-        elif node.kind == "list":
-            stack.extend(reversed(node.items))
-        elif node.kind in ("field", "unary"):
-            stack.append(node.target if node.kind == "field" else node.operand)
-        elif node.kind == "index":
-            stack.extend((node.index, node.target))
-        elif node.kind == "call":
-            stack.extend(reversed(node.args))
-        elif node.kind == "binary":
-            stack.extend((node.right, node.left))
-    return None
-
-
-def _assigned(statement) -> list[n.Ident]:
-    if statement.kind in ("run", "http") and statement.into is not None:
-        return [statement.into]
-    if statement.kind == "set":
-        return [statement.name]
-    if statement.kind in ("check", "watch") and statement.probe is not None:
-        return _assigned(statement.probe)
-    return []
-
-
-def _children(statement) -> list[list]:
-    if statement.kind == "if":
-        bodies = [b.body for b in statement.branches]
-        if statement.otherwise is not None:
-            bodies.append(statement.otherwise)
-        return bodies
-    if statement.kind == "for":
-        return [statement.body]
-    return []
-
-
-def _suggest(name: str, candidates) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""

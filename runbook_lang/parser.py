@@ -279,7 +279,7 @@ def _terminal_names() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _reserved() -> frozenset[str]:
-    from .analyzer import RESERVED
+    from .typecheck import RESERVED
 
     return frozenset(RESERVED)
 

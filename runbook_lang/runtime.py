@@ -180,11 +180,11 @@ class Runtime:
 
     def is_tainted(self, expr, frame: Frame | None) -> bool:
         """Whether an expression reads a secret (directly or through a variable)."""
-        from .analyzer import _names_in
+        from .walk import names_in
 
         module = frame.module if frame is not None else self.module
         module_secrets = self.globals.get(module.path, {}).get("__secrets__", set())
-        for name in _names_in(expr):
+        for name in names_in(expr):
             if frame is not None and name in frame.locals:
                 if name in frame.locals.get("__tainted__", set()):
                     return True

@@ -22,8 +22,8 @@ from runbook_lang.loader import Loader, LoadError
 
 ROOT = Path(__file__).resolve().parent.parent
 # The front end's modules: every code raised there must have a fixture.
-FRONT_END = ["parser.py", "transform.py", "strings.py", "analyzer.py", "loader.py",
-             "commands/check.py"]
+FRONT_END = ["parser.py", "transform.py", "strings.py", "analyzer.py", "typecheck.py",
+             "loader.py", "commands/check.py"]
 
 
 def found_diagnostics(path: Path) -> list:

@@ -231,7 +231,7 @@ def check_from(rt: Runtime) -> None:
     target = rt.options.from_step
     if target is None:
         return
-    from ..analyzer import _names_in
+    from ..walk import names_in
 
     units = rt.module.ast.units
     start = next(i for i, u in enumerate(units)
@@ -240,7 +240,7 @@ def check_from(rt: Runtime) -> None:
     later_setters = {name for name, step in rt.setters.items() if step not in skipped}
     problems = []
     for unit in units[start:]:
-        for name in sorted(set(_reads(unit, _names_in))):
+        for name in sorted(set(_reads(unit, names_in))):
             setter = rt.setters.get(name)
             if setter in skipped and name not in later_setters:
                 problems.append(f"step `{unit.name.name}` reads `{name}`, which only step "

@@ -1,0 +1,361 @@
+"""Scopes and expression types for the analyser: what a name is, what an expression yields.
+
+`ExpressionChecks` is mixed into the `Analyser`; it reports through the analyser's `error`
+and `warn`, and knows types only where they are certain (anything else is `None`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import warnings
+from dataclasses import dataclass, field
+
+from . import nodes as n
+from .transform import ERROR_NAME
+from .walk import names_in
+
+RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
+run http watch expect confirm note wait set fail if else for when timeout retry env dir
+description rollback in and or not contains matches true false""".split())
+
+TYPES = ("string", "int", "float", "bool", "duration", "list")
+NUMERIC = {"int", "float", "number"}
+# Types whose values have no fields (`.name`); all but strings and lists have no items (`[i]`).
+SCALARS = frozenset({"int", "float", "number", "bool", "duration", "string", "list"})
+# Builtins: name -> (min args, max args, result type).
+BUILTINS = {
+    "number": (1, 1, "number"), "int": (1, 1, "int"), "float": (1, 1, "float"),
+    "str": (1, 1, "string"), "bool": (1, 1, "bool"), "len": (1, 1, "int"),
+    "lower": (1, 1, "string"), "upper": (1, 1, "string"), "trim": (1, 1, "string"),
+    "json": (1, 1, None), "getenv": (1, 2, "string"), "raw": (1, 1, "string"),
+}
+RUN_PROBE = {"exit_code": "int", "stdout": "string", "stderr": "string", "duration": "duration"}
+HTTP_PROBE = {"status": "int", "body": "string", "headers": None, "duration": "duration"}
+FINALLY_NAMES = {"run_status": "string", "failed_step": "string"}
+
+
+@dataclass
+class Symbol:
+    """A name in scope: what defined it, its type if known, and where it may be unset."""
+
+    kind: str  # param, secret, let, var, loop, task_param, probe, builtin
+    type: str | None
+    span: n.Span | None = None
+    setter: str | None = None  # the step that sets a variable
+    maybe_unset: bool = False
+    secret: bool = False  # derived from a secret
+    used: bool = False
+
+
+@dataclass
+class Context:
+    """Where the walk is: the current step, whether inside if/finally/task, the scope."""
+
+    scope: dict[str, Symbol]
+    step: str | None = None
+    conditional: bool = False
+    in_finally: bool = False
+    in_task: bool = False
+    in_command: bool = False
+    locals: dict[str, Symbol] = field(default_factory=dict)
+    # Variables certainly set on the way here (in this block or one around it).
+    definite: set[str] = field(default_factory=set)
+
+    def lookup(self, name: str) -> Symbol | None:
+        """The symbol a name refers to here (locals first)."""
+        return self.locals.get(name) or self.scope.get(name)
+
+    def inner(self, **changes) -> Context:
+        """A copy for a nested block, with some fields changed."""
+        new = Context(self.scope, self.step, self.conditional, self.in_finally, self.in_task,
+                      self.in_command, dict(self.locals), set(self.definite))
+        for key, value in changes.items():
+            setattr(new, key, value)
+        return new
+
+
+class ExpressionChecks:
+    """Type and name checks of expressions (mixed into the Analyser)."""
+
+    def expect_type(self, expr, ctx: Context, wanted: str, what: str) -> None:
+        """Check an expression and report it when its type is not `wanted`."""
+        found = self.expr(expr, ctx)
+        if found is None or found == wanted or found == "any":
+            return
+        if wanted == "number" and found in NUMERIC:
+            return
+        if wanted in ("int",) and found == "number":
+            return
+        self.error("E242", f"{what} expects {article(wanted)}, found {article(found)}", expr.span)
+
+    def mentions_secret(self, expr, ctx: Context) -> bool:
+        """Whether an expression reads a secret, directly or through a let or variable."""
+        return any((sym := ctx.lookup(name)) is not None and sym.secret
+                   for name in names_in(expr))
+
+    def expr(self, expr, ctx: Context) -> str | None:
+        """Check an expression; return its type when it is known statically."""
+        return getattr(self, f"expr_{expr.kind}")(expr, ctx)
+
+    def expr_literal(self, e: n.Literal_, ctx: Context) -> str:
+        return e.type
+
+    def expr_duration(self, e: n.Duration, ctx: Context) -> str:
+        return "duration"
+
+    def expr_string(self, e: n.String, ctx: Context) -> str:
+        for part in e.parts:
+            if part.kind == "interpolation":
+                self.expr(part.expr, ctx)
+                if ctx.in_command:
+                    self.command_warnings(part.expr, ctx)
+        return "string"
+
+    def command_warnings(self, expr, ctx: Context) -> None:
+        """W300/W301 for an interpolation inside a `run` command."""
+        if expr.kind == "call" and expr.func.name == "raw":
+            self.warn("W300", "`raw()` inserts text into the command without shell quoting",
+                      expr.span, "make sure the value can never come from untrusted input")
+        for name in names_in(expr):
+            sym = ctx.lookup(name)
+            if sym is not None and sym.secret:
+                self.warn("W301", f"secret `{name}` is interpolated into a command line",
+                          expr.span, "command lines show up in process lists: pass it "
+                          f"through `env {{ {name.upper()} = {name} }}` and use ${name.upper()} in "
+                          "the command")
+
+    def expr_list(self, e: n.ListExpr, ctx: Context) -> str:
+        for item in e.items:
+            self.expr(item, ctx)
+        return "list"
+
+    def expr_name(self, e: n.Name, ctx: Context) -> str | None:
+        if e.name == ERROR_NAME:
+            return None
+        sym = ctx.lookup(e.name)
+        if sym is None:
+            if e.name in FINALLY_NAMES and not (ctx.in_finally or ctx.in_task):
+                self.error("E262", f"`{e.name}` is only defined in `finally`", e.span)
+            elif e.name in FINALLY_NAMES:
+                return FINALLY_NAMES[e.name]
+            else:
+                self.undefined(e, ctx)
+            return None
+        sym.used = True
+        if sym.kind == "var" and sym.maybe_unset and e.name not in ctx.definite \
+                and not ctx.in_task:
+            self.warn("W304", f"`{e.name}` may be unset here: the place that sets it (in "
+                      f"`{sym.setter}`) may not have run", e.span,
+                      "reading it then is a run-time error; set a default with `set` first, "
+                      "or guard the read")
+        if sym.type == "response":
+            return None
+        return sym.type
+
+    def undefined(self, e: n.Name, ctx: Context) -> None:
+        """Report an undefined name, with the best hint available."""
+        later = self.collect_assigned().get(e.name) if ctx.step else None
+        hint = ""
+        if e.name in RESERVED:
+            hint = f"`{e.name}` is a reserved word: it never names a value"
+        elif later is not None and later.setter:
+            hint = f"it is set later, in step `{later.setter}`: names are defined in file order"
+        else:
+            names = set(ctx.scope) | set(ctx.locals)
+            hint = suggest(e.name, names)
+        self.error("E200", f"undefined name `{e.name}`", e.span, hint)
+
+    def expr_field(self, e: n.FieldAccess, ctx: Context) -> str | None:
+        if e.target.kind == "name":
+            sym = ctx.lookup(e.target.name)
+            if sym is not None and sym.kind == "module":
+                return self.module_member(e, sym)
+            if sym is not None and sym.type == "response":
+                sym.used = True
+                self.expr(e.target, ctx)
+                return {"status": "int", "body": "string"}.get(e.name)
+        target = self.expr(e.target, ctx)
+        if target in SCALARS:
+            self.error("E241", f"{article(target)} has no fields: `.{e.name}` cannot be read",
+                       e.span, "fields belong to json() values, `http … into` results and "
+                       "modules")
+        return None
+
+    def module_member(self, e: n.FieldAccess, sym: Symbol) -> str | None:
+        """`alias.let` of an imported module."""
+        sym.used = True
+        alias = e.target.name  # type: ignore[union-attr]
+        module = self.module.imports.get(alias)
+        if module is None or module.ast is None:
+            return None
+        lets = {let.name.name for let in module.ast.of("let")}
+        if e.name not in lets:
+            self.error("E200", f"module `{alias}` has no let `{e.name}`", e.span,
+                       suggest(e.name, lets))
+        return None
+
+    def expr_index(self, e: n.Index, ctx: Context) -> None:
+        target = self.expr(e.target, ctx)
+        self.expr(e.index, ctx)
+        if target in SCALARS - {"string", "list"}:
+            self.error("E241", f"{article(target)} cannot be indexed", e.span,
+                       "index lists, strings and json() values")
+        return None
+
+    def expr_call(self, e: n.Call, ctx: Context) -> str | None:
+        for arg in e.args:
+            self.expr(arg, ctx)
+        spec = BUILTINS.get(e.func.name)
+        if spec is None:
+            self.error("E270", f"unknown function `{e.func.name}`", e.func.span,
+                       suggest(e.func.name, BUILTINS) or
+                       "builtins: " + ", ".join(sorted(BUILTINS)))
+            return None
+        low, high, result = spec
+        if not low <= len(e.args) <= high:
+            wanted = str(low) if low == high else f"{low} or {high}"
+            self.error("E271", f"`{e.func.name}()` takes {wanted} argument"
+                       f"{'s' if high != 1 else ''}, given {len(e.args)}", e.span)
+        return result
+
+    def expr_unary(self, e: n.Unary, ctx: Context) -> str | None:
+        operand = self.expr(e.operand, ctx)
+        if e.op == "not":
+            if operand not in (None, "bool"):
+                self.error("E241", f"`not` needs a bool, found {article(operand)}", e.operand.span)
+            return "bool"
+        if operand not in (None, "int", "float", "number", "duration"):
+            self.error("E241", f"unary `-` needs a number, found {article(operand)}",
+                       e.operand.span)
+        return operand
+
+    def expr_binary(self, e: n.Binary, ctx: Context) -> str | None:
+        left, right = self.expr(e.left, ctx), self.expr(e.right, ctx)
+        op = e.op
+        if op in ("and", "or"):
+            for side, node in ((left, e.left), (right, e.right)):
+                if side not in (None, "bool"):
+                    self.error("E241", f"`{op}` needs bools, found {article(side)}", node.span)
+            return "bool"
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            if left and right and not comparable(left, right):
+                self.error("E240", f"cannot compare {article(left)} with {article(right)} "
+                           f"using `{op}`",
+                           e.span, "convert one side first, e.g. number(x) or str(x)")
+            elif op not in ("==", "!=") and (left in ("bool", "list") or right in ("bool",
+                                                                                   "list")):
+                self.error("E240", f"`{op}` does not order {article(left or right)}", e.span)
+            return "bool"
+        if op in ("in", "not in"):
+            if right not in (None, "list", "string"):
+                self.error("E241", f"`{op}` needs a list or a string on its right, found "
+                           f"{article(right)}", e.right.span)
+            return "bool"
+        if op == "contains":
+            if left not in (None, "list", "string"):
+                self.error("E241", f"`contains` needs a list or a string on its left, found "
+                           f"{article(left)}", e.left.span)
+            return "bool"
+        if op == "matches":
+            for side, node in ((left, e.left), (right, e.right)):
+                if side not in (None, "string"):
+                    self.error("E241", f"`matches` needs strings, found {article(side)}", node.span)
+            if e.right.kind == "string":
+                text = e.right.constant()
+                if text is not None:
+                    try:
+                        compile_pattern(text)
+                    except re.error as error:
+                        self.error("E232", f"invalid regular expression: {error}", e.right.span)
+            return "bool"
+        return self.arithmetic(e, left, right)
+
+    def arithmetic(self, e: n.Binary, left: str | None, right: str | None) -> str | None:
+        """The type of `+ - * /` over two known types, or an error."""
+        if left is None or right is None:
+            return None
+        op = e.op
+        if left in NUMERIC and right in NUMERIC:
+            if op == "/":
+                return "float"
+            return "int" if left == right == "int" else "number"
+        if op == "+" and left == right and left in ("string", "list", "duration"):
+            return left
+        if op == "-" and left == right == "duration":
+            return "duration"
+        if op in ("*", "/") and left == "duration" and right in NUMERIC:
+            return "duration"
+        if op == "*" and right == "duration" and left in NUMERIC:
+            return "duration"
+        self.error("E241", f"cannot apply `{op}` to {article(left)} and {article(right)}", e.span,
+                   "use str(x) to join a value into text, or an interpolation \"{{x}}\""
+                   if op == "+" and "string" in (left, right) else "")
+        return None
+
+
+def type_of_value(value) -> str:
+    """The language type of a constant value."""
+    if isinstance(value, DurationValue):
+        return "duration"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list):
+        return "list"
+    return "string"
+
+
+def assignable(found: str, wanted: str) -> bool:
+    """Whether a value of type `found` may stand where `wanted` is expected."""
+    if found == wanted:
+        return True
+    if wanted == "float" and found in NUMERIC:
+        return True
+    return wanted == "int" and found == "number"
+
+
+def comparable(left: str, right: str) -> bool:
+    """Whether two types may be compared (ints and floats mix)."""
+    if left == right:
+        return True
+    return left in NUMERIC and right in NUMERIC
+
+
+def article(type_name: str | None) -> str:
+    """A type name with its article, for messages: "an int"."""
+    names = {"int": "an int", "float": "a float", "number": "a number", "string": "a string",
+             "bool": "a bool", "duration": "a duration", "list": "a list",
+             "module": "a module", None: "a value"}
+    return names.get(type_name, f"a {type_name}")
+
+
+class DurationValue:
+    """A constant duration: equal to another of the same length (`90s` is `1m30s`)."""
+
+    __slots__ = ("ms", "text")
+
+    def __init__(self, ms: int, text: str) -> None:
+        self.ms, self.text = ms, text
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DurationValue) and other.ms == self.ms
+
+    def __hash__(self) -> int:
+        return hash(self.ms)
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern)
+
+
+def suggest(name: str, candidates) -> str:
+    """A "did you mean" hint for a misspelt name, or ""."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
