@@ -122,15 +122,19 @@ class Display:
     def _start_spinner(self) -> None:
         if self._console is None or self.quiet:
             return
-        started = self._step_started
-        label = self._step_label
-
-        class Elapsed:
-            def __rich__(self):
-                return f"[cyan]{label}[/] [dim]{time.monotonic() - started:.1f}s[/]"
-
-        self._status = self._console.status(Elapsed(), spinner="dots")
+        self._status = self._console.status(_Elapsed(self._step_label, self._step_started),
+                                            spinner="dots")
         self._status.start()
+
+    def countdown(self, text: str | None) -> None:
+        """On a terminal, show `text` (the time left of a `wait`) beside the spinner; None
+        puts the step's label back. Plain output prints the wait once and nothing more."""
+        if self._status is None:
+            return
+        with self._guard():
+            label = self._step_label if text is None else f"{self._step_label} · {text}"
+            started = self._step_started
+            self._status.update(_Elapsed(label, started))
 
     def stop_spinner(self) -> None:
         """Stop the spinner (before a prompt or at the end of a step)."""
@@ -171,6 +175,20 @@ class Display:
                 self.line(f"  {name.ljust(width)}  {step_status.ljust(11)} {format_ms(ms)}")
         self.line(f"run {status} (exit {exit_code}) in {format_ms(duration_ms)}",
                   STYLES.get(status, "bold green" if status == "succeeded" else None))
+
+
+class _Elapsed:
+    """A spinner label that shows the time since the step started, redrawn by rich."""
+
+    def __init__(self, label: str, started: float) -> None:
+        self.label, self.started = label, started
+
+    def __rich__(self):
+        from rich.text import Text
+
+        text = Text(self.label, style="cyan")
+        text.append(f" {time.monotonic() - self.started:.1f}s", style="dim")
+        return text
 
 
 def _same(text: str) -> str:

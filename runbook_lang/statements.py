@@ -7,13 +7,14 @@ condition that depends on one is planned both ways as "decided at run time".
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
 from . import nodes as n
 from .probes import Probes
 from .runtime import Frame, Runtime, StepFailed
-from .values import EvalError, Unknown, to_json, to_text
+from .values import Duration, EvalError, Unknown, to_json, to_text
 
 
 class Statements(Probes):
@@ -138,7 +139,10 @@ class Statements(Probes):
                 self.rt.interrupts.sleep(max(0.0, deadline_left))
                 raise StepFailed(f"timed out during `wait {duration}`")
             if left <= 0:
+                self.rt.display.countdown(None)
                 return
+            whole = Duration(int(math.ceil(left)) * 1000)
+            self.rt.display.countdown(f"waiting {duration}: {whole} left")
             self.rt.interrupts.sleep(min(left, 1.0))
 
     def exec_set(self, st: n.Set, frame: Frame) -> None:
