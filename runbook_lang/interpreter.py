@@ -60,6 +60,12 @@ class Interpreter:
             self.rt.display.stop_spinner()
             return Outcome("interrupted", self._current_name(), "interrupted by a signal",
                            self.ran)
+        except Exception as error:  # noqa: BLE001 - a defect must still end the record
+            # A bug in runbook itself must not leave a half-written record: the run ends as
+            # failed (resumable), and `finally` still gets to clean up.
+            self.rt.display.stop_spinner()
+            outcome = Outcome("failed", self._current_name(),
+                              f"internal error: {type(error).__name__}: {error}")
         if outcome.status in ("paused",):
             outcome.steps = self.ran
             return outcome
@@ -67,6 +73,9 @@ class Interpreter:
             self.run_finally(outcome)
         except Interrupted:
             return Outcome("interrupted", outcome.failed_step, "interrupted in finally", self.ran)
+        except Exception as error:  # noqa: BLE001 - as above, for `finally`
+            outcome.status = "failed" if outcome.status == "succeeded" else outcome.status
+            outcome.reason = outcome.reason or f"internal error in finally: {error}"
         outcome.steps = self.ran
         return outcome
 
