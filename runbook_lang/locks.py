@@ -65,7 +65,7 @@ def acquire(path: Path, holder: dict) -> RunLock:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        previous = _read(fd)
+        previous = _holder_note(fd)
         os.close(fd)
         raise LockBusy(previous or {}) from None
     # A holder that ends normally clears its note; a note left behind belongs to a run that
@@ -77,6 +77,15 @@ def acquire(path: Path, holder: dict) -> RunLock:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(note).encode(), 0)
     return RunLock(path, fd, takeover)
+
+
+def _holder_note(fd: int, patience: float = 1.0) -> dict | None:
+    """The note of the live holder. A holder writes it just after taking the flock, so a
+    run refused in between waits a moment for it rather than name nobody."""
+    deadline = time.monotonic() + patience
+    while (note := _read(fd)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return note
 
 
 def _read(fd: int) -> dict | None:

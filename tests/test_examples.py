@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import events, finished, read_transcript, run_dirs
+from conftest import events, finished, normalise, read_transcript, run_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -228,3 +228,19 @@ def test_example_failure_path(ws, examples, name):
     assert ws.runbook("verify", result.run_dir.name).exit_code == 0
     for port in ports_in(result.stdout):
         assert not listening(port)
+
+
+@pytest.mark.parametrize("name", RUNBOOKS)
+def test_plan_of_each_example(ws, examples, snapshot, name):
+    """The plan a reviewer reads before approving: every example's dry-run, as text."""
+    result = ws.runbook("run", "--dry-run", f"examples/{name}")
+    assert result.exit_code == 0, result.output
+    assert normalise(result.stdout, ws.root) == snapshot
+
+
+def test_rollback_plan_of_the_deploy(ws, examples, snapshot):
+    """`--fail-at`: the undo blocks that would run, in order, with their commands."""
+    result = ws.runbook("run", "--dry-run", "--fail-at", "watch_errors",
+                        "examples/deploy.runbook")
+    assert result.exit_code == 0, result.output
+    assert normalise(result.stdout, ws.root) == snapshot

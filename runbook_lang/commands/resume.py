@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from ..analyzer import Analyser
 from ..params import declared_type, parse_duration
 from ..runtime import RunOptions, StepRun
 from ..transcript import TranscriptWriter, find_run_dir, list_runs, read_records, verify
@@ -55,7 +56,12 @@ def _resume(args) -> int:
         raise Refused(f"{run_dir.name}: the transcript has no run_started record")
     status = _last_status(records)
     if status == "succeeded":
-        print(f"run {run_dir.name} already succeeded; nothing to resume")
+        message = f"run {run_dir.name} already succeeded; nothing to resume"
+        if getattr(args, "output", "text") == "json":
+            print(json.dumps({"run_id": run_dir.name, "status": "succeeded", "exit_code": 0,
+                              "resumed": False, "message": message}))
+        else:
+            print(message)
         return 0
     if status in ENDED:
         raise Refused(f"run {run_dir.name} ended as {status}; it cannot be resumed: start a new "
@@ -150,6 +156,7 @@ def restore_params(module, stored: dict) -> dict:
 def restore_progress(rt, records: list[dict]) -> tuple[set[str], list[StepRun]]:
     """Finished steps (never re-run), the completed ones (for rollback), the variables."""
     units = {u.name.name: u for u in rt.module.ast.units}
+    types = variable_types(rt.module)
     finished: dict[str, dict] = {}
     loops: dict[str, dict] = {}
     for rec in records:
@@ -168,7 +175,8 @@ def restore_progress(rt, records: list[dict]) -> tuple[set[str], list[StepRun]]:
                 rt.unrestorable[rec["name"]] = rec.get("step", "?")
                 rt.variables.pop(rec["name"], None)
             else:
-                rt.variables[rec["name"]] = _restore_value(rec.get("value"))
+                rt.variables[rec["name"]] = _restore_value(rec.get("value"),
+                                                           types.get(rec["name"]))
                 rt.unrestorable.pop(rec["name"], None)
     completed = []
     for name, rec in finished.items():
@@ -181,7 +189,20 @@ def restore_progress(rt, records: list[dict]) -> tuple[set[str], list[StepRun]]:
     return set(finished), completed
 
 
-def _restore_value(value):
+def variable_types(module) -> dict[str, str | None]:
+    """The static type of each `into`/`set` variable, where the analyser knows it."""
+    analyser = Analyser(module, True)
+    analyser.run()
+    return {name: sym.type for name, sym in analyser.scope.items() if sym.kind == "var"}
+
+
+def _restore_value(value, vtype: str | None):
+    # The transcript holds JSON, where a duration is its text (`90s`): read it back as one.
+    if vtype == "duration" and isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
     return value
 
 
@@ -258,8 +279,7 @@ def _approve(args) -> str:
         raise Refused(f"no run {args.run_id!r} here (see runbook history)")
     records, _ = read_records(run_dir)
     waits = [r for r in records if r.get("event") == "gate_waiting"]
-    gates = {r["gate"] for r in waits} | {r.get("step") for r in records
-                                          if r.get("event") == "step_started"}
+    gates = {r["gate"] for r in waits} | gate_names(run_dir / SNAPSHOT)
     status = _last_status(records)
     if status != "paused" or not waits:
         raise Refused(f"run {run_dir.name} is not waiting at a gate (it is {status})")
@@ -270,6 +290,12 @@ def _approve(args) -> str:
                           f"{waiting['gate']!r}")
         raise Refused(f"run {run_dir.name} is not waiting at gate {args.gate!r}; it waits at "
                       f"gate {waiting['gate']!r}")
+    first_wait = next(r for r in waits if r["gate"] == args.gate)
+    timeout_ms = waiting.get("timeout_ms")
+    if timeout_ms is not None and time.time() - _epoch(first_wait["time"]) > timeout_ms / 1000:
+        raise Refused(f"gate {args.gate} of run {run_dir.name} timed out (it waited since "
+                      f"{first_wait['time']}); resuming ends the run as rejected: "
+                      f"runbook resume {run_dir.name}")
     who = args.as_name
     approvers = waiting.get("approvers")
     if approvers is not None and who not in approvers:
@@ -303,6 +329,17 @@ def _approve(args) -> str:
             f"{left} more approval{'s' if left != 1 else ''} needed before resuming")
     return (f"recorded: {who} approves gate {args.gate} of run {run_dir.name} "
             f"({approvals} of {require})\n{tail}")
+
+
+def gate_names(snapshot: Path) -> set[str]:
+    """The gates of the runbook as the run started it, reached or not (empty if unreadable)."""
+    from ..parser import parse_file
+
+    try:
+        _, ast, _ = parse_file(snapshot)
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {gate.name.name for gate in ast.of("gate")} if ast is not None else set()
 
 
 def _now() -> str:

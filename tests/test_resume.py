@@ -1,0 +1,449 @@
+"""`runbook resume` (LANGUAGE.md §6.3, §7, §8, §9): a failed, paused, interrupted or crashed
+run continues in the same record. Finished steps never run again, the failed or interrupted
+one does, captured variables come back, and the whole transcript still verifies. Also
+`run --from` and the run lock, which resume shares with `run` (§6.5)."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    OPERATOR,
+    events,
+    finished,
+    read_pids,
+    read_transcript,
+    run_dirs,
+    step_order,
+    wait_for,
+)
+
+
+def lines(ws, name: str = "runs.txt") -> list[str]:
+    """What the steps appended to a file: one line per execution."""
+    path = ws.root / name
+    return path.read_text().split() if path.exists() else []
+
+
+def runs_of(ws) -> list[Path]:
+    return run_dirs(ws.root / ".runbook" / "runs")
+
+
+def the_run(ws) -> Path:
+    (run_dir,) = runs_of(ws)
+    return run_dir
+
+
+def transcript_bytes(run_dir: Path) -> bytes:
+    return (run_dir / "transcript.jsonl").read_bytes()
+
+
+def assert_verifies(ws, run_dir: Path) -> None:
+    result = ws.runbook("verify", str(run_dir))
+    assert result.exit_code == 0, result.output
+
+
+def stop_mid_step(ws, fixture: str, sig: signal.Signals) -> tuple[int, int, str]:
+    """Run a fixture until its hanging step wrote pid.txt, then send `sig` to runbook.
+
+    Returns runbook's (pid, exit status, stdout). After kill -9 nothing stopped the step's
+    process group, so the test does.
+    """
+    proc = ws.start("run", ws.add(fixture))
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        for pgid in read_pids(pid_file) if pid_file.exists() else []:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    stdout, _ = proc.communicate(timeout=30)
+    return proc.pid, proc.returncode, stdout
+
+
+def tear_last_line(run_dir: Path) -> bytes:
+    """Cut the transcript's last line in half, as a crash mid-write leaves it; the half."""
+    path = run_dir / "transcript.jsonl"
+    body, last = path.read_bytes().removesuffix(b"\n").rsplit(b"\n", 1)
+    torn = last[:len(last) // 2]
+    path.write_bytes(body + b"\n" + torn)
+    return torn
+
+
+# ---------------------------------------------------------------------- after a failure
+
+
+def test_after_a_failure_only_the_failed_step_runs_again(ws):
+    failed = ws.run("resume_failure")
+    assert failed.exit_code == 1, failed.output
+    run_dir = the_run(ws)
+    assert lines(ws) == ["greet", "count", "flaky"]
+
+    (ws.root / "fixed.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert f"resuming run {run_dir.name} (failed); 2 finished steps kept" in result.stdout
+    assert lines(ws) == ["greet", "count", "flaky", "flaky", "last"]
+    # The captured text, the number and the duration came back from the transcript.
+    assert "✎ greeting=hello answer=42 pause=100ms" in result.stdout
+    assert (ws.root / "vars.txt").read_text() == "hello 42\n"
+
+    assert the_run(ws) == run_dir  # the same run, in the same directory
+    records = read_transcript(run_dir)
+    assert {r["run_id"] for r in records} == {run_dir.name}
+    (resumed,) = events(records, "run_resumed")
+    assert resumed["previous_status"] == "failed"
+    assert resumed["operator"]["user"] == OPERATOR
+    assert (resumed["allow_changed"], resumed["torn"]) == (False, None)
+    assert records.index(resumed) == records.index(events(records, "run_finished")[0]) + 1
+    assert [r["step"] for r in events(records, "step_started")] == \
+        ["greet", "count", "flaky", "flaky", "last"]
+    assert (finished(records)["status"], finished(records)["exit_code"]) == ("succeeded", 0)
+    assert_verifies(ws, run_dir)
+
+
+def test_resume_with_output_json_prints_one_json_document(ws):
+    assert ws.run("resume_failure").exit_code == 1
+    run_id = the_run(ws).name
+    (ws.root / "fixed.txt").touch()
+    result = ws.runbook("resume", run_id, "--output", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["run_id"], summary["status"], summary["exit_code"]) == \
+        (run_id, "succeeded", 0)
+    assert [(s["name"], s["status"]) for s in summary["steps"]] == [
+        ("greet", "succeeded"), ("count", "succeeded"), ("flaky", "succeeded"),
+        ("last", "succeeded")]
+    assert f"resuming run {run_id}" in result.stderr  # the live output is not on stdout
+
+
+def test_without_an_argument_resume_continues_the_newest_unfinished_run(ws):
+    name = ws.add("resume_failure")
+    assert ws.runbook("run", name).exit_code == 1
+    assert ws.runbook("run", name).exit_code == 1
+    assert ws.run("resume_from").exit_code == 0  # the newest run, but it has ended
+    older, newer, succeeded = runs_of(ws)
+    (ws.root / "fixed.txt").touch()
+    result = ws.runbook("resume")
+    assert result.exit_code == 0, result.output
+    assert f"resuming run {newer.name} (failed)" in result.stdout
+    assert events(read_transcript(newer), "run_resumed")
+    assert not events(read_transcript(older), "run_resumed")
+    assert not events(read_transcript(succeeded), "run_resumed")
+
+
+def test_a_run_that_succeeded_is_reported_and_not_run_again(ws):
+    (ws.root / "fixed.txt").touch()
+    assert ws.run("resume_failure").exit_code == 0
+    run_dir = the_run(ws)
+    before, files = transcript_bytes(run_dir), ws.files()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert f"run {run_dir.name} already succeeded; nothing to resume" in result.stdout
+    assert transcript_bytes(run_dir) == before
+    assert ws.files() == files
+    assert lines(ws) == ["greet", "count", "flaky", "last"]
+
+
+def end_rolled_back(ws) -> str:
+    assert ws.run("resume_rolled_back").exit_code == 1
+    return "rolled_back"
+
+
+def end_rejected(ws) -> str:
+    assert ws.run("resume_gate").exit_code == 3
+    run_id = the_run(ws).name
+    assert ws.runbook("approve", run_id, "release_gate", "--as", "bob", "--reject").exit_code == 0
+    assert ws.runbook("resume", run_id).exit_code == 4
+    return "rejected"
+
+
+@pytest.mark.parametrize("end", [end_rolled_back, end_rejected], ids=["rolled_back", "rejected"])
+def test_a_run_that_ended_without_success_is_refused(ws, end):
+    status = end(ws)
+    run_dir = the_run(ws)
+    before, files = transcript_bytes(run_dir), ws.files()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 2
+    assert (f"runbook: error: run {run_dir.name} ended as {status}; it cannot be resumed: "
+            "start a new run (runbook run …)") in result.stderr
+    anything = ws.runbook("resume")
+    assert anything.exit_code == 2
+    assert "no unfinished run here to resume (see runbook history)" in anything.stderr
+    assert transcript_bytes(run_dir) == before
+    assert ws.files() == files
+
+
+def test_rollback_after_resume_undoes_the_steps_finished_before_the_interruption(ws):
+    _, code, _ = stop_mid_step(ws, "resume_rollback", signal.SIGINT)
+    assert code == 130
+    run_dir = the_run(ws)
+    (ws.root / "fail.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 1, result.output
+    assert lines(ws, "trail.txt") == ["one", "two", "hang", "hang", "undo-hang", "undo-two",
+                                      "undo-one"]
+    records = read_transcript(run_dir)
+    (rollback,) = events(records, "rollback_started")
+    assert (rollback["trigger"], rollback["steps"]) == ("hang", ["hang", "two", "one"])
+    assert step_order(records, "rollback") == ["hang", "two", "one"]
+    assert records.index(rollback) > records.index(events(records, "run_resumed")[0])
+    assert finished(records)["status"] == "rolled_back"
+    assert_verifies(ws, run_dir)
+
+
+# ---------------------------------------------------------------------- after a gate
+
+
+def test_a_run_paused_at_a_gate_continues_after_an_approval_from_another_shell(ws):
+    paused = ws.run("resume_gate")
+    assert paused.exit_code == 3, paused.output
+    run_id = the_run(ws).name
+    assert lines(ws) == ["prepare"]  # no finally: a paused run has not ended
+
+    approved = ws.runbook("approve", run_id, "release_gate", "--as", "alice",
+                          "--reason", "looks good")
+    assert approved.exit_code == 0, approved.output
+    assert (f"recorded: alice approves gate release_gate of run {run_id} (1 of 1)\n"
+            f"quorum met: runbook resume {run_id}\n") == approved.stdout
+
+    result = ws.runbook("resume", run_id)
+    assert result.exit_code == 0, result.output
+    assert "✓ approved by alice (approve-command)" in result.stdout
+    assert lines(ws) == ["prepare", "release", "finally"]
+    records = read_transcript(the_run(ws))
+    (approval,) = events(records, "gate_approved")
+    assert (approval["gate"], approval["approver"], approval["method"], approval["reason"]) == \
+        ("release_gate", "alice", "approve-command", "looks good")
+    assert records.index(approval) > records.index(events(records, "run_resumed")[0])
+    assert len(events(records, "step_started", phase="finally")) == 1
+    assert [r["status"] for r in events(records, "run_finished")] == ["paused", "succeeded"]
+    shown = ws.runbook("show", run_id)
+    assert "approved: gate release_gate by alice via approve-command" in shown.stdout
+    assert_verifies(ws, the_run(ws))
+
+
+def test_a_rejection_by_approve_ends_the_resumed_run_as_rejected(ws):
+    assert ws.run("resume_gate").exit_code == 3
+    run_id = the_run(ws).name
+    rejected = ws.runbook("approve", run_id, "release_gate", "--as", "bob", "--reject",
+                          "--reason", "not today")
+    assert rejected.exit_code == 0, rejected.output
+    assert f"recorded: bob rejects gate release_gate of run {run_id}" in rejected.stdout
+
+    result = ws.runbook("resume", run_id)
+    assert result.exit_code == 4, result.output
+    assert "✗ rejected by bob (approve command)" in result.stdout
+    assert lines(ws) == ["prepare", "finally"]
+    records = read_transcript(the_run(ws))
+    (rejection,) = events(records, "gate_rejected")
+    assert (rejection["gate"], rejection["approver"], rejection["method"],
+            rejection["reason"]) == ("release_gate", "bob", "approve-command", "not today")
+    assert not events(records, "rollback_started")  # the file's policy is abort
+    assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
+
+
+def test_a_gate_past_its_timeout_ends_the_run_as_rejected_and_rolls_back(ws):
+    assert ws.run("resume_gate_timeout").exit_code == 3
+    run_id = the_run(ws).name
+    time.sleep(1.5)  # the gate's timeout is 1s
+    ws.runbook("approve", run_id, "release_gate", "--as", "alice")
+    result = ws.runbook("resume", run_id)
+    assert result.exit_code == 4, result.output
+    assert lines(ws, "trail.txt") == ["prepare", "undo-prepare", "finally"]
+    records = read_transcript(the_run(ws))
+    (timed_out,) = events(records, "gate_timed_out")
+    assert (timed_out["gate"], timed_out["reason"]) == ("release_gate", "no quorum within 1s")
+    assert not events(records, "gate_approved")  # too late to count
+    (rollback,) = events(records, "rollback_started")
+    assert (rollback["trigger"], rollback["steps"]) == ("release_gate", ["prepare"])
+    assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
+    assert_verifies(ws, the_run(ws))
+
+
+# ---------------------------------------------------------------------- after a signal or a crash
+
+
+def test_after_ctrl_c_only_the_interrupted_step_runs_again(ws):
+    _, code, stdout = stop_mid_step(ws, "resume_hang", signal.SIGINT)
+    assert code == 130, stdout
+    run_dir = the_run(ws)
+    assert finished(read_transcript(run_dir))["status"] == "interrupted"
+    (ws.root / "done.txt").touch()
+    # A transcript's path works as well as a run id.
+    result = ws.runbook("resume", str(run_dir / "transcript.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["first", "hang", "hang", "after"]
+    records = read_transcript(run_dir)
+    assert events(records, "run_resumed")[0]["previous_status"] == "interrupted"
+    assert finished(records)["status"] == "succeeded"
+    assert_verifies(ws, run_dir)
+
+
+def test_after_kill_9_resume_takes_the_dead_run_s_lock_over(ws):
+    pid, code, _ = stop_mid_step(ws, "resume_hang", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    run_dir = the_run(ws)
+    assert not events(read_transcript(run_dir), "run_finished")
+    (ws.root / "done.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["first", "hang", "hang", "after"]
+    records = read_transcript(run_dir)
+    (resumed,) = events(records, "run_resumed")
+    takeover = resumed["lock_takeover"]
+    assert (takeover["run_id"], takeover["pid"], takeover["host"]) == \
+        (run_dir.name, pid, socket.gethostname())
+    assert finished(records)["status"] == "succeeded"
+    assert_verifies(ws, run_dir)
+
+
+def test_a_torn_last_line_is_reported_then_cut_off_by_resume(ws):
+    stop_mid_step(ws, "resume_hang", signal.SIGKILL)
+    run_dir = the_run(ws)
+    complete = len(transcript_bytes(run_dir).splitlines()) - 1
+    torn = tear_last_line(run_dir)
+
+    checked = ws.runbook("verify", str(run_dir))
+    assert checked.exit_code == 1
+    assert f"line {complete + 1} is torn (incomplete last line, {len(torn)} bytes)" in \
+        checked.stdout
+
+    (ws.root / "done.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["first", "hang", "hang", "after"]
+    records = read_transcript(run_dir)
+    (resumed,) = events(records, "run_resumed")
+    assert resumed["seq"] == complete  # in the place of the torn record
+    assert resumed["torn"] == {"bytes": len(torn), "sha256": hashlib.sha256(torn).hexdigest()}
+    assert_verifies(ws, run_dir)
+
+
+# ---------------------------------------------------------------------- refusals
+
+
+def test_a_changed_runbook_is_refused_naming_the_steps_unless_allowed(ws):
+    assert ws.run("resume_failure").exit_code == 1
+    run_dir = the_run(ws)
+    path = ws.root / "resume_failure.runbook"
+    text = path.read_text()
+    text = text.replace(text[text.index("step count"):text.index("step flaky")], "")
+    text = text.replace("  wait pause_for\n", "").replace(" answer={{answer}} pause={{pause_for}}",
+                                                          "")
+    text = text.replace(" {{answer}} >", " >")
+    path.write_text(text + '\nstep extra "Added later" {\n  run "echo extra >> runs.txt"\n}\n')
+    (ws.root / "fixed.txt").touch()
+    before = transcript_bytes(run_dir)
+
+    refused = ws.runbook("resume", run_dir.name)
+    assert refused.exit_code == 2
+    assert (f"changed since run {run_dir.name} started:\n"
+            "  added: extra\n  removed: count\n  edited: last\n"
+            "resume with --allow-changed to continue anyway (recorded)") in refused.stderr
+    assert transcript_bytes(run_dir) == before
+    assert lines(ws) == ["greet", "count", "flaky"]
+
+    allowed = ws.runbook("resume", run_dir.name, "--allow-changed")
+    assert allowed.exit_code == 0, allowed.output
+    assert lines(ws) == ["greet", "count", "flaky", "flaky", "last", "extra"]
+    records = read_transcript(run_dir)
+    assert events(records, "run_resumed")[0]["allow_changed"] is True
+    assert_verifies(ws, run_dir)
+
+
+def test_a_transcript_that_does_not_verify_is_not_continued(ws):
+    assert ws.run("resume_failure").exit_code == 1
+    run_dir = the_run(ws)
+    path = run_dir / "transcript.jsonl"
+    data = path.read_bytes()
+    at = data.index(b'"Set a number and a pause"') + 1
+    path.write_bytes(data[:at] + b"s" + data[at + 1:])  # one byte, in the middle
+    (ws.root / "fixed.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 2
+    assert f"runbook: error: the transcript of {run_dir.name} does not verify" in result.stderr
+    assert "was edited" in result.stderr
+    assert "it will not be continued" in result.stderr
+    assert lines(ws) == ["greet", "count", "flaky"]
+    assert not (ws.root / "vars.txt").exists()
+
+
+# ---------------------------------------------------------------------- run --from
+
+
+def test_from_records_the_earlier_steps_as_skipped(ws):
+    result = ws.run("resume_from", "--from", "two")
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["two", "three"]
+    records = result.records()
+    assert [(r["step"], r["status"], r["reason"]) for r in events(records, "step_finished")] == [
+        ("one", "skipped", "before --from two: skipped by the operator"),
+        ("two", "succeeded", ""), ("three", "succeeded", "")]
+
+
+def test_from_past_the_only_setter_of_a_variable_is_refused_before_anything_runs(ws):
+    result = ws.run("resume_from_vars", "--from", "two")
+    assert result.exit_code == 2
+    assert ("runbook: error: step `three` reads `token`, which only step `one` sets, and "
+            "--from two skips it") in result.stderr
+    assert ws.files() == ["resume_from_vars.runbook"]
+
+
+def test_from_an_unknown_step_names_it_and_the_closest_one(ws):
+    result = ws.run("resume_from", "--from", "thre")
+    assert result.exit_code == 2
+    assert ("runbook: error: --from thre: no step, check or gate named 'thre' "
+            "(did you mean 'three'?)") in result.stderr
+    assert ws.files() == ["resume_from.runbook"]
+
+
+# ---------------------------------------------------------------------- the run lock
+
+
+def test_of_two_concurrent_runs_exactly_one_proceeds(ws):
+    name = ws.add("lock_hold")
+    procs = [ws.start("run", name), ws.start("run", name)]
+    try:
+        refused = wait_for(lambda: next((p for p in procs if p.poll() is not None), None),
+                           what="one of the runs to be refused")
+        holder = procs[1] if refused is procs[0] else procs[0]
+        _, stderr = refused.communicate(timeout=30)
+        assert refused.returncode == 2, stderr
+        wait_for((ws.root / "started-staging.txt").exists, what="the other run to hold")
+        held = the_run(ws)
+        assert (f"runbook: error: refused: another run holds the lock: run {held.name} by "
+                f"{OPERATOR}, pid {holder.pid} on {socket.gethostname()}, since ") in stderr
+
+        plan = ws.runbook("run", name, "--dry-run")
+        assert plan.exit_code == 0, plan.output
+        assert holder.poll() is None
+    finally:
+        (ws.root / "release-staging.txt").touch()
+        for proc in procs:
+            proc.communicate(timeout=30)
+    assert holder.returncode == 0
+    assert len(runs_of(ws)) == 1  # the refused run recorded nothing
+
+
+def test_after_the_holder_is_killed_the_next_run_takes_its_lock_over(ws):
+    pid, _, _ = stop_mid_step(ws, "resume_hang", signal.SIGKILL)
+    (dead,) = runs_of(ws)
+    (ws.root / "done.txt").touch()
+    result = ws.runbook("run", "resume_hang.runbook")
+    assert result.exit_code == 0, result.output
+    _, new = runs_of(ws)
+    takeover = read_transcript(new)[0]["lock_takeover"]
+    assert (takeover["run_id"], takeover["pid"], takeover["user"]) == (dead.name, pid, OPERATOR)
+    assert takeover["found"] == "stale lock of a run that is gone"
