@@ -22,8 +22,11 @@ NUMERIC = (int, float)
 class Evaluator:
     """Evaluates expressions against a name lookup (which raises EvalError for unset names)."""
 
-    def __init__(self, lookup: Lookup) -> None:
+    def __init__(self, lookup: Lookup, on_interpolation=None) -> None:
         self.lookup = lookup
+        # Told of each interpolated value as it is rendered (the run masks secret-derived
+        # ones with it).
+        self.on_interpolation = on_interpolation
 
     def eval(self, expr):
         """The value of an expression."""
@@ -32,16 +35,22 @@ class Evaluator:
     # ------------------------------------------------------------------ strings
 
     def render(self, string: n.String, quote: bool = False) -> str:
-        """A string's text; with `quote`, each interpolation becomes one shell word."""
+        """A string's text; with `quote`, each interpolation stays one literal shell word,
+        also where the author wrote it inside quotes (`'{{x}}'`, `"{{x}}"`)."""
         out = []
+        context = _ShellContext()
         for part in string.parts:
             if part.kind == "text":
                 out.append(part.value)
+                if quote:
+                    context.feed(part.value)
                 continue
             value = self.eval(part.expr)
             text = to_text(value)
+            if self.on_interpolation is not None:
+                self.on_interpolation(part.expr, text)
             if quote and not _is_raw(part.expr) and not isinstance(value, Unknown):
-                text = shlex.quote(text)
+                text = context.quote(text)
             out.append(text)
         return "".join(out)
 
@@ -219,6 +228,39 @@ def _bool(value, op: str) -> bool:
     if isinstance(value, bool):
         return value
     raise EvalError(f"`{op}` needs a bool, got {type_name(value)} {to_text(value)!r}")
+
+
+class _ShellContext:
+    """Tracks whether the command text so far is inside single or double quotes, so that an
+    interpolated value can be made literal where it lands."""
+
+    def __init__(self) -> None:
+        self.state = ""  # "", "'" or '"'
+        self.escaped = False
+
+    def feed(self, text: str) -> None:
+        for char in text:
+            if self.escaped:
+                self.escaped = False
+            elif self.state == "'":
+                if char == "'":
+                    self.state = ""
+            elif char == "\\":
+                self.escaped = True
+            elif self.state == '"':
+                if char == '"':
+                    self.state = ""
+            elif char in "'\"":
+                self.state = char
+
+    def quote(self, text: str) -> str:
+        if self.state == "'":
+            # Close the quote, add the value as its own quoted word, reopen: one shell word.
+            return "'" + shlex.quote(text) + "'"
+        if self.state == '"':
+            # Inside double quotes only these four characters keep a meaning.
+            return re.sub(r'([\\"$`])', r"\\\1", text)
+        return shlex.quote(text)
 
 
 def _is_raw(expr) -> bool:

@@ -241,17 +241,13 @@ class Gates:
     def prompt(self, text: str, deadline: float | None = None) -> str:
         """One answer from the terminal; StepFailed when it closes, TimeoutError at the
         gate's deadline (a person who walked away must not hold the gate open)."""
-        import select
-
         sys.stderr.write(text)
         sys.stderr.flush()
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([sys.stdin], [], [], max(0.0, left))
-            if not ready:
-                sys.stderr.write("\n")
-                raise TimeoutError()
-        line = sys.stdin.readline()
+        try:
+            line = self.rt.interrupts.readline(sys.stdin, deadline)
+        except TimeoutError:
+            sys.stderr.write("\n")
+            raise
         if not line:
             raise StepFailed("no answer: the terminal closed")
         return line.strip()

@@ -89,7 +89,8 @@ class Interpreter:
             number = f"{index + 1}/{total}"
             if index < start_index:
                 continue
-            if from_index is not None and index < from_index:
+            if from_index is not None and index < from_index and unit.kind != "gate":
+                # Gates are not skipped: starting later must not bypass an approval.
                 self.skip(unit, number, f"before --from {self.rt.options.from_step}: skipped "
                           "by the operator")
                 continue
@@ -243,8 +244,10 @@ class Interpreter:
                 instance.status = "interrupted"
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
                 raise
-            except StepFailed as error:
-                failure = error.reason
+            except Exception as error:  # noqa: BLE001
+                # Anything unexpected fails the step like any failure, so the step's policy
+                # (continue, rollback) still applies.
+                failure = as_failure(error).reason
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
                 self.rt.record("step_finished", step=instance.name, title=instance.title,
                                attempt=attempt, status="failed", reason=failure,
@@ -438,14 +441,16 @@ class Interpreter:
         self.rt.record("step_started", step=step.name, title=f"undo {step.name}", attempt=1,
                        phase="rollback")
         self.rt.display.step_started("undo", step.name, f"undo after {trigger.name}")
-        if step.unit.timeout is not None:
-            limit = self.statements.duration(step.unit.timeout, frame, "timeout")
-            step.deadline = time.monotonic() + limit.seconds
-        else:
-            step.deadline = None
         try:
+            step.deadline = None
+            if step.unit.timeout is not None:
+                limit = self.statements.duration(step.unit.timeout, frame, "timeout")
+                step.deadline = time.monotonic() + limit.seconds
             self.statements.block(body, frame)
-        except StepFailed as error:
+        except Interrupted:
+            raise
+        except Exception as failure:  # noqa: BLE001 - an undo that breaks is a failed undo
+            error = as_failure(failure)
             ms = int((time.monotonic() - started) * 1000)
             self.rt.record("step_finished", step=step.name, title=f"undo {step.name}",
                            attempt=1, status="failed", reason=f"rollback failed: {error.reason}",
@@ -491,7 +496,10 @@ class Interpreter:
         try:
             for block in blocks:
                 self.statements.block(block.body, frame)
-        except StepFailed as error:
+        except Interrupted:
+            raise
+        except Exception as failure:  # noqa: BLE001 - a broken finally fails the run
+            error = as_failure(failure)
             ms = int((time.monotonic() - started) * 1000)
             self.rt.record("step_finished", step="finally", title="finally", attempt=1,
                            status="failed", reason=error.reason, duration_ms=ms,
@@ -505,6 +513,13 @@ class Interpreter:
         self.rt.record("step_finished", step="finally", title="finally", attempt=1,
                        status="succeeded", reason="", duration_ms=ms, phase="finally")
         self.rt.display.step_finished("finally", "succeeded", ms)
+
+
+def as_failure(error: Exception) -> StepFailed:
+    """A StepFailed for any error: a defect fails its step instead of ending the program."""
+    if isinstance(error, StepFailed):
+        return error
+    return StepFailed(f"internal error: {type(error).__name__}: {error}")
 
 
 def undo_block(unit) -> list | None:

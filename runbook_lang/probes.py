@@ -7,6 +7,7 @@ a probe until their expectations hold; watches sample it for a whole window.
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -140,13 +141,19 @@ class Probes:
         timeout = HTTP_TIMEOUT if left is None else max(0.1, min(HTTP_TIMEOUT, left))
         started = time.monotonic()
         response, error = None, None
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme not in ("http", "https"):
+            # `http` talks HTTP only: a file: or data: URL would read local files.
+            raise StepFailed(f"{method} {self.rt.mask(url)}: only http:// and https:// URLs "
+                             "are allowed")
         try:
             request = urllib.request.Request(url, data=data, method=method, headers=headers)
             with _opener.open(request, timeout=timeout) as answer:
                 response = _response(answer.status, answer.read(HTTP_BODY_LIMIT), answer.headers)
         except urllib.error.HTTPError as answer:
             response = _response(answer.code, answer.read(HTTP_BODY_LIMIT), answer.headers)
-        except (urllib.error.URLError, OSError, ValueError) as failure:
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) \
+                as failure:
             reason = getattr(failure, "reason", failure)
             error = str(reason) or type(failure).__name__
         elapsed = int((time.monotonic() - started) * 1000)

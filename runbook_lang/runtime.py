@@ -109,6 +109,27 @@ class Interrupts:
         if self.event.is_set():
             raise Interrupted()
 
+    def readline(self, stream, deadline: float | None = None) -> str:
+        """A line typed at the terminal; Interrupted on Ctrl-C (a prompt must not swallow
+        it), TimeoutError once `deadline` (a time.monotonic() value) has passed."""
+        import select
+        import time
+
+        while True:
+            self.check()
+            wait = 0.2
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError()
+                wait = min(wait, left)
+            try:
+                ready, _, _ = select.select([stream], [], [], wait)
+            except InterruptedError:
+                continue
+            if ready:
+                return stream.readline()
+
     def sleep(self, seconds: float) -> None:
         """Sleep, waking at once on a signal."""
         if seconds > 0 and self.event.wait(seconds):

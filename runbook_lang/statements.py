@@ -16,6 +16,9 @@ from .probes import Probes
 from .runtime import Frame, Runtime, StepFailed
 from .values import Duration, EvalError, Unknown, to_json, to_text
 
+# Deeper task calls are a runaway recursion, not a procedure.
+MAX_TASK_DEPTH = 64
+
 
 class Statements(Probes):
     """Executes statement lists within a Frame."""
@@ -105,7 +108,7 @@ class Statements(Probes):
         while True:
             sys.stderr.write(f"    ? {self.rt.mask(question)} [y/N] ")
             sys.stderr.flush()
-            line = sys.stdin.readline()
+            line = self.rt.interrupts.readline(sys.stdin)
             if not line:
                 return False, "terminal"
             answer = line.strip().lower()
@@ -216,6 +219,9 @@ class Statements(Probes):
             values[arg.name.name] = self.value(arg.value, frame)
             if self.rt.is_tainted(arg.value, frame):
                 tainted.add(arg.name.name)
+        if frame.depth >= MAX_TASK_DEPTH:
+            raise StepFailed(f"task calls nest more than {MAX_TASK_DEPTH} deep at "
+                             f"`{st.qualified()}`: is a task calling itself?")
         task_frame = Frame(frame.step, module, {}, frame.phase, frame.depth + 1)
         for param in task.params:
             if param.name.name not in values:

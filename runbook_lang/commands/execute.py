@@ -19,12 +19,24 @@ from .run import EXIT_USAGE, file_sha256
 SNAPSHOT = "runbook.snapshot"
 
 
+def lock_base(runbook: Path) -> Path:
+    """Where the lock of a runbook lives: beside the file, so that runs started from any
+    working directory see the same lock; the working directory only when the runbook's own
+    directory cannot be written."""
+    import os
+
+    folder = runbook.resolve().parent
+    if os.access(folder, os.W_OK):
+        return folder / ".runbook"
+    return Path.cwd() / ".runbook"
+
+
 def take_lock(rt: Runtime, run_id: str) -> RunLock | None:
     """The run lock for this runbook and environment, or None after saying who holds it."""
     environment = rt.params.get("environment")
     holder = {"run_id": run_id, "user": rt.options.operator, "host": rt.options.host,
               "runbook": str(rt.module.path)}
-    path = lock_path(Path.cwd() / ".runbook", rt.module.path,
+    path = lock_path(lock_base(rt.module.path), rt.module.path,
                      str(environment) if environment is not None else None)
     try:
         return acquire(path, holder)
