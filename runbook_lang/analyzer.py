@@ -13,6 +13,7 @@ import re
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
 from .loader import Module, available_stdlib
+from .params import pattern_matches
 from .typecheck import (
     HTTP_PROBE,
     NUMERIC,
@@ -53,6 +54,10 @@ def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: b
     for imported in module.imports.values():
         if imported is not None:
             _analyse_module(imported, out, seen, is_main=False)
+
+
+# Names the interpreter defines (run_status and failed_step in `finally`): never user names.
+BUILTIN_NAMES = frozenset({"run_id", "run_status", "failed_step"})
 
 
 class Analyser(ExpressionChecks):
@@ -112,7 +117,10 @@ class Analyser(ExpressionChecks):
             if ident is None or item.kind in ("step", "check_step", "gate"):
                 continue
             self.check_reserved(ident, item.kind)
-            if ident.name in defined:
+            if ident.name in BUILTIN_NAMES and item.kind != "task":
+                self.error("E204", f"`{ident.name}` is defined by runbook itself and cannot "
+                           f"name a {item.kind}", ident.span, "use another name")
+            elif ident.name in defined:
                 self.error("E202", f"`{ident.name}` is defined twice (first at line "
                            f"{defined[ident.name].span.line})", ident.span)
             else:
@@ -146,7 +154,9 @@ class Analyser(ExpressionChecks):
         def walk(statements, step: str | None) -> None:
             for st in statements or []:
                 for ident in assigned(st):
-                    found.setdefault(ident.name, Symbol("var", None, ident.span, step, True))
+                    if ident.name not in BUILTIN_NAMES:  # refused where it is assigned
+                        found.setdefault(ident.name,
+                                         Symbol("var", None, ident.span, step, True))
                 for body in children(st):
                     walk(body, step)
 
@@ -191,6 +201,13 @@ class Analyser(ExpressionChecks):
             declared = None
         ctx = Context(dict(self.scope))
         default_type = self.expr(item.default, ctx) if item.default is not None else None
+        for name in names_in(item.default) if item.default is not None else []:
+            symbol = self.scope.get(name)
+            if symbol is not None and symbol.kind != "param":
+                # Params are resolved before secrets and lets exist (LANGUAGE.md §8).
+                self.error("E205", f"the default of param `{item.name.name}` reads "
+                           f"{symbol.kind} `{name}`; a param's default can only use params "
+                           "defined before it", name_node(item.default, name).span)
         if declared and default_type and not assignable(default_type, declared):
             self.error("E230", f"param `{item.name.name}` is {article(declared)}, but its "
                        "default is "
@@ -218,11 +235,12 @@ class Analyser(ExpressionChecks):
                 self.error("E232", "a `pattern` cannot be interpolated", item.pattern.span)
                 return
             try:
-                regex = compile_pattern(text)
+                compile_pattern(text)
             except re.error as error:
                 self.error("E232", f"invalid pattern: {error}", item.pattern.span)
                 return
-            if default is not _NOTHING and isinstance(default, str) and not regex.search(default):
+            if default is not _NOTHING and isinstance(default, str) \
+                    and not pattern_matches(text, default):
                 self.error("E232", f"the default {_show(default)} of param `{item.name.name}` does "
                            f"not match its pattern `{text}`", item.default.span)
 
@@ -272,6 +290,7 @@ class Analyser(ExpressionChecks):
             for part, what in ((item.within, "`within`"), (item.every, "`every`")):
                 if part is not None:
                     self.expect_type(part, ctx, "duration", what)
+                    self.check_bounds(part, what, positive=True)
         else:
             self.statements(item.body, body_ctx)
         undo_ctx = ctx.inner(conditional=True)
@@ -287,10 +306,13 @@ class Analyser(ExpressionChecks):
     def step_attributes(self, item: n.Step, ctx: Context) -> None:
         if item.timeout is not None:
             self.expect_type(item.timeout, ctx, "duration", "`timeout`")
+            self.check_bounds(item.timeout, "`timeout`", positive=True)
         if item.retry is not None:
             self.expect_type(item.retry.count, ctx, "int", "`retry`")
+            self.check_bounds(item.retry.count, "`retry`", positive=False)
             if item.retry.every is not None:
                 self.expect_type(item.retry.every, ctx, "duration", "`retry … every`")
+                self.check_bounds(item.retry.every, "`retry … every`", positive=False)
             if item.retry.backoff is not None:
                 self.expect_type(item.retry.backoff, ctx, "number", "`backoff`")
         for var in item.env or []:
@@ -306,6 +328,7 @@ class Analyser(ExpressionChecks):
             self.expect_type(item.when, ctx, "bool", "`when`")
         if item.timeout is not None:
             self.expect_type(item.timeout, ctx, "duration", "`timeout`")
+            self.check_bounds(item.timeout, "`timeout`", positive=True)
         if item.self_approval is not None:
             self.expect_type(item.self_approval, ctx, "bool", "`self_approval`")
         for part in (item.message, item.description):
@@ -355,6 +378,10 @@ class Analyser(ExpressionChecks):
             self.error("E204", f"`{ident.name}` is a {what} and cannot be assigned", ident.span,
                        "use a new variable name")
             return
+        if ident.name in BUILTIN_NAMES:
+            self.error("E204", f"`{ident.name}` is defined by runbook itself and cannot be "
+                       "assigned", ident.span, "use a new variable name")
+            return
         existing = ctx.scope.get(ident.name)
         if existing is not None and existing.kind in ("param", "secret", "let", "builtin",
                                                       "module"):
@@ -389,13 +416,17 @@ class Analyser(ExpressionChecks):
         for part, what in ((st.within, "`within`"), (st.every, "`every`")):
             if part is not None:
                 self.expect_type(part, ctx, "duration", what)
+                self.check_bounds(part, what, positive=True)
 
     def exec_watch(self, st: n.Watch, ctx: Context) -> None:
         self.expr(st.title, ctx)
         self.expect_type(st.duration, ctx, "duration", "`watch … for`")
         self.expect_type(st.every, ctx, "duration", "`watch … every`")
+        self.check_bounds(st.duration, "`watch … for`", positive=True)
+        self.check_bounds(st.every, "`watch … every`", positive=True)
         if st.tolerate is not None:
             self.expect_type(st.tolerate, ctx, "int", "`tolerate`")
+            self.check_bounds(st.tolerate, "`tolerate`", positive=False)
         self.probe(st.probe, st.expects, ctx)
 
     def probe(self, probe, expects: list[n.Expect], ctx: Context) -> None:
@@ -440,6 +471,16 @@ class Analyser(ExpressionChecks):
 
     def exec_wait(self, st: n.Wait, ctx: Context) -> None:
         self.expect_type(st.duration, ctx, "duration", "`wait`")
+        self.check_bounds(st.duration, "`wait`", positive=False)
+
+    def check_bounds(self, expr, what: str, positive: bool) -> None:
+        """E243 for a constant that is negative (or zero, where time must pass)."""
+        value = _signed_constant(expr)
+        if value is None:
+            return
+        if value < 0 or (positive and value == 0):
+            need = "more than zero" if positive else "zero or more"
+            self.error("E243", f"{what} must be {need}", expr.span)
 
     def exec_set(self, st: n.Set, ctx: Context) -> None:
         vtype = self.expr(st.value, ctx)
@@ -640,3 +681,14 @@ def _show(value) -> str:
         return "[" + ", ".join(_show(v) for v in value) + "]"
     return str(value)
 
+
+def _signed_constant(expr) -> float | None:
+    """A constant int or duration (in ms), with its sign; None for anything computed."""
+    sign = 1
+    if expr.kind == "unary" and expr.op == "-":
+        sign, expr = -1, expr.operand
+    if expr.kind == "duration":
+        return sign * expr.ms
+    if expr.kind == "literal" and expr.type in ("int", "float"):
+        return sign * expr.value
+    return None

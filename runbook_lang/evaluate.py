@@ -47,7 +47,7 @@ class Evaluator:
                 continue
             value = self.eval(part.expr)
             text = to_text(value)
-            if self.on_interpolation is not None:
+            if self.on_interpolation is not None and not isinstance(value, Unknown):
                 self.on_interpolation(part.expr, text)
             if quote and not _is_raw(part.expr) and not isinstance(value, Unknown):
                 text = context.quote(text)
@@ -214,6 +214,10 @@ def _same_kind(op: str, left, right) -> None:
 
 def _contains(container, item, op: str) -> bool:
     if isinstance(container, list):
+        if container and not any(_comparable(item, element) for element in container):
+            # `"2" in [1, 2]` is a type mix-up, not a miss (LANGUAGE.md §5).
+            raise EvalError(f"`{op}`: a {type_name(item)} is never in a list of "
+                            f"{type_name(container[0])} values")
         return item in container
     if isinstance(container, str):
         if not isinstance(item, str):
@@ -222,6 +226,11 @@ def _contains(container, item, op: str) -> bool:
     if isinstance(container, dict):
         return item in container
     raise EvalError(f"`{op}` needs a list or text, got {type_name(container)}")
+
+
+def _comparable(left, right) -> bool:
+    kinds = {type_name(left), type_name(right)}
+    return len(kinds) == 1 or kinds <= {"int", "float"}
 
 
 def _bool(value, op: str) -> bool:
@@ -255,8 +264,9 @@ class _ShellContext:
 
     def quote(self, text: str) -> str:
         if self.state == "'":
-            # Close the quote, add the value as its own quoted word, reopen: one shell word.
-            return "'" + shlex.quote(text) + "'"
+            # Inside single quotes everything is literal but the quote itself: `'\''` ends
+            # the quoted text, adds an escaped quote, and starts it again.
+            return text.replace("'", "'\\''")
         if self.state == '"':
             # Inside double quotes only these four characters keep a meaning.
             return re.sub(r'([\\"$`])', r"\\\1", text)

@@ -151,10 +151,20 @@ class Interpreter:
             return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
         if not isinstance(items, list):
             raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
+        if not items:
+            # Nothing to run, but the record says so instead of leaving no trace.
+            self.skip(unit, number, f"`for {unit.loop_var.name} in …` has no items")
+            return []
         out = []
+        seen: dict[str, int] = {}
         for item in items:
             loop = {unit.loop_var.name: item}
             instance_name = f"{name}[{to_text(item)}]"
+            # Instance names are addresses (--from, resume, rollback): a repeated item gets
+            # its occurrence number, `deploy[a#2]`, so that no two instances share one.
+            seen[instance_name] = seen.get(instance_name, 0) + 1
+            if seen[instance_name] > 1:
+                instance_name = f"{name}[{to_text(item)}#{seen[instance_name]}]"
             frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
                           loop)
             out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
@@ -440,7 +450,7 @@ class Interpreter:
         started = time.monotonic()
         self.rt.record("step_started", step=step.name, title=f"undo {step.name}", attempt=1,
                        phase="rollback")
-        self.rt.display.step_started("undo", step.name, f"undo after {trigger.name}")
+        self.rt.display.step_started("undo", step.name, f"undo ({trigger.name} failed)")
         try:
             step.deadline = None
             if step.unit.timeout is not None:

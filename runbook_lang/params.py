@@ -203,9 +203,17 @@ def check_constraints(param: n.Param, value, evaluator: Evaluator) -> None:
                              + ", ".join(repr(to_text(c)) for c in choices))
     if param.pattern is not None:
         pattern = "".join(p.value for p in param.pattern.parts if p.kind == "text")
-        if not re.search(pattern, to_text(value)):
+        if not pattern_matches(pattern, to_text(value)):
             raise ParamError(f"param `{name}`: {to_text(value)!r} does not match the pattern "
                              f"`{pattern}`")
+
+
+def pattern_matches(pattern: str, text: str) -> bool:
+    """`pattern` searched in `text`, where a final `$` means the very end of the value:
+    Python's `$` would also accept a value that ends in a newline (`1.0.0\\n`)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.search(pattern, text) is not None
 
 
 def _close(name: str, names) -> str | None:

@@ -265,7 +265,8 @@ class Probes:
         if probe.kind == "run":
             command = self.text(probe.command, frame, quote=True)  # type: ignore[attr-defined]
             result = self.command(command, frame, capture=True)
-            names = {"exit_code": result.exit_code, "stdout": result.captured or "",
+            # Trimmed like `into`: `expect stdout == "ok"` holds for `echo ok`.
+            names = {"exit_code": result.exit_code, "stdout": (result.captured or "").strip(),
                      "stderr": result.stderr.tail, "duration": Duration(result.duration_ms)}
             return Sample(names)
         response = self.http(probe, frame, strict=False)

@@ -19,6 +19,9 @@ from .loader import Module
 from .masking import Masker
 from .values import EvalError, Unknown
 
+# Values derived from a secret are masked from this length on (see Runtime.mask_derived).
+MIN_DERIVED = 4
+
 
 @dataclass
 class RunOptions:
@@ -162,6 +165,7 @@ class Runtime:
         self.operator_at_start: str | None = None
         self.unrestorable: dict[str, str] = {}
         self.secret_status: list[dict] = []
+        self._derived: set[str] = set()
         self.base_dir = module.path.parent
         self.base_env = dict(os.environ)
 
@@ -197,7 +201,17 @@ class Runtime:
 
     def evaluator(self, frame: Frame | None) -> Evaluator:
         """An evaluator that sees what `frame` sees."""
-        return Evaluator(lambda name: self.lookup(name, frame))
+        return Evaluator(lambda name: self.lookup(name, frame),
+                         lambda expr, text: self.mask_derived(expr, text, frame))
+
+    def mask_derived(self, expr, text: str, frame: Frame | None) -> None:
+        """A value computed from a secret (`lower(token)`, a let built on one) is masked
+        from now on like the secret itself. Very short pieces (`token[0]`) are left alone:
+        masking every single letter would make all output unreadable."""
+        if len(text) >= MIN_DERIVED and text not in self._derived and \
+                self.is_tainted(expr, frame):
+            self._derived.add(text)
+            self.masker.add(text)
 
     def is_tainted(self, expr, frame: Frame | None) -> bool:
         """Whether an expression reads a secret (directly or through a variable)."""

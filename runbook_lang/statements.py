@@ -51,6 +51,9 @@ class Statements(Probes):
         self.rt.variables[name] = value
         if tainted:
             self.rt.tainted.add(name)
+            text = to_text(value)
+            if len(text) >= 4:
+                self.rt.masker.add(text)
         else:
             self.rt.tainted.discard(name)
         shown = "***" if tainted else to_json(value)

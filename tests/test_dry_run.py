@@ -31,8 +31,10 @@ def test_plan_text(ws, snapshot, name):
 def test_plan_json(ws, snapshot, name):
     result = ws.run(name, "--dry-run", "--output", "json", *dry_run_args(name))
     if result.exit_code != 0:
-        assert result.stdout == ""
+        # Refused before planning: still one JSON document on stdout, saying so.
         assert result.exit_code == 2
+        assert json.loads(result.stdout) == {"status": "refused", "exit_code": 2,
+                                             "error": json.loads(result.stdout)["error"]}
         return
     assert result.stdout.count("\n") == len(result.stdout.splitlines())
     plan = json.loads(normalise(result.stdout, ws.root))  # one document, nothing else

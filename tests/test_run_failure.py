@@ -52,10 +52,10 @@ def test_rollback_undoes_the_failed_step_then_completed_steps_in_reverse(ws):
     assert finished(records)["status"] == "rolled_back"
     assert rollback_lines(result.stdout) == [
         "↺ rolling back after four: four, three, two, one",
-        "▶ [undo] four: undo after four", "↺ four rolled_back",
-        "▶ [undo] three: undo after four", "↺ three rolled_back",
-        "▶ [undo] two: undo after four", "↺ two rolled_back",
-        "▶ [undo] one: undo after four", "↺ one rolled_back",
+        "▶ [undo] four: undo (four failed)", "↺ four rolled_back",
+        "▶ [undo] three: undo (four failed)", "↺ three rolled_back",
+        "▶ [undo] two: undo (four failed)", "↺ two rolled_back",
+        "▶ [undo] one: undo (four failed)", "↺ one rolled_back",
     ]
 
 

@@ -72,6 +72,10 @@ def run_command(args) -> int:
         rt = prepare_runtime(module, options, args)
     except Refused as error:
         sys.stderr.write(f"runbook: error: {error}\n")
+        if args.output == "json":
+            # Automation reading stdout gets an answer too, not an empty stream.
+            sys.stdout.write(json.dumps({"status": "refused", "exit_code": EXIT_USAGE,
+                                         "error": str(error)}, ensure_ascii=False) + "\n")
         return EXIT_USAGE
     if options.dry_run:
         return dry_run(rt, args)
@@ -100,6 +104,7 @@ def build_options(args, module: Module) -> RunOptions:
         if value is not None and value not in names and value.split("[")[0] not in names:
             raise Refused(f"{flag} {value}: no step, check or gate named {value!r}"
                           + _suggest(value, names))
+    check_fail_at(args.fail_at, module)
     return RunOptions(
         dry_run=args.dry_run, yes=args.yes, approvals=approvals,
         operator=operator_name(args.as_name), host=socket.gethostname(),
@@ -107,6 +112,21 @@ def build_options(args, module: Module) -> RunOptions:
         interactive=sys.stdin.isatty() and not args.dry_run,
         argv=["runbook", *sys.argv[1:]], output_json=args.output == "json",
         transcript_dir=Path(args.transcript_dir) if args.transcript_dir else None)
+
+
+def check_fail_at(target: str | None, module: Module) -> None:
+    """--fail-at names a step or check that can fail: not a gate, and `NAME[item]` only for
+    a `for` step (a drill that silently fails nothing would pass for a good one)."""
+    if target is None:
+        return
+    base, bracket, _ = target.partition("[")
+    unit = next(u for u in module.ast.units if u.name.name == base)
+    if unit.kind == "gate":
+        raise Refused(f"--fail-at {target}: {base} is a gate; a gate is approved or rejected, "
+                      "not failed (leave it unapproved, or reject it with runbook approve "
+                      "--reject)")
+    if bracket and unit.loop_over is None:
+        raise Refused(f"--fail-at {target}: {base} is not a `for` step; use --fail-at {base}")
 
 
 def unit_names(module: Module) -> list[str]:
@@ -218,6 +238,8 @@ def evaluate_globals(rt: Runtime, module: Module, seen: set | None = None) -> No
         scope[let.name.name] = value
         if rt.is_tainted(let.value, None if module is rt.module else _module_frame(rt, module)):
             secrets.add(let.name.name)
+            if not isinstance(value, Unknown):
+                rt.mask_derived(let.value, to_text(value), None)
 
 
 def _module_frame(rt: Runtime, module: Module):

@@ -1,0 +1,117 @@
+"""Safety rules under pressure: quoting inside quotes, gates and --from, defects inside a
+step, duplicate items, patterns, --fail-at targets, type mix-ups, secrets transformed by
+builtins, Ctrl-C at a prompt, and the lock seen from another working directory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from conftest import clean_env, events, finished, read_transcript, wait_for
+
+CANARY = "Canary-Token-4711"
+
+
+def test_interpolation_inside_quotes_cannot_inject(ws):
+    result = ws.run("harden_quoted_interpolation")
+    assert result.exit_code == 0, result.output
+    assert not (ws.root / "INJECTED").exists()
+    value = "; touch INJECTED; echo"
+    assert (ws.root / "seen.txt").read_text() == f"{value}|{value}|"
+
+
+def test_from_does_not_skip_a_gate(ws):
+    result = ws.run("harden_from_gate", "--from", "release")
+    assert result.exit_code == 3, result.output
+    assert "waiting at gate prod" in result.output
+    assert not (ws.root / "trail.txt").exists()
+
+
+def test_a_defect_inside_a_step_fails_it_and_its_policy_applies(ws):
+    result = ws.run("harden_internal_error")
+    assert result.exit_code == 1, result.output
+    assert "only http:// and https:// URLs are allowed" in result.output
+    # on_failure continue on the broken step: the run went on to `last`, nothing undone.
+    assert (ws.root / "trail.txt").read_text().split() == ["first", "last"]
+
+
+def test_repeated_items_get_distinct_step_names(ws):
+    result = ws.run("harden_duplicate_items")
+    assert result.exit_code == 0, result.output
+    records = read_transcript(result.run_dirs()[-1])
+    names = [r["step"] for r in events(records, "step_finished")]
+    assert names == ["deploy[a]", "deploy[a#2]", "deploy[b]"]
+
+
+def test_a_pattern_ending_in_dollar_rejects_a_trailing_newline(ws):
+    result = ws.run("harden_pattern", "--param", "version=1.0.0\n")
+    assert result.exit_code == 2
+    assert "does not match the pattern" in result.stderr
+    assert not (ws.root / "trail.txt").exists()
+
+
+def test_fail_at_a_gate_is_refused(ws):
+    result = ws.run("harden_fail_at_gate", "--fail-at", "g")
+    assert result.exit_code == 2
+    assert "is a gate" in result.stderr
+    assert not (ws.root / ".runbook" / "runs").exists()
+
+
+def test_membership_across_types_is_an_error(ws):
+    result = ws.run("harden_membership_types")
+    assert result.exit_code == 1
+    assert "a string is never in a list of int values" in result.output
+
+
+def test_values_built_from_a_secret_are_masked(ws):
+    result = ws.run("harden_derived_secret", env={"CANARY_TOKEN": CANARY})
+    assert result.exit_code == 0, result.output
+    for form in (CANARY, CANARY.lower(), CANARY.upper(), f"id-{CANARY}"):
+        assert form not in result.output
+        for path in (ws.root / ".runbook").rglob("*"):
+            if path.is_file():
+                assert form not in path.read_text(errors="replace"), path
+
+
+def test_ctrl_c_at_a_confirm_prompt_interrupts_the_run(ws):
+    ws.add("harden_prompt_interrupt")
+    master, slave = os.openpty()
+    proc = subprocess.Popen(ws.command("run", "harden_prompt_interrupt.runbook"), cwd=ws.root,
+                            env=clean_env(), stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"[y/N]" not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    finally:
+        proc.kill()
+        os.close(master)
+    run_dir = sorted((ws.root / ".runbook" / "runs").iterdir())[-1]
+    assert finished(read_transcript(run_dir))["status"] == "interrupted"
+    assert not (ws.root / "trail.txt").exists()
+
+
+def test_the_lock_holds_across_working_directories(ws):
+    ws.add("harden_lock")
+    holder = ws.start("run", "harden_lock.runbook")
+    try:
+        wait_for(lambda: any((ws.root / ".runbook" / "locks").glob("*.lock")),
+                 what="the first run to take its lock")
+        other = ws.root / "elsewhere"
+        other.mkdir()
+        second = subprocess.run(ws.command("run", "../harden_lock.runbook"), cwd=other,
+                                env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "holds the lock" in second.stderr
+    finally:
+        holder.communicate(timeout=30)
+    records = read_transcript(sorted((ws.root / ".runbook" / "runs").iterdir())[-1])
+    assert finished(records)["status"] == "succeeded"
