@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from . import nodes as n
 from .transform import ERROR_NAME
+from .values import type_name
 from .walk import names_in
 
 RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
@@ -295,18 +296,10 @@ class ExpressionChecks:
 
 
 def type_of_value(value) -> str:
-    """The language type of a constant value."""
+    """The language type of a constant value (durations are kept as written here)."""
     if isinstance(value, DurationValue):
         return "duration"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, list):
-        return "list"
-    return "string"
+    return type_name(value)
 
 
 def assignable(found: str, wanted: str) -> bool:
