@@ -301,14 +301,21 @@ def _number(value):
 def _int(value):
     if isinstance(value, bool):
         return int(value)
-    number = _number(value)
-    return int(number)
+    return int(_named("int", value))
 
 
 def _float(value):
     if isinstance(value, bool):
         return float(value)
-    return float(_number(value))
+    return float(_named("float", value))
+
+
+def _named(name: str, value):
+    """number()'s conversion, with errors that name the builtin the author called."""
+    try:
+        return _number(value)
+    except EvalError as error:
+        raise EvalError(str(error).replace("number()", f"{name}()", 1)) from None
 
 
 def _to_bool(value):

@@ -16,6 +16,9 @@ from .evaluate import Evaluator
 from .transform import DURATION_RE, UNIT_MS
 from .values import Duration, EvalError, to_text, type_name
 
+INT_TEXT = re.compile(r"-?[0-9]+")
+FLOAT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
 
 class ParamError(Exception):
     """A param value that cannot be accepted; the message names the param."""
@@ -35,9 +38,14 @@ def declared_type(param: n.Param) -> str:
 def parse_cli_value(text: str, ptype: str, name: str):
     """Parse `--param NAME=TEXT` by the param's type."""
     try:
+        # Numbers as the language writes them: no `1_000`, `0x10`, `nan` or `inf`.
         if ptype == "int":
+            if not INT_TEXT.fullmatch(text.strip()):
+                raise ValueError(text)
             return int(text.strip())
         if ptype == "float":
+            if not FLOAT_TEXT.fullmatch(text.strip()):
+                raise ValueError(text)
             return float(text.strip())
         if ptype == "bool":
             lowered = text.strip().lower()
@@ -109,6 +117,8 @@ def coerce_file_value(value, ptype: str, name: str, written=None):
         return float(value)
     if ptype == "bool" and isinstance(value, bool):
         return value
+    if ptype == "bool" and value in (0, 1) and isinstance(value, int):
+        return bool(value)  # as on the command line, where 1 and 0 are accepted
     if ptype == "list" and isinstance(value, list):
         return value
     if ptype == "duration" and isinstance(value, str):

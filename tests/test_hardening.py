@@ -115,3 +115,21 @@ def test_the_lock_holds_across_working_directories(ws):
         holder.communicate(timeout=30)
     records = read_transcript(sorted((ws.root / ".runbook" / "runs").iterdir())[-1])
     assert finished(records)["status"] == "succeeded"
+
+
+def test_numbers_on_the_command_line_are_written_as_in_the_language(ws):
+    for value in ("n=1_000", "n=0x10", "ratio=nan", "ratio=inf"):
+        result = ws.run("harden_numbers", "--param", value)
+        assert result.exit_code == 2, value
+        assert "cannot read" in result.stderr
+    result = ws.run("harden_numbers", "--param", "n=-3", "--param", "ratio=0.5")
+    assert result.exit_code == 0, result.output
+    assert (ws.root / "trail.txt").read_text().split() == ["-3", "0.5"]
+
+
+def test_an_unreadable_secret_file_is_named_as_such(ws):
+    (ws.root / "token.d").mkdir()
+    result = ws.run("harden_secret_dir")
+    assert result.exit_code == 2
+    assert "cannot read file token.d" in result.stderr
+    assert not (ws.root / ".runbook" / "runs").exists()

@@ -200,8 +200,15 @@ def load_secrets(rt: Runtime) -> list[dict]:
                 path = rt.base_dir / path
             try:
                 value = path.read_text(encoding="utf-8").rstrip("\n")
-            except (OSError, UnicodeDecodeError):
+            except FileNotFoundError:
                 value = None
+            except (OSError, UnicodeDecodeError) as error:
+                reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else \
+                    (error.strerror or str(error))
+                missing.append(f"secret `{name}`: cannot read file {ref}: {reason}")
+                rt.secrets[name] = Unknown(f"secret {name}: unreadable")
+                status.append({"name": name, "source": where, "status": "unreadable"})
+                continue
         if value is None or value == "":
             missing.append(f"secret `{name}` is missing: set {where}")
             rt.secrets[name] = Unknown(f"secret {name}: missing")
