@@ -115,6 +115,9 @@ def render_plan(plan: Plan) -> str:
     if plan.outcome:
         lines.append(f"Outcome: {plan.outcome.get('status')} (exit {plan.outcome.get('exit_code')})"
                      + (f" — {plan.outcome['reason']}" if plan.outcome.get("reason") else ""))
+        for assumption in plan.outcome.get("assumes", []):
+            lines.append(f"  assuming {assumption}; without approval the run stops there "
+                         "(exit 3)")
     return "\n".join(lines).rstrip() + "\n"
 
 

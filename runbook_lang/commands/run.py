@@ -319,6 +319,11 @@ def dry_run(rt: Runtime, args) -> int:
     outcome: Outcome = Interpreter(rt).execute()
     plan.outcome = {"status": outcome.status, "exit_code": outcome.exit_code,
                     "failed_step": outcome.failed_step, "reason": outcome.reason or None}
+    gates = [s.name for s in plan.steps if s.kind == "gate" and s.status != "skipped"
+             and "pre-approved" not in s.attributes]
+    if gates:
+        # The plan walks on past each gate; the real run waits there for its approvals.
+        plan.outcome["assumes"] = [f"gate {name} is approved" for name in gates]
     if rt.options.output_json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False,
                                     default=lambda v: to_json(v) if not isinstance(v, str)
