@@ -10,6 +10,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -301,3 +302,24 @@ def normalise_measured(text: str, root: Path | None = None) -> str:
     text = re.sub(r"\b\d+ ms\b", "<n> ms", text)
     text = re.sub(r'("duration_ms": )\d+', r'\1"<n>"', text)
     return re.sub(r"\b\d+\.\d\ds\b", "<n>s", text)
+
+
+def signal_mid_step(ws, fixture: str, sig: int) -> subprocess.Popen:
+    """Run a fixture until its hanging step wrote its group's pid to pid.txt, send `sig` to
+    runbook, and return the finished process. After kill -9 nothing stops the step's process
+    group, so this does (tests must leave nothing running)."""
+    proc = ws.start("run", ws.add(fixture))
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        for pgid in read_pids(pid_file) if pid_file.exists() else []:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return proc

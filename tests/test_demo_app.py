@@ -7,7 +7,6 @@ because a leaked server would make later deploys (and tests) lie.
 """
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import alive
 
 APP = Path(__file__).resolve().parent.parent / "examples" / "app"
 CTL = APP / "ctl.sh"
@@ -51,21 +51,6 @@ def get_json(url):
     status, ctype, body = get(url)
     assert ctype == "application/json"
     return status, json.loads(body)
-
-
-def process_alive(pid):
-    """True if pid runs; a zombie counts as gone (our init may not reap it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def port_open(port):
@@ -113,7 +98,7 @@ def servers(tmp_path):
     for server in made:
         assert not server.pidfile.exists()
         if server.pid is not None:
-            assert not process_alive(server.pid), f"server pid {server.pid} left running"
+            assert not alive(server.pid), f"server pid {server.pid} left running"
             assert not port_open(server.port), f"port {server.port} still open"
 
 
@@ -192,12 +177,12 @@ def test_maintenance_mode_follows_the_flag_file(servers):
 def test_stop_leaves_nothing_running(servers):
     app = servers("1.4.2")
     assert app.start().returncode == 0
-    assert process_alive(app.pid) and port_open(app.port)
+    assert alive(app.pid) and port_open(app.port)
 
     stopped = run(CTL, "stop", app.pidfile)
     assert stopped.returncode == 0 and f"stopped pid {app.pid}" in stopped.stdout
     assert not app.pidfile.exists()
-    assert not process_alive(app.pid)
+    assert not alive(app.pid)
     assert not port_open(app.port)
 
     # Stopping what is not running is fine; status says it is not running.

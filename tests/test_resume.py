@@ -5,7 +5,6 @@ one does, captured variables come back, and the whole transcript still verifies.
 
 import hashlib
 import json
-import os
 import signal
 import socket
 import time
@@ -16,9 +15,9 @@ from conftest import (
     OPERATOR,
     events,
     finished,
-    read_pids,
     read_transcript,
     run_dirs,
+    signal_mid_step,
     step_order,
     wait_for,
 )
@@ -54,20 +53,7 @@ def stop_mid_step(ws, fixture: str, sig: signal.Signals) -> tuple[int, int, str]
     Returns runbook's (pid, exit status, stdout). After kill -9 nothing stopped the step's
     process group, so the test does.
     """
-    proc = ws.start("run", ws.add(fixture))
-    pid_file = ws.root / "pid.txt"
-    try:
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
-                 what="the hanging step")
-        proc.send_signal(sig)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
-        for pgid in read_pids(pid_file) if pid_file.exists() else []:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    proc = signal_mid_step(ws, fixture, sig)
     stdout, _ = proc.communicate(timeout=30)
     return proc.pid, proc.returncode, stdout
 

@@ -3,7 +3,6 @@ verify` on intact and tampered records, big outputs, history, and a crash."""
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import signal
@@ -16,9 +15,9 @@ from conftest import (
     Workspace,
     events,
     finished,
-    read_pids,
     read_transcript,
     run_dirs,
+    signal_mid_step,
     wait_for,
 )
 
@@ -248,21 +247,7 @@ def test_show_reports_a_failed_verification(recorded, copy):
 
 def kill_mid_run(ws):
     """Start the crash fixture, kill -9 runbook while its second step hangs; the run dir."""
-    proc = ws.start("run", ws.add("transcript_crash"))
-    pid_file = ws.root / "pid.txt"
-    try:
-        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
-                 what="the hanging step")
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        proc.kill()
-        # kill -9 gives runbook no chance to stop the command's group: clean up after it.
-        for pgid in read_pids(pid_file) if pid_file.exists() else []:
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    signal_mid_step(ws, "transcript_crash", signal.SIGKILL).communicate(timeout=30)
     (run_dir,) = run_dirs(ws.root / ".runbook" / "runs")
     return run_dir
 
