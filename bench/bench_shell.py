@@ -1,4 +1,4 @@
-"""Benchmark of the process boundary (runbook_lang.shell) against the `sh` library.
+"""Benchmark of the process boundary (runbook_lang.executors.shell) against the `sh` library.
 
     python bench/bench_shell.py [--calls 300] [--megabytes 400]
 
@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runbook_lang.masking import Masker  # noqa: E402
-from runbook_lang.shell import run_command  # noqa: E402
+from runbook_lang.evaluation.masking import Masker  # noqa: E402
+from runbook_lang.executors.shell import run_command  # noqa: E402
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 SECRET = "s3cr3t-token-value"

@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from runbook_lang.masking import Masker
+from runbook_lang.evaluation.masking import Masker
 
 
 def test_every_occurrence_is_masked():

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from frontend import FIXTURES, VALID, compact, ids, runbook, strip_spans
 
-from runbook_lang import nodes as n
-from runbook_lang.analyzer import RESERVED, analyse
-from runbook_lang.loader import Loader, resolve_import
-from runbook_lang.nodes import Runbook
+from runbook_lang.analysis.analyzer import RESERVED, analyse
+from runbook_lang.syntax import nodes as n
+from runbook_lang.syntax.loader import Loader, resolve_import
+from runbook_lang.syntax.nodes import Runbook
 
 SECTION_1 = FIXTURES / "pending" / "spec_section1.runbook"
 
@@ -118,7 +118,7 @@ def test_spec_example() -> None:
 
 
 def test_spec_example_without_std_http(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("runbook_lang.loader.stdlib_dir", lambda: tmp_path)
+    monkeypatch.setattr("runbook_lang.syntax.loader.stdlib_dir", lambda: tmp_path)
     diagnostics = analyse(load(SECTION_1))
     assert [(d.code, d.location.line, d.location.column) for d in diagnostics] == \
         [("E220", 10, 8)]
@@ -130,7 +130,7 @@ def test_spec_example_with_a_stand_in_std_http(tmp_path: Path, monkeypatch) -> N
     (tmp_path / "http.runbook").write_text(
         'task wait_healthy(url, deadline = 60s) {\n'
         '  check "{{url}}" { http get "{{url}}"  within deadline every 1s }\n}\n')
-    monkeypatch.setattr("runbook_lang.loader.stdlib_dir", lambda: tmp_path)
+    monkeypatch.setattr("runbook_lang.syntax.loader.stdlib_dir", lambda: tmp_path)
     module = load(SECTION_1)
     assert shown(analyse(module)) == []
     steps = [unit.name.name for unit in module.ast.units]

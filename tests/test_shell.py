@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lang.masking import Masker
-from runbook_lang.shell import CAPTURE_LIMIT, CommandResult, interrupt, run_command
+from runbook_lang.evaluation.masking import Masker
+from runbook_lang.executors.shell import CAPTURE_LIMIT, CommandResult, interrupt, run_command
 
 CANARY = "CANARY-s3cr3t-9f8e7d"
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}

@@ -1,4 +1,4 @@
-"""Tests for the hash-chained run transcript (runbook_lang.transcript)."""
+"""Tests for the hash-chained run transcript (runbook_lang.store.transcript)."""
 
 import hashlib
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lang.transcript import (
+from runbook_lang.store.transcript import (
     ZERO,
     TranscriptWriter,
     find_run_dir,
@@ -449,7 +449,7 @@ def test_read_records_is_tolerant(tmp_path):
 CHILD = """
 import sys
 from pathlib import Path
-from runbook_lang.transcript import TranscriptWriter
+from runbook_lang.store.transcript import TranscriptWriter
 w = TranscriptWriter(Path(sys.argv[1]), "crash")
 i = 0
 while True:

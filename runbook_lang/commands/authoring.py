@@ -6,10 +6,10 @@ import html
 import sys
 from pathlib import Path
 
-from ..analyzer import analyse
-from ..loader import Loader, LoadError
-from ..output import print_diagnostics
-from ..sourcemap import SourceMap
+from ..analysis.analyzer import analyse
+from ..reporting.output import print_diagnostics
+from ..syntax.loader import Loader, LoadError
+from ..syntax.sourcemap import SourceMap
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
@@ -36,7 +36,7 @@ def _plain(module, string) -> str:
     """A string literal as written, without its quotes (interpolations kept as `{{…}}`)."""
     raw = _text(module, string)
     if raw.startswith('"""'):
-        from ..strings import _dedent
+        from ..syntax.strings import _dedent
 
         return _dedent(raw[3:-3], 0)[0]
     return raw[1:-1]

@@ -6,11 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..analyzer import analyse
-from ..diagnostics import Diagnostic, summary_line
-from ..loader import Loader, LoadError
-from ..output import print_diagnostics
-from ..sourcemap import SourceMap
+from ..analysis.analyzer import analyse
+from ..reporting.output import print_diagnostics
+from ..syntax.diagnostics import Diagnostic, summary_line
+from ..syntax.loader import Loader, LoadError
+from ..syntax.sourcemap import SourceMap
 
 
 def run_check(args) -> int:

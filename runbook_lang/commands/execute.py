@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 from .. import __version__
-from ..interpreter import Interpreter
-from ..locks import LockBusy, RunLock, acquire, lock_path
-from ..runtime import Runtime
-from ..transcript import TranscriptWriter, runs_root
-from ..values import to_json
+from ..engine.interpreter import Interpreter
+from ..engine.runtime import Runtime
+from ..evaluation.values import to_json
+from ..store.locks import LockBusy, RunLock, acquire, lock_path
+from ..store.transcript import TranscriptWriter, runs_root
 from .run import EXIT_USAGE, file_sha256
 
 SNAPSHOT = "runbook.snapshot"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..transcript import find_run_dir, list_runs, read_records, verify
+from ..store.transcript import find_run_dir, list_runs, read_records, verify
 
 EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
 
@@ -43,7 +43,7 @@ def _located(problem) -> str:
 
 def run_show(args) -> int:
     """Print the audit report of a run."""
-    from ..report import build_report, render_html, render_json, render_text
+    from ..reporting.report import build_report, render_html, render_json, render_text
 
     run_dir = locate(args.transcript)
     if run_dir is None:

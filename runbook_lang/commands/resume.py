@@ -14,10 +14,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from ..analyzer import Analyser
-from ..params import declared_type, parse_duration
-from ..runtime import RunOptions, StepRun
-from ..transcript import TranscriptWriter, find_run_dir, list_runs, read_records, verify
+from ..analysis.analyzer import Analyser
+from ..engine.runtime import RunOptions, StepRun
+from ..evaluation.params import declared_type, parse_duration
+from ..store.transcript import TranscriptWriter, find_run_dir, list_runs, read_records, verify
 from .execute import SNAPSHOT, drive, take_lock
 from .run import (
     EXIT_USAGE,
@@ -98,7 +98,7 @@ def _resume(args) -> int:
                       torn=torn, previous_status=status, lock_takeover=lock.takeover)
         rt.display.line(f"resuming run {run_dir.name} ({status}); "
                         f"{len(done)} finished step{'s' if len(done) != 1 else ''} kept", "bold")
-        from ..interpreter import Interpreter
+        from ..engine.interpreter import Interpreter
 
         return drive(rt, writer, Interpreter(rt, completed), started.get("runbook", str(path)),
                      done=done)
@@ -237,7 +237,7 @@ def _epoch(stamp: str) -> float:
 
 def describe_changes(snapshot: Path, current: Path) -> str:
     """Steps added, removed and edited between the runbook as it ran and as it is now."""
-    from ..loader import Loader
+    from ..syntax.loader import Loader
 
     try:
         old = Loader().load(snapshot, str(snapshot))
@@ -333,7 +333,7 @@ def _approve(args) -> str:
 
 def gate_names(snapshot: Path) -> set[str]:
     """The gates of the runbook as the run started it, reached or not (empty if unreadable)."""
-    from ..parser import parse_file
+    from ..syntax.parser import parse_file
 
     try:
         _, ast, _ = parse_file(snapshot)

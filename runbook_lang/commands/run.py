@@ -14,18 +14,18 @@ import sys
 import time
 from pathlib import Path
 
-from ..analyzer import Analyser, analyse
-from ..display import Display
-from ..evaluate import Evaluator
-from ..interpreter import Interpreter, Outcome
-from ..loader import Loader, LoadError, Module
-from ..output import print_diagnostics
-from ..params import ParamError, load_params_file, resolve_params, split_assignments
-from ..plan import Plan, render_plan
-from ..runtime import RunOptions, Runtime
-from ..sourcemap import SourceMap
-from ..transcript import new_run_id
-from ..values import EvalError, Unknown, to_json, to_text
+from ..analysis.analyzer import Analyser, analyse
+from ..engine.interpreter import Interpreter, Outcome
+from ..engine.plan import Plan, render_plan
+from ..engine.runtime import RunOptions, Runtime
+from ..evaluation.evaluate import Evaluator
+from ..evaluation.params import ParamError, load_params_file, resolve_params, split_assignments
+from ..evaluation.values import EvalError, Unknown, to_json, to_text
+from ..reporting.display import Display
+from ..reporting.output import print_diagnostics
+from ..store.transcript import new_run_id
+from ..syntax.loader import Loader, LoadError, Module
+from ..syntax.sourcemap import SourceMap
 
 EXIT_USAGE = 2
 
@@ -250,7 +250,7 @@ def evaluate_globals(rt: Runtime, module: Module, seen: set | None = None) -> No
 
 
 def _module_frame(rt: Runtime, module: Module):
-    from ..runtime import Frame, StepRun
+    from ..engine.runtime import Frame, StepRun
 
     return Frame(StepRun(None, "", "", ""), module)  # type: ignore[arg-type]
 
@@ -260,7 +260,7 @@ def check_from(rt: Runtime) -> None:
     target = rt.options.from_step
     if target is None:
         return
-    from ..walk import names_in
+    from ..syntax.walk import names_in
 
     units = rt.module.ast.units
     start = next(i for i, u in enumerate(units)

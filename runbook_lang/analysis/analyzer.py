@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import re
 
-from . import nodes as n
-from .diagnostics import Diagnostic, at_span
-from .loader import Module, available_stdlib
-from .params import pattern_matches
+from ..evaluation.params import pattern_matches
+from ..syntax import nodes as n
+from ..syntax.diagnostics import Diagnostic, at_span
+from ..syntax.loader import Module, available_stdlib
+from ..syntax.walk import assigned, children, name_node, names_in
 from .typecheck import (
     HTTP_PROBE,
     NUMERIC,
@@ -30,7 +31,6 @@ from .typecheck import (
     suggest,
     type_of_value,
 )
-from .walk import assigned, children, name_node, names_in
 
 
 def analyse(module: Module) -> list[Diagnostic]:

@@ -11,10 +11,10 @@ import math
 import sys
 import time
 
-from . import nodes as n
+from ..evaluation.values import Duration, EvalError, Unknown, to_json, to_text
+from ..syntax import nodes as n
 from .probes import Probes
 from .runtime import Frame, Runtime, StepFailed
-from .values import Duration, EvalError, Unknown, to_json, to_text
 
 # Deeper task calls are a runaway recursion, not a procedure.
 MAX_TASK_DEPTH = 64

@@ -13,10 +13,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from . import nodes as n
-from . import shell
+from ..evaluation.values import Duration, EvalError, Unknown, to_json, to_text
+from ..executors import shell
+from ..syntax import nodes as n
 from .runtime import Frame, Interrupted, Runtime, StepFailed
-from .values import Duration, EvalError, Unknown, to_json, to_text
 
 HTTP_TIMEOUT = 30.0
 HTTP_BODY_LIMIT = 16 << 20

@@ -12,7 +12,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from . import nodes as n
+from ..syntax import nodes as n
 from .values import Duration, EvalError, Unknown, to_text, type_name
 
 Lookup = Callable[[str], object]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .diagnostics import Diagnostic, render_text
+from ..syntax.diagnostics import Diagnostic, render_text
 
 
 def use_color(stream) -> bool:

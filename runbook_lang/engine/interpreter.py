@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import nodes as n
+from ..evaluation.values import Duration, EvalError, Unknown, to_text
+from ..syntax import nodes as n
 from .gates import Gates
 from .plan import PlanStep
 from .runtime import Frame, Interrupted, Runtime, StepFailed, StepRun
 from .statements import Statements, source_text
-from .values import Duration, EvalError, Unknown, to_text
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 1, "rollback_failed": 5,
               "rejected": 4, "paused": 3, "interrupted": 130}
@@ -545,7 +545,7 @@ def undo_block(unit) -> list | None:
 
 def _json_loop(loop: dict) -> dict | None:
     """A `for` step's item, recorded so that a resumed run can undo that instance."""
-    from .values import to_json
+    from ..evaluation.values import to_json
 
     return {k: to_json(v) for k, v in loop.items()} or None
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from runbook_lang.masking import Masker, StreamMasker
+from ..evaluation.masking import Masker, StreamMasker
 
 CHUNK = 1 << 20
 CAPTURE_LIMIT = 16 << 20

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..resources import stdlib_dir
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
 from .parser import parse_file
-from .resources import stdlib_dir
 from .source import Source
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from . import resources
+from .. import resources
 from .diagnostics import Diagnostic, Location
 from .source import Source
 from .transform import MAX_DEPTH, AstBuilder
@@ -279,7 +279,7 @@ def _terminal_names() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _reserved() -> frozenset[str]:
-    from .typecheck import RESERVED
+    from ..analysis.typecheck import RESERVED
 
     return frozenset(RESERVED)
 

@@ -12,12 +12,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import nodes as n
-from .display import Display
-from .evaluate import Evaluator
-from .loader import Module
-from .masking import Masker
-from .values import EvalError, Unknown
+from ..evaluation.evaluate import Evaluator
+from ..evaluation.masking import Masker
+from ..evaluation.values import EvalError, Unknown
+from ..reporting.display import Display
+from ..syntax import nodes as n
+from ..syntax.loader import Module
 
 # Values derived from a secret are masked from this length on (see Runtime.mask_derived).
 MIN_DERIVED = 4
@@ -102,7 +102,7 @@ class Interrupts:
         self._previous.clear()
 
     def on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
-        from . import shell
+        from ..executors import shell
 
         self.event.set()
         shell.interrupt()
@@ -215,7 +215,7 @@ class Runtime:
 
     def is_tainted(self, expr, frame: Frame | None) -> bool:
         """Whether an expression reads a secret (directly or through a variable)."""
-        from .walk import names_in
+        from ..syntax.walk import names_in
 
         module = frame.module if frame is not None else self.module
         module_secrets = self.globals.get(module.path, {}).get("__secrets__", set())

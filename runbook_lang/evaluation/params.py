@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-from . import nodes as n
+from ..syntax import nodes as n
+from ..syntax.transform import DURATION_RE, UNIT_MS
 from .evaluate import Evaluator
-from .transform import DURATION_RE, UNIT_MS
 from .values import Duration, EvalError, to_text, type_name
 
 INT_TEXT = re.compile(r"-?[0-9]+")

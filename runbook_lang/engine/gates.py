@@ -13,10 +13,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import nodes as n
+from ..evaluation.values import Duration, Unknown, to_text
+from ..syntax import nodes as n
 from .plan import PlanStep
 from .runtime import Frame, Runtime, StepFailed, StepRun
-from .values import Duration, Unknown, to_text
 
 
 @dataclass

@@ -11,10 +11,10 @@ import re
 import warnings
 from dataclasses import dataclass, field
 
-from . import nodes as n
-from .transform import ERROR_NAME
-from .values import type_name
-from .walk import names_in
+from ..evaluation.values import type_name
+from ..syntax import nodes as n
+from ..syntax.transform import ERROR_NAME
+from ..syntax.walk import names_in
 
 RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
 run http watch expect confirm note wait set fail if else for when timeout retry env dir

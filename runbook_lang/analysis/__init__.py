@@ -1,0 +1,1 @@
+"""Static checks: names, types, references and warnings."""

@@ -1,0 +1,1 @@
+"""Plans and runs a checked runbook: steps, gates, failure and rollback."""

@@ -1,0 +1,1 @@
+"""Values, expressions, builtins, params and secret masking."""

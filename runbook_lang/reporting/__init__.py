@@ -1,0 +1,1 @@
+"""What people read: live output, plans, reports, diagnostics."""

@@ -1,0 +1,1 @@
+"""Where runs live: transcripts, decisions and locks."""

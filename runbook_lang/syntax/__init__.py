@@ -1,0 +1,1 @@
+"""The language's front end: source text, parser, AST, modules."""
