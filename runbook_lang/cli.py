@@ -10,19 +10,13 @@ import os
 import sys
 
 from . import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-EXIT_PAUSED, EXIT_REJECTED, EXIT_ROLLBACK_FAILED, EXIT_INTERRUPTED = 3, 4, 5, 130
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 
 DESCRIPTION = """Executable runbooks: steps, checks, approval gates and rollback, with a
 tamper-evident transcript of every run."""
 
 EPILOG = """exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error,
 3 paused at a gate, 4 rejected at a gate, 5 rollback failed, 130 interrupted"""
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported with exit code 2."""
 
 
 def build_parser():

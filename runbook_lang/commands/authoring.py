@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from ..analysis.analyzer import analyse
+from ..errors import LoadError
 from ..reporting.output import print_diagnostics
-from ..syntax.loader import Loader, LoadError
+from ..syntax.loader import Loader
 from ..syntax.sourcemap import SourceMap
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2

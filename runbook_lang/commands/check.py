@@ -7,16 +7,17 @@ import sys
 from pathlib import Path
 
 from ..analysis.analyzer import analyse
+from ..errors import LoadError
 from ..reporting.output import print_diagnostics
 from ..syntax.diagnostics import Diagnostic, summary_line
-from ..syntax.loader import Loader, LoadError
+from ..syntax.loader import Loader
 from ..syntax.sourcemap import SourceMap
 
 
 def run_check(args) -> int:
     """Check every file; exit 2 when any file has an error or cannot be read."""
     if args.ast and args.output == "json":
-        from ..cli import UsageError
+        from ..errors import UsageError
 
         raise UsageError("--ast and --output json each print a JSON document: use one")
     loader = Loader()

@@ -11,8 +11,9 @@ from pathlib import Path
 from .. import __version__
 from ..engine.interpreter import Interpreter
 from ..engine.runtime import Runtime
+from ..errors import LockBusy
 from ..evaluation.values import to_json
-from ..store.locks import LockBusy, RunLock, acquire, lock_path
+from ..store.locks import RunLock, acquire, lock_path
 from ..store.transcript import TranscriptWriter, runs_root
 from .run import EXIT_USAGE, file_sha256
 

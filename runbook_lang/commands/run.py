@@ -18,13 +18,14 @@ from ..analysis.analyzer import Analyser, analyse
 from ..engine.interpreter import Interpreter, Outcome
 from ..engine.plan import Plan, render_plan
 from ..engine.runtime import RunOptions, Runtime
+from ..errors import EvalError, LoadError, ParamError
 from ..evaluation.evaluate import Evaluator
-from ..evaluation.params import ParamError, load_params_file, resolve_params, split_assignments
-from ..evaluation.values import EvalError, Unknown, to_json, to_text
+from ..evaluation.params import load_params_file, resolve_params, split_assignments
+from ..evaluation.values import Unknown, to_json, to_text
 from ..reporting.display import Display
 from ..reporting.output import print_diagnostics
 from ..store.transcript import new_run_id
-from ..syntax.loader import Loader, LoadError, Module
+from ..syntax.loader import Loader, Module
 from ..syntax.sourcemap import SourceMap
 
 EXIT_USAGE = 2

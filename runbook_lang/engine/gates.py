@@ -13,10 +13,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .plan import PlanStep
-from .runtime import Frame, Runtime, StepFailed, StepRun
+from .runtime import Frame, Runtime, StepRun
 
 
 @dataclass

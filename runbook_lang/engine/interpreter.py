@@ -8,15 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..evaluation.values import Duration, EvalError, Unknown, to_text
+from ..errors import EXIT_CODES, EvalError, Interrupted, StepFailed
+from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .gates import Gates
 from .plan import PlanStep
-from .runtime import Frame, Interrupted, Runtime, StepFailed, StepRun
+from .runtime import Frame, Runtime, StepRun
 from .statements import Statements, source_text
-
-EXIT_CODES = {"succeeded": 0, "failed": 1, "rolled_back": 1, "rollback_failed": 5,
-              "rejected": 4, "paused": 3, "interrupted": 130}
 
 
 @dataclass

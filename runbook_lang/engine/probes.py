@@ -13,10 +13,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from ..evaluation.values import Duration, EvalError, Unknown, to_json, to_text
+from ..errors import EvalError, Interrupted, StepFailed
+from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..executors import shell
 from ..syntax import nodes as n
-from .runtime import Frame, Interrupted, Runtime, StepFailed
+from .runtime import Frame, Runtime
 
 HTTP_TIMEOUT = 30.0
 HTTP_BODY_LIMIT = 16 << 20

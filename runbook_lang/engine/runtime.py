@@ -12,9 +12,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import EvalError, Interrupted
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker
-from ..evaluation.values import EvalError, Unknown
+from ..evaluation.values import Unknown
 from ..reporting.display import Display
 from ..syntax import nodes as n
 from ..syntax.loader import Module
@@ -38,19 +39,6 @@ class RunOptions:
     argv: list[str] = field(default_factory=list)
     transcript_dir: Path | None = None
     output_json: bool = False
-
-
-class StepFailed(Exception):
-    """The current step failed; `reason` says why in one line."""
-
-    def __init__(self, reason: str, details: dict | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details or {}
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
 
 
 @dataclass

@@ -11,10 +11,11 @@ import math
 import sys
 import time
 
-from ..evaluation.values import Duration, EvalError, Unknown, to_json, to_text
+from ..errors import EvalError, StepFailed
+from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
 from .probes import Probes
-from .runtime import Frame, Runtime, StepFailed
+from .runtime import Frame, Runtime
 
 # Deeper task calls are a runaway recursion, not a procedure.
 MAX_TASK_DEPTH = 64

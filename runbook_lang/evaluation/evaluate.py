@@ -12,8 +12,9 @@ import re
 import shlex
 from collections.abc import Callable
 
+from ..errors import EvalError
 from ..syntax import nodes as n
-from .values import Duration, EvalError, Unknown, to_text, type_name
+from .values import Duration, Unknown, to_text, type_name
 
 Lookup = Callable[[str], object]
 NUMERIC = (int, float)

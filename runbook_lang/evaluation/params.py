@@ -11,17 +11,14 @@ import json
 import re
 from pathlib import Path
 
+from ..errors import EvalError, ParamError
 from ..syntax import nodes as n
 from ..syntax.transform import DURATION_RE, UNIT_MS
 from .evaluate import Evaluator
-from .values import Duration, EvalError, to_text, type_name
+from .values import Duration, to_text, type_name
 
 INT_TEXT = re.compile(r"-?[0-9]+")
 FLOAT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
-class ParamError(Exception):
-    """A param value that cannot be accepted; the message names the param."""
 
 
 def declared_type(param: n.Param) -> str:

@@ -48,10 +48,6 @@ class Unknown:
         return f"<{self.source}>"
 
 
-class EvalError(Exception):
-    """An expression cannot be evaluated (a type error, a bad conversion, an unset name)."""
-
-
 def type_name(value) -> str:
     """The language's name for a value's type."""
     if isinstance(value, bool):

@@ -17,19 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class LockBusy(Exception):
-    """Another live run holds the lock; `holder` says who."""
-
-    def __init__(self, holder: dict) -> None:
-        super().__init__("locked")
-        self.holder = holder
-
-    def describe(self) -> str:
-        h = self.holder
-        return (f"another run holds the lock: run {h.get('run_id', '?')} by "
-                f"{h.get('user', '?')}, pid {h.get('pid', '?')} on {h.get('host', '?')}, "
-                f"since {h.get('since', '?')}")
+from ..errors import LockBusy
 
 
 @dataclass

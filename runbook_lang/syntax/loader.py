@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import LoadError
 from ..resources import stdlib_dir
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
@@ -21,10 +22,6 @@ class Module:
     ast: n.Runbook | None
     diagnostics: list[Diagnostic]
     imports: dict[str, Module | None] = field(default_factory=dict)
-
-
-class LoadError(Exception):
-    """The file itself cannot be read: missing, a directory, not UTF-8 text."""
 
 
 class Loader:

@@ -1,0 +1,80 @@
+"""Errors that cross stages, and the exit codes of LANGUAGE.md §8.
+
+This module imports nothing of ours, so any stage can raise these and the command line can
+turn them into exit codes without an import circle.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+EXIT_REJECTED = 4
+EXIT_ROLLBACK_FAILED = 5
+EXIT_INTERRUPTED = 130
+
+# A run's final status and its exit code.
+EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_FAILED, "rolled_back": EXIT_FAILED,
+              "rollback_failed": EXIT_ROLLBACK_FAILED, "rejected": EXIT_REJECTED,
+              "paused": EXIT_PAUSED, "interrupted": EXIT_INTERRUPTED}
+
+
+class RunbookError(Exception):
+    """Base of the errors the tool reports to people (never with a traceback)."""
+
+
+class UsageError(RunbookError):
+    """Bad command-line input: reported with exit code 2."""
+
+
+class Refused(RunbookError):
+    """A command cannot start (a run, a resume, an approval); nothing was changed (exit 2)."""
+
+
+class EvalError(RunbookError):
+    """An expression cannot be evaluated (a type error, a bad conversion, an unset name)."""
+
+
+class StepFailed(RunbookError):
+    """The current step failed; `reason` says why in one line."""
+
+    def __init__(self, reason: str, details: dict | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details or {}
+
+
+class Interrupted(RunbookError):
+    """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
+
+
+class LoadError(RunbookError):
+    """A runbook file itself cannot be read: missing, a directory, not UTF-8 text."""
+
+
+class ParamError(RunbookError):
+    """A param value from the command line or a params file is unusable (exit 2)."""
+
+
+class StoreError(RunbookError):
+    """The store cannot be reached or cannot do what was asked; the message says why."""
+
+
+class LockBusy(RunbookError):
+    """Another live run holds the lock, or a killed run's process group is still alive;
+    `holder` says who."""
+
+    def __init__(self, holder: dict, message: str | None = None) -> None:
+        super().__init__(message or "locked")
+        self.holder = holder
+        self.message = message
+
+    def describe(self) -> str:
+        """One line naming the holder."""
+        if self.message:
+            return self.message
+        h = self.holder
+        return (f"another run holds the lock: run {h.get('run_id', '?')} by "
+                f"{h.get('user', '?')}, pid {h.get('pid', '?')} on {h.get('host', '?')}, "
+                f"since {h.get('since', '?')}")
