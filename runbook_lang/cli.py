@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RunbookError, UsageError
 
 DESCRIPTION = """Executable runbooks: steps, checks, approval gates and rollback, with a
 tamper-evident transcript of every run."""
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = _HANDLERS[args.command]
     try:
         return handler(args)
-    except UsageError as error:
+    except (UsageError, RunbookError) as error:
         sys.stderr.write(f"runbook: error: {error}\n")
         return EXIT_USAGE
     except BrokenPipeError:

@@ -1,4 +1,5 @@
-"""Tests for the hash-chained run transcript (runbook_lang.store.transcript)."""
+"""Tests for the hash-chained run transcript of the local store (runbook_lang.store.files and
+runbook_lang.store.chain)."""
 
 import hashlib
 import json
@@ -12,22 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lang.store.transcript import (
-    ZERO,
-    TranscriptWriter,
-    find_run_dir,
-    list_runs,
-    new_run_id,
-    read_records,
-    runs_root,
-    verify,
-)
+from runbook_lang.store import RunRef
+from runbook_lang.store.chain import ZERO, VerifyResult
+from runbook_lang.store.files import FileRunWriter as TranscriptWriter
+from runbook_lang.store.files import LocalStore, new_run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def verify(path: Path) -> VerifyResult:
+    """`runbook verify PATH` of the local store: exactly the transcript (or run dir) named."""
+    path = Path(path)
+    transcript = path if path.is_file() else path / "transcript.jsonl"
+    return LocalStore().verify(RunRef(path.name, str(transcript.parent), transcript))
+
+
+def find_run_dir(ref: str, base: Path | None) -> Path | None:
+    found = LocalStore(base).resolve(ref)
+    return Path(found.location) if found is not None else None
+
+
+def list_runs(base: Path | None) -> list[Path]:
+    return [Path(run.location) for run in LocalStore(base).runs()]
+
+
+def read_records(path: Path) -> tuple[list[dict], dict | None]:
+    store = LocalStore()
+    records, torn = store.records(store.resolve(str(path)))
+    return records, torn.to_json() if torn else None
+
+
+def runs_root(base: Path | None) -> Path:
+    return LocalStore(base).root
 
 
 def make_run(run_dir: Path, n: int = 5, close: bool = True) -> TranscriptWriter:
@@ -131,10 +152,10 @@ def test_masking_of_nested_strings(tmp_path):
 
 def test_output_paths(tmp_path):
     w = TranscriptWriter(tmp_path / "run", "r1")
-    out, err = w.output_paths(3, "deploy[web1]")
+    out, err = (w.output_path(3, "deploy[web1]", s) for s in ("stdout", "stderr"))
     assert out == tmp_path / "run" / "output" / "00003-deploy_web1_.stdout.log"
     assert err == tmp_path / "run" / "output" / "00003-deploy_web1_.stderr.log"
-    assert w.output_paths(12, "a b/c.d-e_f")[0].name == "00012-a_b_c.d-e_f.stdout.log"
+    assert w.output_path(12, "a b/c.d-e_f", "stdout").name == "00012-a_b_c.d-e_f.stdout.log"
     w.close()
 
 
@@ -329,7 +350,7 @@ def run_with_logs(run_dir: Path, top_level_log: bool = False) -> TranscriptWrite
     w = TranscriptWriter(run_dir, "r1")
     w.append("run_started", runbook="x.runbook")
     started = w.append("command_started", step="switch", command="echo hi", cwd="/")
-    out, err = w.output_paths(started["seq"], "switch")
+    out, err = (w.output_path(started["seq"], "switch", s) for s in ("stdout", "stderr"))
     out.write_bytes(b"hi\n")
     err.write_bytes(b"")
     streams = {}
@@ -449,8 +470,8 @@ def test_read_records_is_tolerant(tmp_path):
 CHILD = """
 import sys
 from pathlib import Path
-from runbook_lang.store.transcript import TranscriptWriter
-w = TranscriptWriter(Path(sys.argv[1]), "crash")
+from runbook_lang.store.files import FileRunWriter
+w = FileRunWriter(Path(sys.argv[1]), "crash")
 i = 0
 while True:
     w.append("note", step="s", text="x" * (i % 5000), i=i)

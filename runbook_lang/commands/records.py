@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ..store.transcript import find_run_dir, list_runs, read_records, verify
-
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
-
-
-def locate(ref: str, base: Path | None = None) -> Path | None:
-    """A transcript given as a run id, a run directory or a transcript.jsonl path."""
-    return find_run_dir(ref, base)
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .common import store_of
 
 
 def run_verify(args) -> int:
     """Recompute the hash chain and the output digests; exit 1 naming the first bad line."""
-    run_dir = locate(args.transcript)
-    if run_dir is None:
+    store = store_of(args)
+    ref = store.resolve(args.transcript)
+    if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
                          "id, a run directory or a transcript.jsonl)\n")
         return EXIT_USAGE
-    result = verify(run_dir)
+    result = store.verify(ref)
     if result.ok:
         print(f"ok: {result.records} records, chain and output logs intact")
         print(f"head: {result.head}")
@@ -31,7 +25,7 @@ def run_verify(args) -> int:
     print(f"FAILED: {_located(first)}")
     for problem in result.problems[1:]:
         print(f"  also: {_located(problem)}")
-    return EXIT_BAD
+    return EXIT_FAILED
 
 
 def _located(problem) -> str:
@@ -45,12 +39,13 @@ def run_show(args) -> int:
     """Print the audit report of a run."""
     from ..reporting.report import build_report, render_html, render_json, render_text
 
-    run_dir = locate(args.transcript)
-    if run_dir is None:
+    store = store_of(args)
+    ref = store.resolve(args.transcript)
+    if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
         return EXIT_USAGE
-    records, _torn = read_records(run_dir)
-    report = build_report(records, verify(run_dir))
+    records, _torn = store.records(ref)
+    report = build_report(records, store.verify(ref))
     renderers = {"text": render_text, "markdown": lambda r: render_text(r, markdown=True),
                  "html": render_html, "json": render_json}
     sys.stdout.write(renderers[args.format](report))
@@ -59,17 +54,10 @@ def run_show(args) -> int:
 
 def run_history(args) -> int:
     """The recorded runs, newest first."""
-    base = Path(args.transcript_dir) if args.transcript_dir else None
     rows = []
-    for run_dir in list_runs(base):
-        records, _ = read_records(run_dir)
-        started = next((r for r in records if r.get("event") == "run_started"), {})
-        finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), {})
-        operator = (started.get("operator") or {}).get("user", "?")
-        duration = finished.get("duration_ms")
-        rows.append((run_dir.name, started.get("runbook", "?"),
-                     finished.get("status", "unfinished"), operator,
-                     started.get("time", "?"),
+    for run in store_of(args).runs():
+        duration = run.duration_ms
+        rows.append((run.run_id, run.runbook, run.status, run.operator, run.started,
                      f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))
     if not rows:
         print("no recorded runs here")

@@ -16,42 +16,37 @@ from dataclasses import dataclass, field
 from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
+from .approvals import Quorum
 from .plan import PlanStep
 from .runtime import Frame, Runtime, StepRun
 
 
 @dataclass
 class GateRules:
-    """A gate's evaluated settings."""
+    """A gate's evaluated settings, and the approvals counted so far."""
 
     name: str
     title: str
-    approvers: list[str] | None
-    require: int
+    quorum: Quorum
     timeout: Duration | None
     message: str
-    self_approval: bool
     approved: list[str] = field(default_factory=list)
+
+    @property
+    def approvers(self) -> list[str] | None:
+        return list(self.quorum.approvers) if self.quorum.approvers is not None else None
+
+    @property
+    def require(self) -> int:
+        return self.quorum.require
 
     def refusal(self, who: str, operator: str) -> str | None:
         """Why `who` cannot approve this gate (None when the vote counts)."""
-        if self.approvers is not None and who not in self.approvers:
-            return f"{who!r} is not an approver of gate {self.name} (approvers: " \
-                   f"{', '.join(self.approvers)})"
-        if not self.self_approval and who == operator:
-            return f"{who!r} started this run and gate {self.name} has self_approval false"
-        if who in self.approved:
-            return f"{who!r} has already approved gate {self.name}"
-        return None
+        refusal = self.quorum.refusal(who, operator, self.approved)
+        return refusal.message() if refusal is not None else None
 
     def describe(self) -> str:
-        who = ", ".join(self.approvers) if self.approvers is not None else "anyone"
-        text = f"needs {self.require} approval{'s' if self.require != 1 else ''} from {who}"
-        if self.timeout is not None:
-            text += f", times out after {self.timeout}"
-        if not self.self_approval:
-            text += ", not the operator"
-        return text
+        return self.quorum.describe(self.timeout)
 
 
 class Gates:
@@ -69,11 +64,13 @@ class Gates:
         self_approval = value(gate.self_approval, frame) if gate.self_approval is not None \
             else True
         message = self.interpreter.statements.text(gate.message, frame) if gate.message else ""
-        return GateRules(gate.name.name, self.interpreter.title(gate, frame),
-                         [to_text(a) for a in approvers] if isinstance(approvers, list) else None,
-                         require if isinstance(require, int) else 1,
-                         timeout if isinstance(timeout, Duration) else None, message,
-                         self_approval if isinstance(self_approval, bool) else True)
+        quorum = Quorum(gate.name.name,
+                        tuple(to_text(a) for a in approvers) if isinstance(approvers, list)
+                        else None,
+                        require if isinstance(require, int) else 1,
+                        self_approval if isinstance(self_approval, bool) else True)
+        return GateRules(gate.name.name, self.interpreter.title(gate, frame), quorum,
+                         timeout if isinstance(timeout, Duration) else None, message)
 
     def run(self, gate: n.Gate, number: str) -> str:
         """'approved', 'skipped', 'paused' or 'rejected'."""
@@ -86,20 +83,18 @@ class Gates:
         if self.rt.dry:
             return self.plan(gate, number, rules, when, frame)
         if when is False:
-            from .statements import source_text
 
-            self.interpreter.skip(gate, number, f"when {source_text(frame, gate.when)} is false")
+            self.interpreter.skip(gate, number, f"when {frame.source(gate.when)} is false")
             return "skipped"
         return self.decide(gate, instance, rules, number)
 
     def plan(self, gate: n.Gate, number: str, rules: GateRules, when, frame: Frame) -> str:
-        from .statements import source_text
 
         status, reason = "will run", ""
         if when is False:
-            status, reason = "skipped", f"when {source_text(frame, gate.when)} is false"
+            status, reason = "skipped", f"when {frame.source(gate.when)} is false"
         elif isinstance(when, Unknown):
-            status, reason = "decided at run time", f"when {source_text(frame, gate.when)}"
+            status, reason = "decided at run time", f"when {frame.source(gate.when)}"
         entry = PlanStep(number.split("/")[0], gate.name.name, "gate", self.rt.mask(rules.title),
                          status, reason)
         entry.attributes = {"approval": rules.describe()}
@@ -123,10 +118,10 @@ class Gates:
         self.rt.display.line(f"    gate {rules.name} {rules.describe()}")
         self.show_what_follows(gate)
         # Approvals given before a pause count after a resume; new ones are recorded now.
-        rules.approved.extend(self.rt.prior_approvals.get(rules.name, []))
-        waiting_since = self.rt.gate_waiting_since.get(rules.name)
+        rules.approved.extend(self.rt.resume.prior_approvals.get(rules.name, []))
+        waiting_since = self.rt.resume.gate_waiting_since.get(rules.name)
         if waiting_since is not None and rules.timeout is not None \
-                and time.time() - waiting_since > rules.timeout.seconds:
+                and self.rt.clock.time() - waiting_since > rules.timeout.seconds:
             self.rt.record("gate_timed_out", gate=rules.name, approver=None, method=None,
                            reason=f"no quorum within {rules.timeout}", host=self.rt.options.host)
             return self.finish(instance, rules, started, "timed out")
@@ -134,7 +129,7 @@ class Gates:
         if verdict is not None:
             return self.finish(instance, rules, started, verdict)
         self.collect_flags(rules)
-        verdict = "approved" if len(rules.approved) >= rules.require else None
+        verdict = "approved" if rules.quorum.met(rules.approved) else None
         if verdict is None and self.rt.options.interactive:
             verdict = self.ask(rules, started)
         if verdict is None:
@@ -160,7 +155,7 @@ class Gates:
         operator = self.rt.options.operator
         for who in self.rt.options.approvals.get(rules.name, []):
             who = who or operator
-            problem = rules.refusal(who, self.rt.operator_at_start or operator)
+            problem = rules.refusal(who, self.rt.resume.operator_at_start or operator)
             if problem is not None:
                 self.rt.display.line(f"    --approve ignored: {problem}", "yellow")
                 continue
@@ -168,8 +163,8 @@ class Gates:
 
     def collect_stored(self, rules: GateRules) -> str | None:
         """Decisions made with `runbook approve` while the run waited; 'rejected' on a no."""
-        operator = self.rt.operator_at_start or self.rt.options.operator
-        for decision in self.rt.stored_decisions.get(rules.name, []):
+        operator = self.rt.resume.operator_at_start or self.rt.options.operator
+        for decision in self.rt.resume.stored_decisions.get(rules.name, []):
             who = decision["approver"]
             if who in rules.approved:
                 continue  # already in the transcript
@@ -182,7 +177,7 @@ class Gates:
             if rules.refusal(who, operator) is None:
                 self.approve(rules, who, "approve-command", decision.get("reason", ""),
                              host=decision.get("host"))
-        return "approved" if len(rules.approved) >= rules.require else None
+        return "approved" if rules.quorum.met(rules.approved) else None
 
     def approve(self, rules: GateRules, who: str, method: str, reason: str,
                 host: str | None = None) -> None:
@@ -205,9 +200,9 @@ class Gates:
 
     def ask_until(self, rules: GateRules, operator: str, deadline: float | None) -> str:
         """The prompt loop of `ask`; raises TimeoutError at the deadline."""
-        while len(rules.approved) < rules.require:
+        while not rules.quorum.met(rules.approved):
             who = self.prompt(f"    approver name [{operator}]: ", deadline) or operator
-            problem = rules.refusal(who, self.rt.operator_at_start or operator)
+            problem = rules.refusal(who, self.rt.resume.operator_at_start or operator)
             if problem is not None:
                 sys.stderr.write(f"    not counted: {problem}\n")
                 continue
@@ -254,16 +249,16 @@ class Gates:
         return line.strip()
 
     def pause(self, rules: GateRules) -> None:
-        run_id = self.rt.builtins.get("run_id", "RUN_ID")
+        run_id = self.rt.scope.builtins.get("run_id", "RUN_ID")
         self.rt.record("gate_waiting", gate=rules.name, approver=None, method=None,
                        reason=rules.describe(), host=self.rt.options.host,
                        approvers=rules.approvers, require=rules.require,
-                       approved=rules.approved, self_approval=rules.self_approval,
+                       approved=rules.approved, self_approval=rules.quorum.self_approval,
                        # The operator who started the run, whoever resumed it since: that is
                        # who `self_approval false` excludes (`runbook approve` reads this).
-                       operator=self.rt.operator_at_start or self.rt.options.operator,
+                       operator=self.rt.resume.operator_at_start or self.rt.options.operator,
                        timeout_ms=rules.timeout.ms if rules.timeout else None)
-        missing = rules.require - len(rules.approved)
+        missing = rules.quorum.missing(rules.approved)
         self.rt.display.line(f"⏸ waiting at gate {rules.name}: {missing} more approval"
                              f"{'s' if missing != 1 else ''} needed ({rules.describe()})",
                              "yellow")

@@ -14,7 +14,7 @@ from ..syntax import nodes as n
 from .gates import Gates
 from .plan import PlanStep
 from .runtime import Frame, Runtime, StepRun
-from .statements import Statements, source_text
+from .statements import Statements
 
 
 @dataclass
@@ -209,7 +209,7 @@ class Interpreter:
         frame = Frame(instance, self.rt.module, dict(instance.loop))
         when = self.condition(unit.when, frame) if unit.when is not None else True
         if when is False:
-            reason = f"when {source_text(frame, unit.when)} is false"
+            reason = f"when {frame.source(unit.when)} is false"
             instance.status, instance.status_reason = "skipped", reason
             if self.rt.dry:
                 self.plan_step(instance, frame, "skipped", reason)
@@ -222,7 +222,7 @@ class Interpreter:
             return None
         if self.rt.dry:
             status = "decided at run time" if isinstance(when, Unknown) else "will run"
-            reason = f"when {source_text(frame, unit.when)}" if isinstance(when, Unknown) else ""
+            reason = f"when {frame.source(unit.when)}" if isinstance(when, Unknown) else ""
             return self.plan_step(instance, frame, status, reason)
         return self.attempts(instance, frame)
 
@@ -303,7 +303,7 @@ class Interpreter:
         instance.deadline = None
         if unit.timeout is not None:
             limit = self.statements.duration(unit.timeout, frame, "timeout")
-            instance.deadline = time.monotonic() + limit.seconds
+            instance.deadline = self.rt.clock.monotonic() + limit.seconds
 
     def body(self, instance: StepRun, frame: Frame) -> None:
         unit = instance.unit
@@ -311,7 +311,7 @@ class Interpreter:
             within = self.statements.duration(unit.within, frame, "within") if unit.within \
                 else None
             every = self.statements.duration(unit.every, frame, "every") if unit.every else None
-            self.statements.run_check(instance.title, unit.probe, unit.expects, within, every,
+            self.statements.checks.run_check(instance.title, unit.probe, unit.expects, within, every,
                                       frame)
         else:
             self.statements.block(unit.body, frame)
@@ -453,7 +453,7 @@ class Interpreter:
             step.deadline = None
             if step.unit.timeout is not None:
                 limit = self.statements.duration(step.unit.timeout, frame, "timeout")
-                step.deadline = time.monotonic() + limit.seconds
+                step.deadline = self.rt.clock.monotonic() + limit.seconds
             self.statements.block(body, frame)
         except Interrupted:
             raise
@@ -480,8 +480,8 @@ class Interpreter:
 
     def run_finally(self, outcome: Outcome) -> None:
         blocks = self.ast.of("finally")
-        self.rt.builtins["run_status"] = outcome.status
-        self.rt.builtins["failed_step"] = outcome.failed_step or ""
+        self.rt.scope.builtins["run_status"] = outcome.status
+        self.rt.scope.builtins["failed_step"] = outcome.failed_step or ""
         if not blocks:
             return
         unit = n.Step.make(span=blocks[0].span, name=n.Ident.make(span=blocks[0].span,

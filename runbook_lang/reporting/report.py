@@ -10,7 +10,7 @@ import html
 import json
 from dataclasses import dataclass, field
 
-from ..store.transcript import VerifyResult
+from ..store.chain import VerifyResult
 
 
 @dataclass

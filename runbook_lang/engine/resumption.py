@@ -1,0 +1,342 @@
+"""`resume` and `approve`: continue a run, or decide at a gate it waits at.
+
+A resumed run is the same run: same id, same record, continued after a `run_resumed` record.
+Finished steps never run again; the failed or interrupted one does. A decision made with
+`runbook approve` is kept by the store beside the run and written into the record when the
+run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..errors import Refused
+from ..evaluation.params import declared_type, parse_duration
+from ..store import RunRef, RunStore
+from ..syntax.loader import Module
+from .approvals import Quorum
+from .interpreter import Interpreter
+from .prepare import complete_runtime, load_checked, new_options
+from .runtime import Clock, Runtime, StepRun, SystemClock
+from .session import RunResult, drive, new_runtime, take_lock
+
+ENDED = ("rolled_back", "rollback_failed", "rejected")
+
+
+@dataclass
+class ResumeRequest:
+    """What the operator asked `runbook resume` for."""
+
+    ref: str | None = None
+    approvals: list[str] = field(default_factory=list)
+    yes: bool = False
+    as_name: str | None = None
+    allow_changed: bool = False
+    interactive: bool = False
+    argv: list[str] = field(default_factory=list)
+    output_json: bool = False
+
+
+@dataclass
+class AlreadySucceeded:
+    """`resume` of a run that already succeeded: nothing to do."""
+
+    run_id: str
+
+    @property
+    def message(self) -> str:
+        return f"run {self.run_id} already succeeded; nothing to resume"
+
+
+def resume_run(request: ResumeRequest, store: RunStore, display_for,
+               clock: Clock | None = None) -> RunResult | AlreadySucceeded:
+    """Continue an interrupted, failed or paused run (LANGUAGE.md §9)."""
+    ref = pick_run(store, request.ref)
+    records, _torn = store.records(ref)
+    checked = store.verify(ref)
+    bad = [p for p in checked.problems if "torn" not in p.reason]
+    if bad:
+        raise Refused(f"the transcript of {ref.run_id} does not verify ({bad[0].reason}); "
+                      "it will not be continued")
+    started = records[0] if records and records[0].get("event") == "run_started" else None
+    if started is None:
+        raise Refused(f"{ref.run_id}: the transcript has no run_started record")
+    status = last_status(records)
+    if status == "succeeded":
+        return AlreadySucceeded(ref.run_id)
+    if status in ENDED:
+        raise Refused(f"run {ref.run_id} ended as {status}; it cannot be resumed: start a new "
+                      "run (runbook run …)")
+    path = runbook_path(started)
+    if not path.is_file():
+        raise Refused(f"the runbook of run {ref.run_id} is gone: {path}")
+    changed = hashlib.sha256(path.read_bytes()).hexdigest() != started.get("sha256")
+    if changed and not request.allow_changed:
+        raise Refused(f"{path} changed since run {ref.run_id} started:\n"
+                      + describe_changes(store.snapshot(ref), path)
+                      + "\nresume with --allow-changed to continue anyway (recorded)")
+    module = load_checked(str(path))
+    options = new_options(module, yes=request.yes, approvals=request.approvals,
+                          as_name=request.as_name, interactive=request.interactive,
+                          argv=request.argv, output_json=request.output_json)
+    rt = new_runtime(module, options, display_for(options), clock)
+    rt.scope.builtins["run_id"] = ref.run_id
+    rt.scope.params = restore_params(module, started.get("params") or {})
+    complete_runtime(rt)
+    rt.resume.operator_at_start = (started.get("operator") or {}).get("user")
+    done, completed = restore_progress(rt, records)
+    restore_gates(rt, records, store.decisions(ref))
+    lock = take_lock(rt, store, ref.run_id)
+    try:
+        writer, torn = store.reopen(ref, rt.mask)
+        writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
+                      argv=options.argv, allow_changed=bool(changed and request.allow_changed),
+                      torn=torn.to_json() if torn else None, previous_status=status,
+                      lock_takeover=lock.takeover)
+        rt.display.line(f"resuming run {ref.run_id} ({status}); "
+                        f"{len(done)} finished step{'s' if len(done) != 1 else ''} kept", "bold")
+        return drive(rt, writer, Interpreter(rt, completed), started.get("runbook", str(path)),
+                     store, done=done, lock=lock)
+    finally:
+        lock.release()
+
+
+def pick_run(store: RunStore, ref: str | None) -> RunRef:
+    """The run named, or the newest unfinished one."""
+    if ref:
+        found = store.resolve(ref)
+        if found is None:
+            raise Refused(f"no run {ref!r} here (give a run id, a run directory or a "
+                          "transcript.jsonl)")
+        return found
+    for summary in store.runs():
+        run = store.resolve(summary.run_id)
+        if run is not None and last_status(store.records(run)[0]) not in ("succeeded", *ENDED):
+            return run
+    raise Refused("no unfinished run here to resume (see runbook history)")
+
+
+def last_status(records: list[dict]) -> str:
+    """The status of the run's latest end, 'interrupted' when it never recorded one."""
+    for rec in reversed(records):
+        if rec.get("event") == "run_finished":
+            return rec.get("status", "interrupted")
+        if rec.get("event") == "run_resumed":
+            break
+    return "interrupted"
+
+
+def runbook_path(started: dict):
+    """The runbook file a run started from."""
+    from pathlib import Path
+
+    if started.get("runbook_path"):
+        return Path(started["runbook_path"])
+    return Path(started.get("cwd") or ".") / started.get("runbook", "")
+
+
+def restore_params(module: Module, stored: dict) -> dict:
+    """Params as the run started with them (durations come back from their text)."""
+    values = {}
+    for param in module.ast.of("param"):
+        name = param.name.name
+        if name not in stored:
+            continue
+        value = stored[name]
+        ptype = declared_type(param)
+        if ptype == "duration" and isinstance(value, str):
+            value = parse_duration(value)
+        elif ptype == "float" and isinstance(value, int):
+            value = float(value)
+        values[name] = value
+    return values
+
+
+def restore_progress(rt: Runtime, records: list[dict]) -> tuple[set[str], list[StepRun]]:
+    """Finished steps (never re-run), the completed ones (for rollback), the variables."""
+    units = {u.name.name: u for u in rt.module.ast.units}
+    types = variable_types(rt.module)
+    finished: dict[str, dict] = {}
+    loops: dict[str, dict] = {}
+    for rec in records:
+        event = rec.get("event")
+        if rec.get("phase", "step") != "step":
+            continue
+        if event == "step_started":
+            loops[rec["step"]] = rec.get("loop") or {}
+        elif event == "step_finished":
+            if rec.get("status") in ("succeeded", "skipped"):
+                finished[rec["step"]] = rec
+            else:
+                finished.pop(rec["step"], None)
+        elif event == "variable_set":
+            if rec.get("value") == "***":
+                rt.scope.unrestorable[rec["name"]] = rec.get("step", "?")
+                rt.scope.variables.pop(rec["name"], None)
+            else:
+                rt.scope.variables[rec["name"]] = _restore_value(rec.get("value"),
+                                                                 types.get(rec["name"]))
+                rt.scope.unrestorable.pop(rec["name"], None)
+    completed = []
+    for name, rec in finished.items():
+        unit = units.get(name.split("[")[0])
+        if unit is None or rec.get("status") != "succeeded" or unit.kind == "gate":
+            continue
+        completed.append(StepRun(unit, name, rec.get("title", name), "", loop=loops.get(name, {}),
+                                 cwd=rt.base_dir, status="succeeded",
+                                 duration_ms=rec.get("duration_ms", 0)))
+    return set(finished), completed
+
+
+def variable_types(module: Module) -> dict[str, str | None]:
+    """The static type of each `into`/`set` variable, where the analyser knows it."""
+    from ..analysis.analyzer import Analyser
+
+    analyser = Analyser(module, True)
+    analyser.run()
+    return {name: sym.type for name, sym in analyser.scope.items() if sym.kind == "var"}
+
+
+def _restore_value(value, vtype: str | None):
+    # The transcript holds JSON, where a duration is its text (`90s`): read it back as one.
+    if vtype == "duration" and isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value
+
+
+def restore_gates(rt: Runtime, records: list[dict], decisions: list[dict]) -> None:
+    """Approvals already recorded, decisions made since, and when each gate began to wait."""
+    for rec in records:
+        event = rec.get("event")
+        if event == "gate_approved":
+            rt.resume.prior_approvals.setdefault(rec["gate"], []).append(rec["approver"])
+        elif event == "gate_waiting" and rec["gate"] not in rt.resume.gate_waiting_since:
+            rt.resume.gate_waiting_since[rec["gate"]] = epoch(rec["time"])
+    for decision in decisions:
+        rt.resume.stored_decisions.setdefault(decision["gate"], []).append(decision)
+
+
+def epoch(stamp: str) -> float:
+    """Seconds since the epoch of a record's `time`."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def describe_changes(snapshot: bytes | None, current) -> str:
+    """Steps added, removed and edited between the runbook as it ran and as it is now."""
+    try:
+        old_text = snapshot.decode("utf-8") if snapshot is not None else None
+        new_text = current.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        old_text = None
+    if old_text is None:
+        return "  (the earlier version could not be compared)"
+    old, new = parse_text(old_text, str(current)), parse_text(new_text, str(current))
+    if old is None or new is None:
+        return "  (one of the versions does not parse)"
+
+    def units(ast, text):
+        return {u.name.name: text[u.span.start:u.span.end] for u in ast.units}
+
+    before, after = units(old, old_text), units(new, new_text)
+    lines = [f"  added: {name}" for name in after if name not in before]
+    lines += [f"  removed: {name}" for name in before if name not in after]
+    lines += [f"  edited: {name}" for name in after
+              if name in before and before[name] != after[name]]
+    return "\n".join(lines) or "  (outside the steps: params, lets, tasks or imports)"
+
+
+# ---------------------------------------------------------------------- approve
+
+
+@dataclass
+class ApproveRequest:
+    """`runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]`."""
+
+    ref: str
+    gate: str
+    as_name: str
+    reject: bool = False
+    reason: str | None = None
+
+
+def approve(request: ApproveRequest, store: RunStore, clock: Clock | None = None) -> str:
+    """Keep a decision for a run that waits at a gate; returns what to tell the person."""
+    clock = clock or SystemClock()
+    ref = store.resolve(request.ref)
+    if ref is None:
+        raise Refused(f"no run {request.ref!r} here (see runbook history)")
+    run, gate, who = ref.run_id, request.gate, request.as_name
+    records, _ = store.records(ref)
+    waits = [r for r in records if r.get("event") == "gate_waiting"]
+    gates = {r["gate"] for r in waits} | gate_names(store.snapshot(ref))
+    status = last_status(records)
+    if status != "paused" or not waits:
+        raise Refused(f"run {run} is not waiting at a gate (it is {status})")
+    waiting = waits[-1]
+    if gate != waiting["gate"]:
+        if gate not in gates:
+            raise Refused(f"run {run} has no gate {gate!r}; it waits at gate "
+                          f"{waiting['gate']!r}")
+        raise Refused(f"run {run} is not waiting at gate {gate!r}; it waits at gate "
+                      f"{waiting['gate']!r}")
+    first_wait = next(r for r in waits if r["gate"] == gate)
+    timeout_ms = waiting.get("timeout_ms")
+    if timeout_ms is not None and clock.time() - epoch(first_wait["time"]) > timeout_ms / 1000:
+        raise Refused(f"gate {gate} of run {run} timed out (it waited since "
+                      f"{first_wait['time']}); resuming ends the run as rejected: "
+                      f"runbook resume {run}")
+    decisions = [d for d in store.decisions(ref) if d["gate"] == gate]
+    decided = list(waiting.get("approved") or [])
+    decided += [r["approver"] for r in records
+                if r.get("event") == "gate_approved" and r.get("gate") == gate]
+    decided += [d["approver"] for d in decisions]
+    quorum = Quorum.from_waiting(waiting)
+    refusal = quorum.refusal(who, waiting.get("operator"), decided)
+    if refusal is not None:
+        raise Refused(refusal.message(run))
+    store.add_decision(ref, {"gate": gate, "approver": who, "reject": bool(request.reject),
+                             "reason": request.reason or "", "time": _now(clock),
+                             "host": socket.gethostname(), "method": "approve-command"})
+    if request.reject:
+        return (f"recorded: {who} rejects gate {gate} of run {run}\n"
+                f"the run ends as rejected when resumed: runbook resume {run}")
+    approvals = set(waiting.get("approved") or []) | {d["approver"] for d in decisions
+                                                      if not d.get("reject")} | {who}
+    left = quorum.missing(approvals)
+    tail = (f"quorum met: runbook resume {run}" if left == 0 else
+            f"{left} more approval{'s' if left != 1 else ''} needed before resuming")
+    return (f"recorded: {who} approves gate {gate} of run {run} "
+            f"({len(approvals)} of {quorum.require})\n{tail}")
+
+
+def gate_names(snapshot: bytes | None) -> set[str]:
+    """The gates of the runbook as the run started it, reached or not (empty if unreadable)."""
+    try:
+        ast = parse_text(snapshot.decode("utf-8"), "runbook.snapshot") if snapshot else None
+    except UnicodeDecodeError:
+        return set()
+    return {gate.name.name for gate in ast.of("gate")} if ast is not None else set()
+
+
+def parse_text(text: str, name: str):
+    """The AST of a runbook's text, or None when it does not parse."""
+    from ..syntax.parser import ParseFailure, parse_source
+    from ..syntax.source import Source
+
+    try:
+        return parse_source(Source(name, text))[0]
+    except ParseFailure:
+        return None
+
+
+def _now(clock: Clock) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.time()))
+
+

@@ -1,0 +1,324 @@
+"""The local store: one directory per run under `.runbook/runs/` (LANGUAGE.md §9).
+
+Each run has a directory ``RUN_DIR`` holding ``transcript.jsonl``, ``output/`` (one log per
+command stream), ``runbook.snapshot`` (the runbook as it ran), ``approvals.jsonl`` (gate
+decisions made while it waited) and ``head``, a small anchor file naming the hash of the last
+synced line and the record count, so that an edit of the last line (which no later ``prev``
+covers) or a cut-off tail is still detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+from . import LockKey, RunRef, RunSummary, Torn
+from .chain import COMMON, ZERO, VerifyResult, parse_line, sha, split_lines, torn_info, verify_chain
+from .locks import FileLock, lock_path
+
+TRANSCRIPT = "transcript.jsonl"
+HEAD = "head"
+SNAPSHOT = "runbook.snapshot"
+DECISIONS = "approvals.jsonl"
+HEAD_WIDTH = 128
+_RESERVED = frozenset(COMMON)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+Mask = Callable[[str], str]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A run id like ``20261129T161342123Z-3f9a1c``: UTC start to the millisecond, then 6
+    random hex digits.
+
+    The fixed-width timestamp first makes lexicographic order equal start-time order, also
+    for runs started within the same second.
+    """
+    moment = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(moment))
+    millis = int(moment * 1000) % 1000
+    return f"{stamp}{millis:03d}Z-{secrets.token_hex(3)}"
+
+
+def _masked(value: object, mask: Mask) -> object:
+    """Copy ``value`` with every string in it (nested keys too) passed through ``mask``."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {_masked(k, mask): _masked(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, mask) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Paths and other objects become text here, so that the mask sees what JSON will hold.
+    return mask(str(value))
+
+
+class FileRunWriter:
+    """Appends events to ``RUN_DIR/transcript.jsonl``, each line chained to the one before.
+
+    ``append`` writes each line with one ``write(2)`` on an ``O_APPEND`` descriptor, so a
+    line reaches the file whole or (after a crash mid-write) as a torn tail; it does not
+    fsync, which keeps it cheap. ``sync`` makes everything so far durable and moves ``head``.
+    Attributes: ``run_dir``, ``run_id``, ``head`` (SHA-256 hex of the last line written).
+    """
+
+    def __init__(self, run_dir: Path, run_id: str, mask: Mask = _identity) -> None:
+        run_dir = Path(run_dir)
+        (run_dir / "output").mkdir(parents=True, exist_ok=True)
+        # O_EXCL: a fresh run must never append to (and so break) another run's chain.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
+        self._setup(run_dir, run_id, mask, os.open(run_dir / TRANSCRIPT, flags, 0o644), 0, ZERO)
+
+    def _setup(self, run_dir: Path, run_id: str, mask: Mask, fd: int, seq: int, head: str) -> None:
+        self.run_dir, self.run_id, self.head = run_dir, run_id, head
+        self._fd: int | None = fd
+        # The head anchor is rewritten in place after every fsync: one small write, no new
+        # file and rename per step (that doubled the cost of recording a step).
+        self._head_fd = os.open(run_dir / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
+        self._seq, self._second, self._stamp = seq, -1, ""
+        self._mask = None if mask is _identity else mask
+        # One encoder built once: json.dumps with options builds a new one per call.
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                                        default=str).encode
+
+    @classmethod
+    def reopen(cls, run_dir: Path, mask: Mask = _identity) -> tuple[Self, dict | None]:
+        """Continue an existing run's chain (for resume), cutting off a torn last line.
+
+        Returns the writer and ``{'bytes': n, 'sha256': hex}`` of what was cut, or None.
+        """
+        run_dir = Path(run_dir)
+        path = run_dir / TRANSCRIPT
+        lines, torn = split_lines(path.read_bytes())
+        if torn is not None:
+            os.truncate(path, sum(len(line) + 1 for line in lines))
+        first, last = (parse_line(lines[0]), parse_line(lines[-1])) if lines else (None, None)
+        run_id = first.get("run_id", run_dir.name) if first else run_dir.name
+        seq = last["seq"] + 1 if last and isinstance(last.get("seq"), int) else len(lines)
+        (run_dir / "output").mkdir(parents=True, exist_ok=True)
+        writer = cls.__new__(cls)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        writer._setup(run_dir, run_id, mask, fd, seq, sha(lines[-1]) if lines else ZERO)
+        return writer, torn_info(torn)
+
+    def _now(self) -> str:
+        """UTC RFC 3339 time with milliseconds; the per-second prefix is formatted once."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+
+    def append(self, event: str, **fields: object) -> dict:
+        """Write one event and return its record (with ``fields`` masked)."""
+        if not _RESERVED.isdisjoint(fields):
+            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
+        if self._fd is None:
+            raise ValueError("transcript is closed")
+        if self._mask is not None:
+            fields = {k: _masked(v, self._mask) for k, v in fields.items()}
+        record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
+                  "event": event, "prev": self.head, **fields}
+        line = self._encode(record).encode()
+        data = memoryview(line + b"\n")
+        while data:  # a regular file takes it in one go; loop for the rare short write
+            data = data[os.write(self._fd, data):]
+        self.head = sha(line)
+        self._seq += 1
+        return record
+
+    def sync(self) -> None:
+        """Make all appended lines durable, then point the ``head`` anchor at the last one."""
+        if self._fd is None:
+            return
+        os.fsync(self._fd)
+        # Written only after the fsync, so the anchor never names a line that could be lost.
+        # Fixed width, so each write covers the last one whole (JSON ignores the padding).
+        anchor = json.dumps({"records": self._seq, "head": self.head})
+        os.pwrite(self._head_fd, (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode(), 0)
+
+    def close(self) -> None:
+        """Sync and close; closing twice is harmless."""
+        if self._fd is not None:
+            self.sync()
+            os.close(self._fd)
+            os.close(self._head_fd)
+            self._fd = None
+
+    def output(self, seq: int, step: str, stream: str) -> tuple[FileLog, str]:
+        """The log of one stream of the command recorded at ``seq`` in ``step``, and its
+        path relative to the run directory (as the record names it)."""
+        path = self.output_path(seq, step, stream)
+        return FileLog(path), f"output/{path.name}"
+
+    def output_path(self, seq: int, step: str, stream: str) -> Path:
+        """Where the log of one stream of the command recorded at ``seq`` in ``step`` goes."""
+        # A `for` step's name holds its item, which may be a secret: file names are masked
+        # like everything else the run writes.
+        if self._mask is not None:
+            step = self._mask(step)
+        return self.run_dir / "output" / f"{seq:05d}-{_UNSAFE.sub('_', step)}.{stream}.log"
+
+
+
+
+class FileLog:
+    """One output log file, written as the command's output arrives."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        self._fd: int | None = os.open(path, flags, 0o644)
+
+    def write(self, data: bytes) -> None:
+        """Append bytes (all of them: a short write is continued)."""
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+
+    def close(self) -> None:
+        """Close the file; closing twice is harmless."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class LocalStore:
+    """Runs kept as directories under `root` (default `.runbook/runs` here)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else Path.cwd() / ".runbook" / "runs"
+        self.location = str(self.root)
+
+    def create(self, run_id: str, snapshot: bytes, mask: Mask) -> FileRunWriter:
+        """Start a new run directory with the runbook's snapshot."""
+        writer = FileRunWriter(self.root / run_id, run_id, mask)
+        # A copy of the runbook as it ran: resume compares it step by step with the file.
+        (writer.run_dir / SNAPSHOT).write_bytes(snapshot)
+        return writer
+
+    def reopen(self, ref: RunRef, mask: Mask) -> tuple[FileRunWriter, Torn | None]:
+        """Continue a run's transcript (resume)."""
+        writer, torn = FileRunWriter.reopen(self._dir(ref), mask)
+        return writer, Torn(**torn) if torn else None
+
+    def resolve(self, ref: str) -> RunRef | None:
+        """A run id (under the root), a run directory, or a transcript file."""
+        path = Path(ref)
+        if path.is_file():
+            return self._ref(path.parent, path)
+        for candidate in (path, self.root / ref):
+            if (candidate / TRANSCRIPT).is_file():
+                return self._ref(candidate, candidate / TRANSCRIPT)
+        return None
+
+    def _ref(self, run_dir: Path, transcript: Path) -> RunRef:
+        return RunRef(run_dir.name, str(run_dir), transcript)
+
+    def _dir(self, ref: RunRef) -> Path:
+        return Path(ref.location)
+
+    def _transcript(self, ref: RunRef) -> Path:
+        return ref.path if ref.path is not None else self._dir(ref) / TRANSCRIPT
+
+    def runs(self) -> list[RunSummary]:
+        """Every run under the root, newest first (run ids sort by start time)."""
+        if not self.root.is_dir():
+            return []
+        dirs = sorted((d for d in self.root.iterdir() if (d / TRANSCRIPT).is_file()),
+                      key=lambda d: d.name, reverse=True)
+        return [summarize(self._ref(d, d / TRANSCRIPT), self.records(
+            self._ref(d, d / TRANSCRIPT))[0]) for d in dirs]
+
+    def records(self, ref: RunRef) -> tuple[list[dict], Torn | None]:
+        """Every complete, parseable record, and the torn tail if any."""
+        lines, torn = split_lines(self._transcript(ref).read_bytes())
+        info = torn_info(torn)
+        return [r for r in map(parse_line, lines) if r is not None], Torn(**info) if info else None
+
+    def verify(self, ref: RunRef, head: str | None = None) -> VerifyResult:
+        """Recompute the chain and the output digests of exactly the transcript named."""
+        from .chain import Problem
+
+        path = self._transcript(ref)
+        if not path.is_file():
+            return VerifyResult(False, 0, None, [Problem(0, None, f"{path} does not exist")])
+        run_dir = path.parent
+        anchor = run_dir / HEAD
+        anchor_text = anchor.read_text() if anchor.is_file() else None
+        return verify_chain(path.read_bytes(), anchor_text, lambda rel: _read_log(run_dir, rel))
+
+    def snapshot(self, ref: RunRef) -> bytes | None:
+        """The runbook as the run started it (None when the file is gone)."""
+        try:
+            return (self._dir(ref) / SNAPSHOT).read_bytes()
+        except OSError:
+            return None
+
+    def snapshot_path(self, ref: RunRef) -> Path:
+        """Where the snapshot file is (for parsing it)."""
+        return self._dir(ref) / SNAPSHOT
+
+    def add_decision(self, ref: RunRef, decision: dict) -> None:
+        """Append a decision to the run's `approvals.jsonl`, durably."""
+        with open(self._dir(ref) / DECISIONS, "a", encoding="utf-8") as out:
+            out.write(json.dumps(decision) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def decisions(self, ref: RunRef) -> list[dict]:
+        """The decisions kept for the run, oldest first (unreadable lines skipped)."""
+        path = self._dir(ref) / DECISIONS
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def lock(self, key: LockKey, holder: dict) -> FileLock:
+        """The run lock of this runbook and environment (an flock), or LockBusy."""
+        return FileLock.acquire(lock_path(key), holder)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _read_log(run_dir: Path, rel: str) -> tuple[int, str] | None:
+    path = run_dir / rel
+    if not path.is_file():
+        return None
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def summarize(ref: RunRef, records: list[dict]) -> RunSummary:
+    """A run's line in `runbook history`, from its records."""
+    started = next((r for r in records if r.get("event") == "run_started"), {})
+    finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), {})
+    duration = finished.get("duration_ms")
+    return RunSummary(ref.run_id, started.get("runbook", "?"),
+                      finished.get("status", "unfinished"),
+                      started.get("time", "?"), (started.get("operator") or {}).get("user", "?"),
+                      duration if isinstance(duration, int) else None, ref.location)
