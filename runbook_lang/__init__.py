@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["__version__", "approve", "check", "load", "plan", "resume", "run"]
 

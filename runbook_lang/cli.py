@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RunbookError, UsageError
+from .version import __version__
 
 DESCRIPTION = """Executable runbooks: steps, checks, approval gates and rollback, with a
 tamper-evident transcript of every run."""

@@ -284,7 +284,7 @@ def run_init(args) -> int:
 
 def run_fmt(args) -> int:
     """`runbook fmt FILE… [--check]`: indentation and blank lines in the canonical layout."""
-    from .formatting import format_source
+    from ..syntax.formatting import format_source
 
     changed, failed = [], False
     for name in args.files:

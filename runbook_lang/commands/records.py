@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from .common import store_of
+from ..store import store_for
 
 
 def run_verify(args) -> int:
     """Recompute the hash chain and the output digests; exit 1 naming the first bad line."""
-    store = store_of(args)
+    store = store_for()
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
@@ -39,7 +39,7 @@ def run_show(args) -> int:
     """Print the audit report of a run."""
     from ..reporting.report import build_report, render_html, render_json, render_text
 
-    store = store_of(args)
+    store = store_for()
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
@@ -55,7 +55,7 @@ def run_show(args) -> int:
 def run_history(args) -> int:
     """The recorded runs, newest first."""
     rows = []
-    for run in store_of(args).runs():
+    for run in store_for(transcript_dir=args.transcript_dir).runs():
         duration = run.duration_ms
         rows.append((run.run_id, run.runbook, run.status, run.operator, run.started,
                      f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))

@@ -10,8 +10,8 @@ from .. import resume as resume_run
 from ..engine.resumption import AlreadySucceeded, ApproveRequest, ResumeRequest
 from ..errors import EXIT_OK, Refused
 from ..reporting.display import Display
-from .common import store_of
-from .run import print_result, refused
+from ..reporting.outcome import print_refusal, print_result
+from ..store import store_for
 
 
 def run_resume(args) -> int:
@@ -27,9 +27,9 @@ def run_resume(args) -> int:
                             args.allow_changed, sys.stdin.isatty(),
                             ["runbook", *sys.argv[1:]], as_json)
     try:
-        result = resume_run(request, store_of(args), display_for)
+        result = resume_run(request, store_for(), display_for)
     except Refused as error:
-        return refused(error, False)
+        return print_refusal(error, False)
     if isinstance(result, AlreadySucceeded):
         if as_json:
             print(json.dumps({"run_id": result.run_id, "status": "succeeded", "exit_code": 0,
@@ -45,8 +45,8 @@ def run_approve(args) -> int:
     """Entry point of `runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]`."""
     request = ApproveRequest(args.run_id, args.gate, args.as_name, args.reject, args.reason)
     try:
-        message = approve_at_gate(request, store_of(args))
+        message = approve_at_gate(request, store_for())
     except Refused as error:
-        return refused(error, False)
+        return print_refusal(error, False)
     print(message)
     return EXIT_OK

@@ -38,7 +38,7 @@ class Interpreter:
         self.rt = rt
         self.statements = Statements(rt)
         self.gates = Gates(rt, self)
-        self.ast = rt.module.ast
+        self.ast = rt.module.runbook
         # Steps that finished (earlier ones too, after a resume): what a rollback unwinds.
         self.completed: list[StepRun] = list(completed or [])
         self.ran: list[StepRun] = list(completed or [])
@@ -143,20 +143,21 @@ class Interpreter:
         if unit.loop_over is None:
             return [StepRun(unit, name, self.title(unit, base), number)]
         items = self.statements.value(unit.loop_over, base)
+        var = unit.loop_var.name if unit.loop_var is not None else "item"
         if isinstance(items, Unknown):
-            loop = {unit.loop_var.name: items}
+            loop = {var: items}
             frame = Frame(StepRun(unit, f"{name}[…]", "", number, loop=loop), self.rt.module, loop)
             return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
         if not isinstance(items, list):
             raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
         if not items:
             # Nothing to run, but the record says so instead of leaving no trace.
-            self.skip(unit, number, f"`for {unit.loop_var.name} in …` has no items")
+            self.skip(unit, number, f"`for {var} in …` has no items")
             return []
         out = []
         seen: dict[str, int] = {}
         for item in items:
-            loop = {unit.loop_var.name: item}
+            loop = {var: item}
             instance_name = f"{name}[{to_text(item)}]"
             # Instance names are addresses (--from, resume, rollback): a repeated item gets
             # its occurrence number, `deploy[a#2]`, so that no two instances share one.
@@ -311,8 +312,8 @@ class Interpreter:
             within = self.statements.duration(unit.within, frame, "within") if unit.within \
                 else None
             every = self.statements.duration(unit.every, frame, "every") if unit.every else None
-            self.statements.checks.run_check(instance.title, unit.probe, unit.expects, within, every,
-                                      frame)
+            self.statements.checks.run_check(instance.title, unit.probe, unit.expects, within,
+                                             every, frame)
         else:
             self.statements.block(unit.body, frame)
 

@@ -72,7 +72,7 @@ def load_checked(path: str) -> Module:
 def parse_approvals(items: list[str] | None, module: Module) -> dict[str, list[str | None]]:
     """`--approve GATE[=WHO]`… by gate; an unknown gate is refused."""
     approvals: dict[str, list[str | None]] = {}
-    gates = {g.name.name for g in module.ast.of("gate")}
+    gates = {g.name.name for g in module.runbook.of("gate")}
     for item in items or []:
         gate, sep, who = item.partition("=")
         if gate not in gates:
@@ -83,7 +83,7 @@ def parse_approvals(items: list[str] | None, module: Module) -> dict[str, list[s
 
 def check_addresses(module: Module, from_step: str | None, fail_at: str | None) -> None:
     """`--from` and `--fail-at` name a step, check or gate of the file."""
-    names = [u.name.name for u in module.ast.units]
+    names = [u.name.name for u in module.runbook.units]
     for flag, value in (("--from", from_step), ("--fail-at", fail_at)):
         if value is not None and value not in names and value.split("[")[0] not in names:
             raise Refused(f"{flag} {value}: no step, check or gate named {value!r}"
@@ -97,7 +97,7 @@ def check_fail_at(target: str | None, module: Module) -> None:
     if target is None:
         return
     base, bracket, _ = target.partition("[")
-    unit = next(u for u in module.ast.units if u.name.name == base)
+    unit = next(u for u in module.runbook.units if u.name.name == base)
     if unit.kind == "gate":
         raise Refused(f"--fail-at {target}: {base} is a gate; a gate is approved or rejected, "
                       "not failed (leave it unapproved, or reject it with runbook approve "
@@ -118,7 +118,7 @@ def resolve_param_values(rt: Runtime, given: ParamInput) -> None:
         cli = split_assignments(given.assignments)
         file_values = load_params_file(Path(given.file)) if given.file else {}
         rt.scope.params = resolve_params(
-            rt.module.ast.of("param"), cli, file_values,
+            rt.module.runbook.of("param"), cli, file_values,
             lambda values: Evaluator(lambda name: _param_lookup(values, name)))
     except ParamError as error:
         raise Refused(str(error)) from None
@@ -148,7 +148,7 @@ def load_secrets(rt: Runtime) -> list[dict]:
     """Read every secret; missing ones stop a real run and are reported by a dry-run."""
     status = []
     missing = []
-    for secret in rt.module.ast.of("secret"):
+    for secret in rt.module.runbook.of("secret"):
         name, ref = secret.name.name, secret.ref
         where = f"env {ref}" if secret.source == "env" else f"file {ref}"
         value = None
@@ -200,7 +200,7 @@ def evaluate_globals(rt: Runtime, module: Module, seen: set | None = None) -> No
         secrets.update(rt.scope.secrets)
     scope["__secrets__"] = secrets
     frame = None if module is rt.module else Frame(StepRun(None, "", "", ""), module)
-    for let in module.ast.of("let"):
+    for let in module.runbook.of("let"):
         value = rt.evaluator(frame).eval(let.value)
         scope[let.name.name] = value
         if rt.scope.is_tainted(let.value, frame):
@@ -216,7 +216,7 @@ def check_from(rt: Runtime) -> None:
         return
     from ..syntax.walk import names_in
 
-    units = rt.module.ast.units
+    units = rt.module.runbook.units
     start = next(i for i, u in enumerate(units)
                  if u.name.name == target or target.startswith(u.name.name + "["))
     skipped = {u.name.name for u in units[:start]}

@@ -142,7 +142,7 @@ def runbook_path(started: dict):
 def restore_params(module: Module, stored: dict) -> dict:
     """Params as the run started with them (durations come back from their text)."""
     values = {}
-    for param in module.ast.of("param"):
+    for param in module.runbook.of("param"):
         name = param.name.name
         if name not in stored:
             continue
@@ -158,7 +158,7 @@ def restore_params(module: Module, stored: dict) -> dict:
 
 def restore_progress(rt: Runtime, records: list[dict]) -> tuple[set[str], list[StepRun]]:
     """Finished steps (never re-run), the completed ones (for rollback), the variables."""
-    units = {u.name.name: u for u in rt.module.ast.units}
+    units = {u.name.name: u for u in rt.module.runbook.units}
     types = variable_types(rt.module)
     finished: dict[str, dict] = {}
     loops: dict[str, dict] = {}

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import __version__
 from ..errors import EXIT_CODES, LockBusy, Refused
 from ..evaluation.values import Unknown, to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
 from ..syntax.loader import Module
+from ..version import __version__
 from .interpreter import Interpreter, Outcome
 from .plan import Plan
 from .prepare import ParamInput, complete_runtime, resolve_param_values
@@ -64,7 +64,7 @@ def prepare_runtime(module: Module, options: RunOptions, params: ParamInput, dis
 
 def runbook_title(rt: Runtime) -> str:
     """The header's title, rendered (empty without a header)."""
-    header = rt.module.ast.header
+    header = rt.module.runbook.header
     return rt.evaluator(None).render(header.title) if header is not None else ""
 
 

@@ -14,6 +14,7 @@ import time
 from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
+from ..syntax.loader import Module
 from .checks import Checks
 from .command import command_failure, run_command
 from .http import Requests
@@ -247,12 +248,12 @@ class Statements:
         self.block(task.body, task_frame)
 
     def find_task(self, st: n.TaskCall, frame: Frame):
-        module = frame.module
+        module: Module | None = frame.module
         if st.namespace is not None:
-            module = module.imports.get(st.namespace.name)
-            if module is None or module.ast is None:
-                raise StepFailed(f"module `{st.namespace.name}` is not loaded")
-        assert module.ast is not None
+            module = frame.module.imports.get(st.namespace.name)
+        if module is None or module.ast is None:
+            raise StepFailed(f"module `{st.namespace.name if st.namespace else '?'}` is not "
+                             "loaded")
         for task in module.ast.of("task"):
             if task.name.name == st.name.name:
                 return module, task

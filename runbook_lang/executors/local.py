@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import CommandSpec, Exit, Sink
+from .base import CommandSpec, Exit, Sink
 
 CHUNK = 1 << 20
 NOT_STARTED = 127
@@ -208,17 +208,18 @@ class _Supervisor:
         self.returncode = 0
         self.timed_out = False
         self.interrupted = False
+        assert proc.stdout is not None and proc.stderr is not None
+        self._pipes = (proc.stdout, proc.stderr)
         self._outputs = {proc.stdout.fileno(): outputs[0], proc.stderr.fileno(): outputs[1]}
         self._exited_at: float | None = None
         self._term_at: float | None = None
         self._kill_at: float | None = None
         self._pidfd: int | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: selectors.BaseSelector = _new_selector()
 
     def supervise(self) -> None:
         """Run the loop; on any exception the whole group is killed before it propagates."""
         try:
-            self._selector = _new_selector()
             self._register()
             self._loop()
             # Pipes still open here are held by a background process: stop reading them.
@@ -354,10 +355,9 @@ class _Supervisor:
             self._await_group_end()
         if self._pidfd is not None:
             os.close(self._pidfd)
-        if self._selector is not None:
-            self._selector.close()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        self._selector.close()
+        for pipe in self._pipes:
+            pipe.close()
 
 
 def _new_selector() -> selectors.BaseSelector:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from typing import Any
 
 from .output import use_color
 
@@ -30,8 +31,8 @@ class Display:
         # Set by the run to its masker: every line for people passes through it.
         self.mask = _same
         self.rich = use_color(self.stream)
-        self._console = None
-        self._status = None
+        self._console: Any = None
+        self._status: Any = None
         self._at_line_start = True
         self._step_started = 0.0
         self._step_label = ""

@@ -6,170 +6,34 @@ one run at a time per runbook and environment. The commands reach runs only thro
 `RunStore` chosen by `store_for`; they never know which kind they hold.
 
 Implementations: `files.py` (a local `.runbook/` directory, the embedded default) and
-`postgres.py` (a team store).
+`postgres.py` (a team store). The interface is in `base.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
-from ..executors.streams import LogSink
-from .chain import VerifyResult
+from .base import LockKey, RunLock, RunRef, RunStore, RunSummary, RunWriter, Torn
 
-Mask = Callable[[str], str]
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """A run found in a store: its id, and where the store keeps it (for messages)."""
-
-    run_id: str
-    location: str
-    # Local store only: the transcript file named on the command line (`verify PATH` checks
-    # exactly that file).
-    path: Path | None = None
+__all__ = ["LockKey", "RunLock", "RunRef", "RunStore", "RunSummary", "RunWriter", "Torn",
+           "store_for"]
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """One line of `runbook history`."""
+def store_for(url: str | None = None, transcript_dir: str | Path | None = None) -> RunStore:
+    """The store a command works with: `url` (`--store`, else RUNBOOK_STORE) names a team
+    store; without one, the local directory (`--transcript-dir`, else `.runbook/runs` under
+    the working directory)."""
+    import os
 
-    run_id: str
-    runbook: str
-    status: str
-    started: str
-    operator: str
-    duration_ms: int | None
-    location: str = ""
-
-
-@dataclass(frozen=True)
-class LockKey:
-    """What one-run-at-a-time is about: a runbook (its stable id) and an environment."""
-
-    runbook_id: str
-    environment: str | None
-    # Shown to people: the runbook's file name.
-    label: str = ""
-
-
-@dataclass
-class Torn:
-    """A torn last line cut off when a run was reopened: its size and SHA-256."""
-
-    bytes: int
-    sha256: str
-
-    def to_json(self) -> dict:
-        return {"bytes": self.bytes, "sha256": self.sha256}
-
-
-class RunWriter(Protocol):
-    """Appends to one run's record."""
-
-    run_id: str
-    # The SHA-256 of the last record written.
-    head: str
-
-    def append(self, event: str, **fields: object) -> dict:
-        """Write one record (fields masked) and return it; durable only after `sync`."""
-
-    def sync(self) -> None:
-        """Make every record so far durable and move the head to the last one."""
-
-    def output(self, seq: int, step: str, stream: str) -> tuple[LogSink, str]:
-        """A log for one stream of the command recorded at `seq`, and the name the record
-        gives it (relative to the run)."""
-
-    def close(self) -> None:
-        """Sync and release; closing twice is harmless."""
-
-
-class RunLock(Protocol):
-    """A held run lock."""
-
-    # Who held the lock before, when a holder that died left its note: recorded.
-    takeover: dict | None
-
-    def note_process(self, info: dict) -> None:
-        """A command's process group started (`{"pgid", "start", "host"}`): remembered
-        until `clear_process`, so that a killed run's survivors block the next run."""
-
-    def clear_process(self, info: dict) -> None:
-        """That process group has ended."""
-
-    def release(self) -> None:
-        """Give the lock up (also happens when the process ends)."""
-
-
-class RunStore(Protocol):
-    """Where runs, their records, decisions and locks live."""
-
-    # For messages: a directory or a database address without its password.
-    location: str
-
-    def create(self, run_id: str, snapshot: bytes, mask: Mask) -> RunWriter:
-        """Start the record of a new run, keeping a copy of the runbook as it runs."""
-
-    def reopen(self, ref: RunRef, mask: Mask) -> tuple[RunWriter, Torn | None]:
-        """Continue a run's record (resume), cutting off a torn last line."""
-
-    def resolve(self, ref: str) -> RunRef | None:
-        """A run given by id (or, for a local store, a run directory or transcript)."""
-
-    def runs(self) -> list[RunRef]:
-        """Every run, newest first."""
-
-    def records(self, ref: RunRef) -> tuple[list[dict], Torn | None]:
-        """The run's complete records, and its torn last line if any."""
-
-    def verify(self, ref: RunRef, head: str | None = None) -> VerifyResult:
-        """Check the run's chain, seal, output logs and snapshot (LANGUAGE.md §9)."""
-
-    def snapshot(self, ref: RunRef) -> bytes | None:
-        """The runbook as the run started it."""
-
-    def add_decision(self, ref: RunRef, decision: dict) -> None:
-        """Keep a gate decision made while the run waits (durably)."""
-
-    def decisions(self, ref: RunRef) -> list[dict]:
-        """The decisions kept for the run, oldest first."""
-
-    def lock(self, key: LockKey, holder: dict) -> RunLock:
-        """Take the run lock now or raise `LockBusy` naming the holder (or a live process
-        group left by a killed run)."""
-
-    def close(self) -> None:
-        """Release connections."""
-
-
-@dataclass
-class StoreSettings:
-    """How to reach the store: `--store URL` / RUNBOOK_STORE, `--transcript-dir`."""
-
-    url: str | None = None
-    transcript_dir: Path | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def store_for(settings: StoreSettings) -> RunStore:
-    """The store a command works with: PostgreSQL for a `postgresql://` URL, else the local
-    directory (`--transcript-dir`, or `.runbook/runs` under the working directory)."""
-    url = settings.url
+    url = url or os.environ.get("RUNBOOK_STORE") or None
     if url and url.startswith(("postgresql://", "postgres://")):
         from ..errors import StoreError
 
         raise StoreError("the PostgreSQL store is not available in this version")
-    if url and not url.startswith("file:"):
+    if url:
         from ..errors import UsageError
 
-        raise UsageError(f"--store {url}: expected a postgresql:// URL or a file: path")
+        raise UsageError(f"--store {url}: expected a postgresql:// URL")
     from .files import LocalStore
 
-    root = settings.transcript_dir
-    if url and url.startswith("file:"):
-        root = Path(url.removeprefix("file://").removeprefix("file:"))
-    return LocalStore(root)
+    return LocalStore(Path(transcript_dir) if transcript_dir else None)

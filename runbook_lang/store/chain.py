@@ -167,7 +167,8 @@ def _log_refs(rec: dict) -> Iterator[tuple[str, dict]]:
     """(relative log path, recorded digest) for each stream log a command record names."""
     top, seen = rec.get("log"), set()
     for stream in ("stdout", "stderr"):
-        digest = rec.get(stream) if isinstance(rec.get(stream), dict) else {}
+        found = rec.get(stream)
+        digest: dict = found if isinstance(found, dict) else {}
         rel = digest.get("log")
         if rel is None and isinstance(top, dict):
             rel = top.get(stream)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
-from . import LockKey, RunRef, RunSummary, Torn
+from .base import LockKey, RunRef, RunSummary, Torn
 from .chain import COMMON, ZERO, VerifyResult, parse_line, sha, split_lines, torn_info, verify_chain
 from .locks import FileLock, lock_path
 
@@ -315,8 +315,9 @@ def _read_log(run_dir: Path, rel: str) -> tuple[int, str] | None:
 
 def summarize(ref: RunRef, records: list[dict]) -> RunSummary:
     """A run's line in `runbook history`, from its records."""
-    started = next((r for r in records if r.get("event") == "run_started"), {})
-    finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), {})
+    started: dict = next((r for r in records if r.get("event") == "run_started"), {})
+    finished: dict = next((r for r in reversed(records) if r.get("event") == "run_finished"),
+                          {})
     duration = finished.get("duration_ms")
     return RunSummary(ref.run_id, started.get("runbook", "?"),
                       finished.get("status", "unfinished"),

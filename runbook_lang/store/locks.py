@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..errors import LockBusy
-from . import LockKey
+from .base import LockKey
 
 
 def lock_base(runbook: Path) -> Path:

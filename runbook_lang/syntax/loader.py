@@ -23,6 +23,13 @@ class Module:
     diagnostics: list[Diagnostic]
     imports: dict[str, Module | None] = field(default_factory=dict)
 
+    @property
+    def runbook(self) -> n.Runbook:
+        """The AST of a module that parsed (the engine only sees checked modules)."""
+        if self.ast is None:
+            raise ValueError(f"{self.source.path} did not parse")
+        return self.ast
+
 
 class Loader:
     """Parses files and resolves `import`s, detecting missing modules and cycles."""

@@ -24,8 +24,8 @@ class Formatted:
 
 def format_source(text: str, name: str) -> Formatted:
     """Re-lay `text` out; refuse when it does not parse or when formatting would change it."""
-    from ..syntax.parser import ParseFailure, parse_source
-    from ..syntax.source import Source
+    from .parser import ParseFailure, parse_source
+    from .source import Source
 
     try:
         before, problems = parse_source(Source(name, text))
