@@ -25,7 +25,8 @@ def canary_run(tmp_path_factory):
 
 def test_secrets_reach_commands_but_the_output_shows_stars(canary_run):
     _, result = canary_run
-    assert result.exit_code == 1, result.output
+    # The two failing steps are tolerated (on_failure continue).
+    assert result.exit_code == 0, result.output
     lines = [line.strip() for line in result.stdout.splitlines()]
     assert "token is ***" in lines
     assert "stderr has ***" in lines
@@ -33,7 +34,7 @@ def test_secrets_reach_commands_but_the_output_shows_stars(canary_run):
     assert "✎ captured: ***" in lines
     # A value built from a secret is masked whole, like the secret itself.
     assert "✎ copy=*** joined=***" in lines
-    assert "✗ fails_too failed" in result.stdout and "— gave up on ***" in result.stdout
+    assert "⚠ fails_too tolerated" in result.stdout and "— gave up on ***" in result.stdout
 
 
 def test_a_secret_never_reaches_stdout_stderr_or_any_file(canary_run):

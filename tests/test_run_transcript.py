@@ -165,7 +165,7 @@ def test_run_ids_sort_by_start_time_and_history_lists_newest_first(ws):
                                "DURATION"]
     assert [row.split()[0] for row in rows[1:]] == ids[::-1]
     assert [row.split()[1:4] for row in rows[1:]] == [
-        ["policy_continue.runbook", "failed", OPERATOR],
+        ["policy_continue.runbook", "succeeded", OPERATOR],
         ["policy_abort.runbook", "failed", OPERATOR],
         ["control_when.runbook", "succeeded", OPERATOR],
     ]

@@ -148,7 +148,7 @@ class Gates:
                                       else "rejected", ms, reason)
         instance.status = status
         instance.duration_ms = ms
-        self.interpreter.ran.append(instance)
+        self.interpreter.add_ran(instance)
         return "approved" if verdict == "approved" else "rejected"
 
     def collect_flags(self, rules: GateRules) -> None:

@@ -13,7 +13,7 @@ from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .gates import Gates
 from .plan import PlanStep
-from .runtime import Frame, Runtime, StepRun
+from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun
 from .statements import Statements
 
 
@@ -34,26 +34,29 @@ class Outcome:
 class Interpreter:
     """Runs (or plans) the units of a loaded runbook with an initialised Runtime."""
 
-    def __init__(self, rt: Runtime, completed: list[StepRun] | None = None) -> None:
+    def __init__(self, rt: Runtime, progress: Progress | None = None) -> None:
         self.rt = rt
         self.statements = Statements(rt)
         self.gates = Gates(rt, self)
         self.ast = rt.module.runbook
+        self.progress = progress or Progress()
         # Steps that finished (earlier ones too, after a resume): what a rollback unwinds.
-        self.completed: list[StepRun] = list(completed or [])
-        self.ran: list[StepRun] = list(completed or [])
-        self.failed: list[StepRun] = []
+        self.completed: list[StepRun] = list(self.progress.completed)
+        # Every step instance of the run so far, for the summary.
+        self.ran: list[StepRun] = list(self.progress.ran)
+        # Failures tolerated by `on_failure continue`: recorded, shown, never undone.
+        self.tolerated: list[StepRun] = []
         self.rollback_failed = False
         self.units = self.ast.units
 
     # ------------------------------------------------------------------ the run
 
-    def execute(self, start_index: int = 0, done: set[str] | None = None) -> Outcome:
-        """Run units from `start_index`; `done` names instances that finished earlier."""
-        done = done or set()
+    def execute(self) -> Outcome:
+        """Run the units (after a resume: those not finished yet, or the rollback that was
+        under way), then `finally`."""
         outcome: Outcome | None = None
         try:
-            outcome = self.run_units(start_index, done)
+            outcome = self.resume_outcome() or self.run_units(self.progress.done)
         except Interrupted:
             self.rt.display.stop_spinner()
             return Outcome("interrupted", self._current_name(), "interrupted by a signal",
@@ -77,16 +80,56 @@ class Interpreter:
         outcome.steps = self.ran
         return outcome
 
+    def resume_outcome(self) -> Outcome | None:
+        """A resumed run whose failure was already being handled never goes forward again:
+        it finishes the rollback under way (LANGUAGE.md §7), or, when that rollback had
+        finished, ends as it did."""
+        pending = self.progress.rollback
+        if pending is None:
+            return None
+        if not pending.finished:
+            ok = self.finish_rollback(pending)
+        else:
+            ok = not pending.failed
+        if pending.cause == "rejected":
+            status = "rejected" if ok else "rollback_failed"
+        else:
+            status = "rolled_back" if ok else "rollback_failed"
+        return Outcome(status, pending.trigger, pending.reason)
+
+    def finish_rollback(self, pending: PendingRollback) -> bool:
+        """Undo the steps a rollback had not finished, in its order; never one twice."""
+        by_name = {step.name: step for step in self.ran}
+        left = [by_name[name] for name in pending.steps
+                if name not in pending.done and name in by_name]
+        names = [step.name for step in left]
+        trigger = by_name.get(pending.trigger) or StepRun(None, pending.trigger, "", "")
+        self.rt.record("rollback_started", trigger=pending.trigger, steps=names, resumed=True,
+                       cause=pending.cause, reason=pending.reason)
+        self.rt.display.line(f"↺ resuming the rollback after {pending.trigger}: "
+                             + (", ".join(names) if names else "nothing left to undo"),
+                             "yellow")
+        ok = not pending.failed
+        for step in left:
+            ok = self.undo(step, trigger) and ok
+        self.rt.record("rollback_finished", trigger=pending.trigger, steps=pending.steps,
+                       status="succeeded" if ok else "failed")
+        self.rollback_failed = not ok
+        return ok
+
+    def add_ran(self, instance: StepRun) -> None:
+        """Count an instance in the summary; a resumed run's retry replaces its failure."""
+        self.ran = [step for step in self.ran if step.name != instance.name]
+        self.ran.append(instance)
+
     def _current_name(self) -> str | None:
         return self.ran[-1].name if self.ran else None
 
-    def run_units(self, start_index: int, done: set[str]) -> Outcome:
+    def run_units(self, done: set[str]) -> Outcome:
         from_index = self.from_index()
         total = len(self.units)
         for index, unit in enumerate(self.units):
             number = f"{index + 1}/{total}"
-            if index < start_index:
-                continue
             if from_index is not None and index < from_index and unit.kind != "gate":
                 # Gates are not skipped: starting later must not bypass an approval.
                 self.skip(unit, number, f"before --from {self.rt.options.from_step}: skipped "
@@ -102,7 +145,7 @@ class Interpreter:
                     return self.rejected(unit)
                 continue
             try:
-                instances = self.instances(unit, number)
+                instances = self.from_instance(unit, self.instances(unit, number), number)
             except StepFailed as error:
                 # The list of a `for` step could not be computed: the step fails as a whole.
                 instance = StepRun(unit, unit.name.name, unit.name.name, number)
@@ -120,9 +163,6 @@ class Interpreter:
                 outcome = self.on_failure(instance, failure)
                 if outcome is not None:
                     return outcome
-        if self.failed:
-            first = self.failed[0]
-            return Outcome("failed", first.name, first.status_reason)
         return Outcome("succeeded")
 
     def from_index(self) -> int | None:
@@ -155,24 +195,45 @@ class Interpreter:
             self.skip(unit, number, f"`for {var} in …` has no items")
             return []
         out = []
-        seen: dict[str, int] = {}
-        for item in items:
+        for item, instance_name in zip(items, instance_names(name, items), strict=True):
             loop = {var: item}
-            instance_name = f"{name}[{to_text(item)}]"
-            # Instance names are addresses (--from, resume, rollback): a repeated item gets
-            # its occurrence number, `deploy[a#2]`, so that no two instances share one.
-            seen[instance_name] = seen.get(instance_name, 0) + 1
-            if seen[instance_name] > 1:
-                instance_name = f"{name}[{to_text(item)}#{seen[instance_name]}]"
             frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
                           loop)
             out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
+        self.check_fail_at(unit, out)
         return out
+
+    def check_fail_at(self, unit, instances: list[StepRun]) -> None:
+        """`--fail-at NAME[item]` must name one of NAME's instances: a mistyped item must
+        fail the step, never let a rollback drill run as a real deploy."""
+        target = self.rt.options.fail_at
+        if target is None or not target.startswith(unit.name.name + "["):
+            return
+        names = [i.name for i in instances]
+        if target not in names:
+            raise StepFailed(f"--fail-at {target}: {unit.name.name} has no such instance "
+                             f"(instances: {', '.join(names)}); nothing was run")
+
+    def from_instance(self, unit, instances: list[StepRun], number: str) -> list[StepRun]:
+        """`--from NAME[item]`: the instances before that one are skipped by the operator."""
+        target = self.rt.options.from_step
+        if target is None or not target.startswith(unit.name.name + "["):
+            return instances
+        names = [i.name for i in instances]
+        if target not in names:
+            raise StepFailed(f"--from {target}: {unit.name.name} has no such instance "
+                             f"(instances: {', '.join(names)}); nothing was run")
+        start = names.index(target)
+        for skipped in instances[:start]:
+            self.skip_instance(skipped, f"before --from {target}: skipped by the operator")
+        return instances[start:]
 
     def unit_failed(self, instance: StepRun, reason: str) -> None:
         """Record a step that failed before any attempt could start."""
-        instance.status, instance.status_reason = "failed", reason
-        self.ran.append(instance)
+        tolerated = self.policy(instance.unit) == "continue"
+        instance.status = "tolerated" if tolerated else "failed"
+        instance.status_reason = reason
+        self.add_ran(instance)
         if self.rt.dry:
             self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
                                             _kind(instance.unit), instance.title, "fails",
@@ -180,8 +241,9 @@ class Interpreter:
             return
         self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
         self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
-                       status="failed", reason=reason, duration_ms=0)
-        self.rt.display.step_finished(instance.name, "failed", 0, self.rt.mask(reason))
+                       status="failed", reason=reason, duration_ms=0,
+                       **({"tolerated": True} if tolerated else {}))
+        self.rt.display.step_finished(instance.name, instance.status, 0, self.rt.mask(reason))
 
     def title(self, unit, frame: Frame) -> str:
         try:
@@ -202,7 +264,21 @@ class Interpreter:
         self.rt.record("step_finished", step=name, title=instance.title, attempt=1,
                        status="skipped", reason=reason, duration_ms=0)
         self.rt.display.step_finished(name, "skipped", 0, reason)
-        self.ran.append(instance)
+        self.add_ran(instance)
+
+    def skip_instance(self, instance: StepRun, reason: str) -> None:
+        """Record one instance of a `for` step as skipped."""
+        instance.status, instance.status_reason = "skipped", reason
+        if self.rt.dry:
+            self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
+                                            _kind(instance.unit), instance.title, "skipped",
+                                            reason))
+            return
+        self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
+        self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
+                       status="skipped", reason=reason, duration_ms=0)
+        self.rt.display.step_finished(instance.name, "skipped", 0, reason)
+        self.add_ran(instance)
 
     def run_step(self, instance: StepRun) -> str | None:
         """Run one step instance with its retries; the failure reason, or None on success."""
@@ -219,7 +295,7 @@ class Interpreter:
             self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
                            status="skipped", reason=reason, duration_ms=0)
             self.rt.display.step_finished(instance.name, "skipped", 0, reason)
-            self.ran.append(instance)
+            self.add_ran(instance)
             return None
         if self.rt.dry:
             status = "decided at run time" if isinstance(when, Unknown) else "will run"
@@ -234,7 +310,7 @@ class Interpreter:
         except StepFailed as error:
             self.unit_failed(instance, error.reason)
             return error.reason
-        self.ran.append(instance)
+        self.add_ran(instance)
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
@@ -258,18 +334,23 @@ class Interpreter:
                 # (continue, rollback) still applies.
                 failure = as_failure(error).reason
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
+                last = attempt > count
+                tolerated = last and self.policy(unit) == "continue"
                 self.rt.record("step_finished", step=instance.name, title=instance.title,
                                attempt=attempt, status="failed", reason=failure,
-                               duration_ms=instance.duration_ms)
-                self.rt.display.step_finished(instance.name, "failed", instance.duration_ms,
-                                              self.rt.mask(failure))
-                if attempt <= count:
+                               duration_ms=instance.duration_ms,
+                               **({"tolerated": True} if tolerated else {}))
+                self.rt.display.step_finished(
+                    instance.name, "tolerated" if tolerated else "failed",
+                    instance.duration_ms, self.rt.mask(failure))
+                if not last:
                     self.rt.display.line(f"    retrying in {Duration(int(pause * 1000))} "
                                          f"(attempt {attempt + 1} of {count + 1})", "yellow")
                     self.rt.interrupts.sleep(pause)
                     pause *= backoff
                     continue
-                instance.status, instance.status_reason = "failed", failure
+                instance.status = "tolerated" if tolerated else "failed"
+                instance.status_reason = failure
                 return failure
             instance.duration_ms = int((time.monotonic() - started) * 1000)
             instance.status, instance.status_reason = "succeeded", ""
@@ -403,22 +484,26 @@ class Interpreter:
     def on_failure(self, instance: StepRun, reason: str) -> Outcome | None:
         policy = self.policy(instance.unit)
         if policy == "continue":
-            self.failed.append(instance)
+            # Tolerated: the run's status stays as it is (LANGUAGE.md §7).
+            instance.status = "tolerated"
+            self.tolerated.append(instance)
             return None
         if policy == "abort":
             return Outcome("failed", instance.name, reason)
-        ok = self.rollback(instance, include_trigger=True)
+        ok = self.rollback(instance, include_trigger=True, reason=reason)
         return Outcome("rolled_back" if ok else "rollback_failed", instance.name, reason)
 
     def rejected(self, gate: n.Gate) -> Outcome:
         outcome = Outcome("rejected", gate.name.name, f"gate {gate.name.name} was not approved")
         if self.ast.default_policy == "rollback" and self.completed:
             trigger = StepRun(gate, gate.name.name, "", "")
-            if not self.rollback(trigger, include_trigger=False):
+            if not self.rollback(trigger, include_trigger=False, cause="rejected",
+                                 reason=outcome.reason):
                 outcome.status = "rollback_failed"
         return outcome
 
-    def rollback(self, trigger: StepRun, include_trigger: bool) -> bool:
+    def rollback(self, trigger: StepRun, include_trigger: bool, cause: str = "failed",
+                 reason: str = "") -> bool:
         """Undo the failed step, then every completed step in reverse order (a saga)."""
         plan = []
         if include_trigger and undo_block(trigger.unit) is not None:
@@ -426,7 +511,8 @@ class Interpreter:
         plan.extend(done for done in reversed(self.completed)
                     if undo_block(done.unit) is not None)
         names = [step.name for step in plan]
-        self.rt.record("rollback_started", trigger=trigger.name, steps=names)
+        self.rt.record("rollback_started", trigger=trigger.name, steps=names, cause=cause,
+                       reason=reason)
         if not self.rt.dry:
             self.rt.display.line(f"↺ rolling back after {trigger.name}: "
                                  + (", ".join(names) if names else "nothing to undo"), "yellow")
@@ -522,6 +608,18 @@ class Interpreter:
         self.rt.record("step_finished", step="finally", title="finally", attempt=1,
                        status="succeeded", reason="", duration_ms=ms, phase="finally")
         self.rt.display.step_finished("finally", "succeeded", ms)
+
+
+def instance_names(name: str, items: list) -> list[str]:
+    """The addresses of a `for` step's instances: `NAME[item]`, and for an item that repeats,
+    its occurrence number (`deploy[a#2]`), so that no two instances share one."""
+    names, seen = [], {}
+    for item in items:
+        instance = f"{name}[{to_text(item)}]"
+        seen[instance] = seen.get(instance, 0) + 1
+        names.append(instance if seen[instance] == 1 else
+                     f"{name}[{to_text(item)}#{seen[instance]}]")
+    return names
 
 
 def as_failure(error: Exception) -> StepFailed:

@@ -136,6 +136,31 @@ def complete_runtime(rt: Runtime) -> None:
         evaluate_globals(rt, rt.module)
     except EvalError as error:
         raise Refused(f"cannot compute a let: {error}") from None
+    check_instances(rt)
+
+
+def check_instances(rt: Runtime) -> None:
+    """`--from NAME[item]` and `--fail-at NAME[item]` name an instance NAME will have, where
+    its list is known before the run (else the step itself refuses when it gets there)."""
+    from .interpreter import instance_names
+
+    for flag, target in (("--from", rt.options.from_step), ("--fail-at", rt.options.fail_at)):
+        if target is None or "[" not in target:
+            continue
+        base = target.partition("[")[0]
+        unit = next((u for u in rt.module.runbook.units if u.name.name == base), None)
+        if unit is None or getattr(unit, "loop_over", None) is None:
+            continue
+        try:
+            items = rt.evaluator(None).eval(unit.loop_over)
+        except EvalError:
+            continue  # set by an earlier step: only known at run time
+        if not isinstance(items, list):
+            continue
+        names = instance_names(base, items)
+        if target not in names:
+            known = ", ".join(names) if names else "none: the list is empty"
+            raise Refused(f"{flag} {target}: {base} has no such instance (instances: {known})")
 
 
 def _param_lookup(values: dict, name: str):

@@ -21,7 +21,7 @@ from ..syntax.loader import Module
 from .approvals import Quorum
 from .interpreter import Interpreter
 from .prepare import complete_runtime, load_checked, new_options
-from .runtime import Clock, Runtime, StepRun, SystemClock
+from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun, SystemClock
 from .session import RunResult, drive, new_runtime, take_lock
 
 ENDED = ("rolled_back", "rollback_failed", "rejected")
@@ -88,7 +88,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     rt.scope.params = restore_params(module, started.get("params") or {})
     complete_runtime(rt)
     rt.resume.operator_at_start = (started.get("operator") or {}).get("user")
-    done, completed = restore_progress(rt, records)
+    progress = restore_progress(rt, records)
     restore_gates(rt, records, store.decisions(ref))
     lock = take_lock(rt, store, ref.run_id)
     try:
@@ -97,10 +97,11 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
                       argv=options.argv, allow_changed=bool(changed and request.allow_changed),
                       torn=torn.to_json() if torn else None, previous_status=status,
                       lock_takeover=lock.takeover)
+        kept = len(progress.done)
         rt.display.line(f"resuming run {ref.run_id} ({status}); "
-                        f"{len(done)} finished step{'s' if len(done) != 1 else ''} kept", "bold")
-        return drive(rt, writer, Interpreter(rt, completed), started.get("runbook", str(path)),
-                     store, done=done, lock=lock)
+                        f"{kept} finished step{'s' if kept != 1 else ''} kept", "bold")
+        return drive(rt, writer, Interpreter(rt, progress), started.get("runbook", str(path)),
+                     store, lock=lock)
     finally:
         lock.release()
 
@@ -156,40 +157,73 @@ def restore_params(module: Module, stored: dict) -> dict:
     return values
 
 
-def restore_progress(rt: Runtime, records: list[dict]) -> tuple[set[str], list[StepRun]]:
-    """Finished steps (never re-run), the completed ones (for rollback), the variables."""
+def restore_progress(rt: Runtime, records: list[dict]) -> Progress:
+    """What the run did so far: finished steps (never re-run), completed ones (for a
+    rollback), every instance with its status and duration (for the summary), the variables,
+    and a rollback that was under way."""
     units = {u.name.name: u for u in rt.module.runbook.units}
     types = variable_types(rt.module)
+    instances: dict[str, StepRun] = {}
     finished: dict[str, dict] = {}
     loops: dict[str, dict] = {}
+    pending: PendingRollback | None = None
     for rec in records:
-        event = rec.get("event")
-        if rec.get("phase", "step") != "step":
+        event, phase = rec.get("event"), rec.get("phase", "step")
+        if event == "rollback_started" and not rec.get("resumed"):
+            pending = PendingRollback(rec.get("trigger", "?"), list(rec.get("steps") or []),
+                                      rec.get("cause", "failed"), rec.get("reason") or "")
+        elif event == "rollback_finished" and pending is not None:
+            pending.finished = True
+            pending.failed = pending.failed or rec.get("status") == "failed"
+        elif phase == "rollback":
+            if event == "step_finished" and pending is not None:
+                _undone(pending, instances, rec)
+        elif phase != "step":
             continue
-        if event == "step_started":
+        elif event == "step_started":
             loops[rec["step"]] = rec.get("loop") or {}
         elif event == "step_finished":
-            if rec.get("status") in ("succeeded", "skipped"):
+            instances[rec["step"]] = _instance(rt, units, rec, loops)
+            if rec.get("status") in ("succeeded", "skipped") or rec.get("tolerated"):
                 finished[rec["step"]] = rec
             else:
                 finished.pop(rec["step"], None)
         elif event == "variable_set":
-            if rec.get("value") == "***":
-                rt.scope.unrestorable[rec["name"]] = rec.get("step", "?")
-                rt.scope.variables.pop(rec["name"], None)
-            else:
-                rt.scope.variables[rec["name"]] = _restore_value(rec.get("value"),
-                                                                 types.get(rec["name"]))
-                rt.scope.unrestorable.pop(rec["name"], None)
-    completed = []
-    for name, rec in finished.items():
-        unit = units.get(name.split("[")[0])
-        if unit is None or rec.get("status") != "succeeded" or unit.kind == "gate":
-            continue
-        completed.append(StepRun(unit, name, rec.get("title", name), "", loop=loops.get(name, {}),
-                                 cwd=rt.base_dir, status="succeeded",
-                                 duration_ms=rec.get("duration_ms", 0)))
-    return set(finished), completed
+            _restore_variable(rt, rec, types)
+    completed = [instances[name] for name, rec in finished.items()
+                 if rec.get("status") == "succeeded" and instances[name].unit is not None
+                 and instances[name].unit.kind != "gate"]
+    ran = [step for step in instances.values() if step.unit is not None]
+    return Progress(set(finished), completed, ran, pending)
+
+
+def _instance(rt: Runtime, units: dict, rec: dict, loops: dict) -> StepRun:
+    name = rec["step"]
+    status = "tolerated" if rec.get("tolerated") else rec.get("status", "failed")
+    return StepRun(units.get(name.split("[")[0]), name, rec.get("title", name), "",
+                   loop=loops.get(name, {}), cwd=rt.base_dir, status=status,
+                   status_reason=rec.get("reason") or "",
+                   duration_ms=rec.get("duration_ms", 0))
+
+
+def _undone(pending: PendingRollback, instances: dict[str, StepRun], rec: dict) -> None:
+    """An undo block that ended before the stop: it is never run again."""
+    pending.done.add(rec["step"])
+    failed = rec.get("status") == "failed"
+    pending.failed = pending.failed or failed
+    step = instances.get(rec["step"])
+    if step is not None:
+        step.status = "rollback_failed" if failed else "rolled_back"
+
+
+def _restore_variable(rt: Runtime, rec: dict, types: dict) -> None:
+    if rec.get("value") == "***":
+        rt.scope.unrestorable[rec["name"]] = rec.get("step", "?")
+        rt.scope.variables.pop(rec["name"], None)
+    else:
+        rt.scope.variables[rec["name"]] = _restore_value(rec.get("value"),
+                                                         types.get(rec["name"]))
+        rt.scope.unrestorable.pop(rec["name"], None)
 
 
 def variable_types(module: Module) -> dict[str, str | None]:

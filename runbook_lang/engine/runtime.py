@@ -243,6 +243,33 @@ class Scope:
 
 
 @dataclass
+class PendingRollback:
+    """A rollback a resumed run takes over: the undo blocks it planned, those finished."""
+
+    trigger: str
+    steps: list[str]
+    cause: str = "failed"  # failed (a step) or rejected (a gate)
+    reason: str = ""
+    done: set[str] = field(default_factory=set)
+    failed: bool = False
+    finished: bool = False
+
+
+@dataclass
+class Progress:
+    """How far a run got, for a resumed run: what never runs again and what to unwind."""
+
+    # Instances that finished (succeeded, skipped or tolerated): never run again.
+    done: set[str] = field(default_factory=set)
+    # Instances that succeeded, in order: what a rollback unwinds.
+    completed: list[StepRun] = field(default_factory=list)
+    # Every instance recorded so far, with its status and duration: the summary's rows.
+    ran: list[StepRun] = field(default_factory=list)
+    # A rollback under way (or finished) when the run stopped.
+    rollback: PendingRollback | None = None
+
+
+@dataclass
 class ResumeState:
     """What a resumed run takes over: approvals recorded, decisions made since, waits."""
 

@@ -134,7 +134,7 @@ def start_run(rt: Runtime, store: RunStore, file: str) -> RunResult:
 
 
 def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunStore,
-          start_index: int = 0, done: set[str] | None = None, lock=None) -> RunResult:
+          lock=None) -> RunResult:
     """Run the interpreter with the record open; record the end; return the result."""
     writer.sync()
     rt.recorder = writer
@@ -143,7 +143,7 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
     started = time.monotonic()
     rt.interrupts.install()
     try:
-        outcome = interpreter.execute(start_index, done)
+        outcome = interpreter.execute()
     finally:
         rt.interrupts.restore()
         rt.executors.close()

@@ -14,9 +14,10 @@ from typing import Any
 
 from .output import use_color
 
-SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "rolled_back": "↺",
+SYMBOLS = {"succeeded": "✓", "failed": "✗", "tolerated": "⚠", "skipped": "↷", "rolled_back": "↺",
            "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■"}
-STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "rolled_back": "yellow",
+STYLES = {"succeeded": "green", "failed": "red", "tolerated": "yellow", "skipped": "dim",
+          "rolled_back": "yellow",
           "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
           "interrupted": "red"}
 INDENT = b"    "
