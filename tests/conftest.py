@@ -213,6 +213,7 @@ class Server:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.trickled = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -226,6 +227,9 @@ class Server:
                                         "headers": {k.lower(): v for k, v in
                                                     self.headers.items()},
                                         "body": body})
+                if self.path.startswith("/trickle"):
+                    self.trickle()
+                    return
                 status, headers, payload = server.answer(self.path, body, self.headers)
                 data = payload.encode()
                 self.send_response(status)
@@ -235,6 +239,20 @@ class Server:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+
+            def trickle(self) -> None:
+                """Ten bytes, one every 2 s: each read succeeds, the whole takes 20 s."""
+                self.send_response(200)
+                self.send_header("Content-Length", "10")
+                self.end_headers()
+                try:
+                    for _ in range(10):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        server.trickled += 1
+                        time.sleep(2)
+                except OSError:
+                    pass
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 

@@ -321,6 +321,9 @@ class Interpreter:
             try:
                 self.prepare(instance, frame)
                 self.body(instance, frame)
+                # A signal that arrived while the last statement finished still stops the
+                # run here: a step never counts as succeeded after Ctrl-C.
+                self.rt.interrupts.check()
                 if self.rt.options.fail_at in (instance.name, unit.name.name):
                     # After the body, as a real failure at the end of the step would be:
                     # the step's own undo then has something to undo.
