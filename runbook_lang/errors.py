@@ -61,6 +61,11 @@ class StoreError(RunbookError):
     """The store cannot be reached or cannot do what was asked; the message says why."""
 
 
+class RecordError(RunbookError):
+    """The run's record cannot be written (disk full, folder gone or read-only): the run
+    stops at once, since nothing may run unrecorded."""
+
+
 class LockBusy(RunbookError):
     """Another live run holds the lock, or a killed run's process group is still alive;
     `holder` says who."""

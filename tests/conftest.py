@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -36,11 +37,16 @@ def fixture_path(name: str) -> Path:
     return FIXTURES / (name if name.endswith(".runbook") else f"{name}.runbook")
 
 
+# Run locks of the tests' runbooks, apart from the user's own (~/.runbook/locks).
+LOCK_DIR = Path(tempfile.mkdtemp(prefix="runbook-test-locks-"))
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a `runbook` process: no colour, a fixed operator, no stray secrets."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RUNBOOK_", "CANARY", "PYTEST_"))}
-    env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8")
+    env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8",
+               RUNBOOK_LOCK_DIR=str(LOCK_DIR))
     env.update(extra)
     return env
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-VALID = sorted((FIXTURES / "valid").glob("*.runbook"))
-INVALID = sorted((FIXTURES / "invalid").glob("*.runbook"))
-WARNINGS = sorted((FIXTURES / "warnings").glob("*.runbook"))
+VALID = sorted(p for p in (FIXTURES / "valid").glob("*.runbook") if p.is_file())
+INVALID = sorted(p for p in (FIXTURES / "invalid").glob("*.runbook") if p.is_file())
+WARNINGS = sorted(p for p in (FIXTURES / "warnings").glob("*.runbook") if p.is_file())
 
 _EXPECT = re.compile(rb"^# expect: ([EW]\d{3}) (-|(?:(\S+):)?(\d+):(\d+)) (.+)$")
 

@@ -5,6 +5,7 @@ one does, captured variables come back, and the whole transcript still verifies.
 
 import hashlib
 import json
+import os
 import signal
 import socket
 import time
@@ -21,6 +22,8 @@ from conftest import (
     step_order,
     wait_for,
 )
+
+from runbook_lang.executors.local import group_alive
 
 
 def lines(ws, name: str = "runs.txt") -> list[str]:
@@ -529,3 +532,39 @@ def test_a_mistyped_fail_at_never_turns_a_drill_into_a_deploy(ws):
     reasons = {r["step"]: r["reason"] for r in events(result.records(), "step_finished")}
     assert reasons["deploy"] == ("--fail-at deploy[x]: deploy has no such instance (instances: "
                                  "deploy[a], deploy[b]); nothing was run")
+
+
+# ---------------------------------------------------------------------- orphans
+
+
+def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws):
+    """kill -9 of runbook leaves the running command's process group alive: no run or
+    resume of the same lock may start while it lives, and the refusal names it."""
+    name = ws.add("resume_hang")
+    proc = ws.start("run", name)
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        group = int(pid_file.read_text())
+        proc.kill()
+        proc.communicate(timeout=30)
+        run_dir = the_run(ws)
+        for args in (("resume", run_dir.name), ("run", name)):
+            refused = ws.runbook(*args)
+            assert refused.exit_code == 2, refused.output
+            assert f"process group {group} is still running" in refused.stderr
+            assert f"kill -TERM -{group}" in refused.stderr
+        assert lines(ws) == ["first", "hang"]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, NameError):
+            pass
+    wait_for(lambda: not group_alive(group), what="the group to end")
+    (ws.root / "done.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["first", "hang", "hang", "after"]

@@ -19,7 +19,7 @@ import pytest
 from conftest import RUNBOOK, clean_env, closed_port, events, read_transcript, run_dirs
 
 STDLIB = Path(__file__).resolve().parents[1] / "stdlib"
-MODULES = sorted(p.stem for p in STDLIB.glob("*.runbook"))
+MODULES = sorted(p.stem for p in STDLIB.glob("*.runbook") if p.is_file())
 
 
 def run_book(ws, text: str, *args: str, name: str = "t.runbook", **kwargs):

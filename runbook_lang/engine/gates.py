@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .approvals import Quorum
@@ -192,6 +191,11 @@ class Gates:
         deadline = started + rules.timeout.seconds if rules.timeout is not None else None
         try:
             return self.ask_until(rules, operator, deadline)
+        except EOFError:
+            # The terminal closed (end of input): nobody is left to ask, so the gate waits
+            # for `runbook approve` as it would without a terminal.
+            self.rt.display.line("    the terminal closed: no more answers here")
+            return None
         except TimeoutError:
             self.rt.record("gate_timed_out", gate=rules.name, approver=None,
                            method="terminal", reason=f"no quorum within {rules.timeout}",
@@ -235,8 +239,8 @@ class Gates:
             self.rt.display.line(f"      {number}. {kind} {unit.name.name}: {title}")
 
     def prompt(self, text: str, deadline: float | None = None) -> str:
-        """One answer from the terminal; StepFailed when it closes, TimeoutError at the
-        gate's deadline (a person who walked away must not hold the gate open)."""
+        """One answer from the terminal; EOFError when it closes, TimeoutError at the gate's
+        deadline (a person who walked away must not hold the gate open)."""
         sys.stderr.write(text)
         sys.stderr.flush()
         try:
@@ -245,7 +249,7 @@ class Gates:
             sys.stderr.write("\n")
             raise
         if not line:
-            raise StepFailed("no answer: the terminal closed")
+            raise EOFError()
         return line.strip()
 
     def pause(self, rules: GateRules) -> None:

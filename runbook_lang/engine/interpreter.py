@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EXIT_CODES, EvalError, Interrupted, StepFailed
+from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .gates import Gates
@@ -25,6 +25,8 @@ class Outcome:
     failed_step: str | None = None
     reason: str = ""
     steps: list[StepRun] = field(default_factory=list)
+    # The record could not be written: the run stopped without its end recorded.
+    unrecorded: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +63,12 @@ class Interpreter:
             self.rt.display.stop_spinner()
             return Outcome("interrupted", self._current_name(), "interrupted by a signal",
                            self.ran)
+        except RecordError as error:
+            # Nothing may run unrecorded: no rollback, no finally; the run stops here and
+            # can be resumed once the record can be written again.
+            self.rt.display.stop_spinner()
+            return Outcome("failed", self._current_name(), str(error), self.ran,
+                           unrecorded=True)
         except Exception as error:  # noqa: BLE001 - a defect must still end the record
             # A bug in runbook itself must not leave a half-written record: the run ends as
             # failed (resumable), and `finally` still gets to clean up.
@@ -74,6 +82,8 @@ class Interpreter:
             self.run_finally(outcome)
         except Interrupted:
             return Outcome("interrupted", outcome.failed_step, "interrupted in finally", self.ran)
+        except RecordError as error:
+            return Outcome("failed", outcome.failed_step, str(error), self.ran, unrecorded=True)
         except Exception as error:  # noqa: BLE001 - as above, for `finally`
             outcome.status = "failed" if outcome.status == "succeeded" else outcome.status
             outcome.reason = outcome.reason or f"internal error in finally: {error}"
@@ -328,7 +338,7 @@ class Interpreter:
                     # After the body, as a real failure at the end of the step would be:
                     # the step's own undo then has something to undo.
                     raise StepFailed("failure injected by --fail-at")
-            except Interrupted:
+            except (Interrupted, RecordError):
                 instance.status = "interrupted"
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
                 raise
@@ -545,7 +555,7 @@ class Interpreter:
                 limit = self.statements.duration(step.unit.timeout, frame, "timeout")
                 step.deadline = self.rt.clock.monotonic() + limit.seconds
             self.statements.block(body, frame)
-        except Interrupted:
+        except (Interrupted, RecordError):
             raise
         except Exception as failure:  # noqa: BLE001 - an undo that breaks is a failed undo
             error = as_failure(failure)
@@ -594,7 +604,7 @@ class Interpreter:
         try:
             for block in blocks:
                 self.statements.block(block.body, frame)
-        except Interrupted:
+        except (Interrupted, RecordError):
             raise
         except Exception as failure:  # noqa: BLE001 - a broken finally fails the run
             error = as_failure(failure)

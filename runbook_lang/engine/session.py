@@ -8,11 +8,12 @@ as a `RunResult` for the command to print.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EXIT_CODES, LockBusy, Refused
+from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
 from ..evaluation.values import Unknown, to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
@@ -71,7 +72,7 @@ def runbook_title(rt: Runtime) -> str:
 def lock_key(rt: Runtime) -> LockKey:
     """One run at a time per runbook and `environment` (LANGUAGE.md §6.5)."""
     environment = rt.scope.params.get("environment")
-    return LockKey(str(rt.module.path.resolve()),
+    return LockKey(os.path.realpath(rt.module.path),
                    str(environment) if environment is not None else None, rt.module.path.name)
 
 
@@ -119,7 +120,10 @@ def start_run(rt: Runtime, store: RunStore, file: str) -> RunResult:
     lock = take_lock(rt, store, run_id)
     try:
         snapshot = rt.module.path.read_bytes()
-        writer = store.create(run_id, snapshot, rt.mask)
+        try:
+            writer = store.create(run_id, snapshot, rt.mask)
+        except RecordError as error:
+            raise Refused(f"{error}; nothing was run") from None
         title = runbook_title(rt)
         writer.append(
             "run_started", runbook=file, sha256=hashlib.sha256(snapshot).hexdigest(),
@@ -148,10 +152,16 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         rt.interrupts.restore()
         rt.executors.close()
     duration_ms = int((time.monotonic() - started) * 1000)
-    writer.append("run_finished", status=outcome.status, exit_code=outcome.exit_code,
-                  duration_ms=duration_ms, failed_step=outcome.failed_step,
-                  reason=outcome.reason or None)
-    writer.close()
+    try:
+        if not outcome.unrecorded:
+            writer.append("run_finished", status=outcome.status, exit_code=outcome.exit_code,
+                          duration_ms=duration_ms, failed_step=outcome.failed_step,
+                          reason=outcome.reason or None)
+        writer.close()
+    except RecordError as error:
+        outcome.unrecorded = True
+        outcome.reason = outcome.reason or str(error)
+        writer.abandon()
     ref = store.resolve(writer.run_id)
     transcript = str(ref.path) if ref is not None and ref.path is not None else writer.run_id
     return RunResult(writer.run_id, file, outcome, duration_ms, transcript, store.location,

@@ -45,6 +45,11 @@ def print_result(result: RunResult, display: Display, as_json: bool) -> None:
     rows = [(s.name, s.status, s.duration_ms) for s in result.steps]
     display.summary(rows, outcome.status, result.exit_code, result.duration_ms)
     display.line(f"transcript: {_relative(Path(result.transcript))}", "dim")
+    if outcome.unrecorded:
+        sys.stderr.write(f"runbook: error: {outcome.reason}\nrunbook: the run stopped at "
+                         f"{outcome.failed_step or 'its start'} without recording its end; "
+                         "once the record can be written again, continue it with: "
+                         f"runbook resume {result.run_id}\n")
     if as_json:
         mask = display.mask
         summary = {

@@ -87,6 +87,9 @@ class RunWriter(Protocol):
     def close(self) -> None:
         """Sync and release; closing twice is harmless."""
 
+    def abandon(self) -> None:
+        """Release without writing more: the record cannot be written (RecordError)."""
+
 
 class RunLock(Protocol):
     """A held run lock."""

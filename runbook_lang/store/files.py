@@ -9,6 +9,7 @@ covers) or a cut-off tail is still detected.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
+from ..errors import RecordError
 from .base import LockKey, RunRef, RunSummary, Torn
 from .chain import COMMON, ZERO, VerifyResult, parse_line, sha, split_lines, torn_info, verify_chain
 from .locks import FileLock, lock_path
@@ -133,8 +135,11 @@ class FileRunWriter:
                   "event": event, "prev": self.head, **fields}
         line = self._encode(record).encode()
         data = memoryview(line + b"\n")
-        while data:  # a regular file takes it in one go; loop for the rare short write
-            data = data[os.write(self._fd, data):]
+        try:
+            while data:  # a regular file takes it in one go; loop for the rare short write
+                data = data[os.write(self._fd, data):]
+        except OSError as error:
+            raise RecordError(_cannot("write the transcript", self.run_dir, error)) from None
         self.head = sha(line)
         self._seq += 1
         return record
@@ -143,11 +148,25 @@ class FileRunWriter:
         """Make all appended lines durable, then point the ``head`` anchor at the last one."""
         if self._fd is None:
             return
-        os.fsync(self._fd)
+        try:
+            os.fsync(self._fd)
+        except OSError as error:
+            raise RecordError(_cannot("sync the transcript", self.run_dir, error)) from None
         # Written only after the fsync, so the anchor never names a line that could be lost.
         # Fixed width, so each write covers the last one whole (JSON ignores the padding).
         anchor = json.dumps({"records": self._seq, "head": self.head})
-        os.pwrite(self._head_fd, (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode(), 0)
+        try:
+            os.pwrite(self._head_fd, (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode(), 0)
+        except OSError as error:
+            raise RecordError(_cannot("write the head file", self.run_dir, error)) from None
+
+    def abandon(self) -> None:
+        """Close without writing anything more (the record cannot be written)."""
+        for fd in (self._fd, self._head_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = None
 
     def close(self) -> None:
         """Sync and close; closing twice is harmless."""
@@ -179,16 +198,22 @@ class FileLog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        self._fd: int | None = os.open(path, flags, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd: int | None = os.open(path, flags, 0o644)
+        except OSError as error:
+            raise RecordError(_cannot("create output log", path, error)) from None
 
     def write(self, data: bytes) -> None:
         """Append bytes (all of them: a short write is continued)."""
         assert self._fd is not None
         view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view):]
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as error:
+            raise RecordError(_cannot("write output log", self.path, error)) from None
 
     def close(self) -> None:
         """Close the file; closing twice is harmless."""
@@ -206,9 +231,13 @@ class LocalStore:
 
     def create(self, run_id: str, snapshot: bytes, mask: Mask) -> FileRunWriter:
         """Start a new run directory with the runbook's snapshot."""
-        writer = FileRunWriter(self.root / run_id, run_id, mask)
-        # A copy of the runbook as it ran: resume compares it step by step with the file.
-        (writer.run_dir / SNAPSHOT).write_bytes(snapshot)
+        try:
+            writer = FileRunWriter(self.root / run_id, run_id, mask)
+            # A copy of the runbook as it ran: resume compares it step by step with the file.
+            (writer.run_dir / SNAPSHOT).write_bytes(snapshot)
+        except OSError as error:
+            raise RecordError(_cannot("create the run's record", self.root / run_id, error)) \
+                from None
         return writer
 
     def reopen(self, ref: RunRef, mask: Mask) -> tuple[FileRunWriter, Torn | None]:
@@ -299,6 +328,10 @@ class LocalStore:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _cannot(what: str, where: Path, error: OSError) -> str:
+    return f"cannot {what} in {where}: {error.strerror or error}"
 
 
 def _read_log(run_dir: Path, rel: str) -> tuple[int, str] | None:

@@ -1,10 +1,15 @@
 """One run at a time per runbook file and `environment` (LANGUAGE.md §6.5), on one machine.
 
-The lock is an `flock` on a file: the kernel releases it when the holder dies, so a crashed
-run never blocks the next one. The file also holds a note saying who holds it (so a refused
-run can name the holder) and which command process groups the run has running: a run killed
-with `kill -9` leaves its note behind, and the next run refuses to start while a group it
-names is still alive (it could still be changing the system), and names it.
+The lock is an `flock` on a file in one directory per user, `~/.runbook/locks/` (or
+`RUNBOOK_LOCK_DIR`), keyed by the runbook's real path and the environment: so runs started
+from any working directory meet the same lock, a runbook on a read-only mount can still be
+locked, and nothing is written beside the runbook. The kernel releases an flock when its
+holder dies, so a crashed run never blocks the next one.
+
+The file also holds a note saying who holds it (so a refused run can name the holder) and
+which command process groups the run has running: a run killed with `kill -9` leaves its
+note behind, and the next run refuses to start while a group it names is still alive (it
+could still be changing the system), and names it.
 """
 
 from __future__ import annotations
@@ -21,23 +26,28 @@ from ..errors import LockBusy
 from .base import LockKey
 
 
-def lock_base(runbook: Path) -> Path:
-    """Where the lock of a runbook lives: beside the file, so that runs started from any
-    working directory see the same lock; the working directory only when the runbook's own
-    directory cannot be written."""
-    folder = runbook.resolve().parent
-    if os.access(folder, os.W_OK):
-        return folder / ".runbook"
-    return Path.cwd() / ".runbook"
+def lock_dir() -> Path:
+    """`RUNBOOK_LOCK_DIR`, else `~/.runbook/locks`, else (no usable home) a private folder
+    under the system's temporary directory."""
+    if os.environ.get("RUNBOOK_LOCK_DIR"):
+        return Path(os.environ["RUNBOOK_LOCK_DIR"])
+    try:
+        home = Path.home()
+    except RuntimeError:
+        home = None
+    if home is not None and os.access(home, os.W_OK):
+        return home / ".runbook" / "locks"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"runbook-{os.getuid()}" / "locks"
 
 
 def lock_path(key: LockKey) -> Path:
-    """`…/locks/<file>-<env>-<hash>.lock`: readable, and unique per runbook and env."""
-    runbook = Path(key.runbook_id)
+    """`<lock dir>/<file>-<env>-<hash>.lock`: readable, and unique per runbook and env."""
     digest = hashlib.sha256(f"{key.runbook_id}\0{key.environment or ''}".encode()).hexdigest()
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", runbook.stem)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(key.label or key.runbook_id).stem)
     env = re.sub(r"[^A-Za-z0-9_.-]", "_", key.environment) + "-" if key.environment else ""
-    return lock_base(runbook) / "locks" / f"{stem}-{env}{digest[:12]}.lock"
+    return lock_dir() / f"{stem}-{env}{digest[:12]}.lock"
 
 
 class FileLock:
@@ -52,8 +62,8 @@ class FileLock:
     @classmethod
     def acquire(cls, path: Path, holder: dict) -> FileLock:
         """Take the lock at once or raise LockBusy naming the holder."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
