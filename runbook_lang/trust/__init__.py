@@ -1,0 +1,39 @@
+"""SSH signatures for approvals and for the transcript's head (LANGUAGE.md §13).
+
+The layer stands on its own: it knows statements, signatures and an allowed-signers file,
+not runs, stores or the command line.
+
+- `statements`: the canonical bytes that get signed (`ApprovalStatement`, `HeadStatement`),
+  and `Signed`, a statement with its signature.
+- `sshsig`: `sign`, `verify`, `find_principals` over `ssh-keygen -Y` (as git signs with SSH).
+- `errors`: what stops signing or checking from happening (a bad signature is a verdict,
+  never an exception).
+
+Only the standard library is imported here; ssh-keygen runs only when a function is called.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    SignersError,
+    SigningKeyError,
+    SshKeygenMissing,
+    StatementError,
+    ToolFailed,
+    TrustError,
+)
+from .sshsig import Verdict, find_principals, sign, verify
+from .statements import (
+    APPROVAL_NAMESPACE,
+    HEAD_NAMESPACE,
+    ApprovalStatement,
+    HeadStatement,
+    Signed,
+    utc_now,
+)
+
+__all__ = [
+    "APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalStatement", "HeadStatement", "Signed",
+    "SignersError", "SigningKeyError", "SshKeygenMissing", "StatementError", "ToolFailed",
+    "TrustError", "Verdict", "find_principals", "sign", "utc_now", "verify",
+]
