@@ -6,6 +6,8 @@ not runs, stores or the command line.
 - `statements`: the canonical bytes that get signed (`ApprovalStatement`, `HeadStatement`),
   and `Signed`, a statement with its signature.
 - `sshsig`: `sign`, `verify`, `find_principals` over `ssh-keygen -Y` (as git signs with SSH).
+- `approvals`: `sign_approval`, `check_approval`, `is_self_approval`.
+- `heads`: `seal_head`, `check_seal`.
 - `errors`: what stops signing or checking from happening (a bad signature is a verdict,
   never an exception).
 
@@ -14,6 +16,7 @@ Only the standard library is imported here; ssh-keygen runs only when a function
 
 from __future__ import annotations
 
+from .approvals import ApprovalCheck, check_approval, is_self_approval, sign_approval
 from .errors import (
     SignersError,
     SigningKeyError,
@@ -22,6 +25,7 @@ from .errors import (
     ToolFailed,
     TrustError,
 )
+from .heads import SealCheck, check_seal, seal_head
 from .sshsig import Verdict, find_principals, sign, verify
 from .statements import (
     APPROVAL_NAMESPACE,
@@ -33,7 +37,9 @@ from .statements import (
 )
 
 __all__ = [
-    "APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalStatement", "HeadStatement", "Signed",
-    "SignersError", "SigningKeyError", "SshKeygenMissing", "StatementError", "ToolFailed",
-    "TrustError", "Verdict", "find_principals", "sign", "utc_now", "verify",
+    "APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalCheck", "ApprovalStatement",
+    "HeadStatement", "SealCheck", "Signed", "SignersError", "SigningKeyError",
+    "SshKeygenMissing", "StatementError", "ToolFailed", "TrustError", "Verdict",
+    "check_approval", "check_seal", "find_principals", "is_self_approval", "seal_head",
+    "sign", "sign_approval", "utc_now", "verify",
 ]
