@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 from conftest import alive, read_transcript, run_dirs, wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runbook_lang.trust import (
     ApprovalStatement,
@@ -38,6 +40,7 @@ from runbook_lang.trust import (
     utc_now,
     verify,
 )
+from runbook_lang.trust.signers import read_signers
 from runbook_lang.trust.statements import format_time
 from runbook_lang.trust.tool import private_dir, run_tool
 
@@ -448,7 +451,10 @@ def record(signed: Signed, st: ApprovalStatement, **changes) -> dict:
 
 
 def check(rec: dict, signers: Path, **context):
-    expect = dict(run_id=RUN, runbook_sha256=SHA, gate="release_gate", signers=signers)
+    """check_approval for the run RUN, started an hour ago, waiting at release_gate."""
+    started = format_time(datetime.now(UTC) - timedelta(hours=1))
+    expect = dict(run_id=RUN, runbook_sha256=SHA, gate="release_gate", signers=signers,
+                  not_before=started)
     return check_approval(rec, **{**expect, **context})
 
 
@@ -612,7 +618,7 @@ def test_a_real_transcripts_head_is_sealed_and_checked(ws, keys, signers, agent)
         "alice", ("alice",), fingerprint(keys["alice"]))
     assert result.describe() == f"sealed by alice (key {fingerprint(keys['alice'])})"
     later = check_seal(stored, run_id=run_dir.name, seq=seq + 1, record_hash="0" * 64,
-                       signers=signers)
+                       signers=signers, not_before=time)
     assert (later.verified, later.problem) == (False, "other-head")
     assert later.reason == (f"the seal vouches for record {seq} ({digest[:12]}…), but the "
                             f"transcript ends at record {seq + 1} (000000000000…): records "
@@ -640,7 +646,7 @@ def test_every_seal_refusal_says_why(keys, signers):
     ]
     for candidate, seq, problem, reason in cases:
         result = check_seal(candidate, run_id=RUN, seq=seq, record_hash=digest,
-                            signers=signers)
+                            signers=signers, not_before=None)
         assert (result.verified, result.problem) == (False, problem), (candidate, result)
         assert reason in result.reason, (reason, result.reason)
         assert result.describe() == f"the head's seal does not verify: {result.reason}"
@@ -649,7 +655,73 @@ def test_every_seal_refusal_says_why(keys, signers):
 def test_a_seal_made_by_a_key_listed_for_two_names_names_both(tmp_path, keys):
     shared = write_signers(tmp_path / "shared", f"alice,ops {public(keys['alice'])}")
     seal = seal_head(RUN, 0, "00" * 32, "ops", keys["alice"])
-    result = check_seal(seal, run_id=RUN, seq=0, record_hash="00" * 32, signers=shared)
+    result = check_seal(seal, run_id=RUN, seq=0, record_hash="00" * 32, signers=shared,
+                        not_before=None)
     assert result.verified, result.reason
     assert (result.signer, result.principals) == ("ops", ("alice", "ops"))
 
+
+
+# --- reading a signers file ----------------------------------------------------------------
+
+GOOD_OPTIONS = ['namespaces="runbook-approval"', 'valid-after="20200101"',
+                'valid-before="20990101Z"', 'valid-after="202001011200"']
+BAD_OPTIONS = ["valid-before=20990101", 'valid-after="2020"', "bogus", "namespaces=git"]
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.sampled_from(GOOD_OPTIONS + BAD_OPTIONS), max_size=2),
+                          st.sampled_from(["key", "key comment", "cut", "junk"])),
+                min_size=1, max_size=4))
+def test_read_signers_flags_exactly_the_lines_ssh_keygen_skips(keys, lines):
+    """Checked against ssh-keygen itself: a line is flagged iff ssh-keygen will not use it."""
+    key = public(keys["alice"])
+    forms = {"key": key, "key comment": f"{key} alice@laptop", "cut": key[:40], "junk": "xyz"}
+    text = [f"p{n} {','.join(options)} {forms[form]}".replace("  ", " ")
+            for n, (options, form) in enumerate(lines)]
+    with tempfile.TemporaryDirectory() as scratch:
+        path = write_signers(Path(scratch) / "signers", "# team", *text)
+        signature = sign(b"data", APPROVAL, keys["alice"])
+        flagged = {int(p.split(":")[1]) - 2 for p in read_signers(path).problems}
+        usable = {n for n in range(len(lines))
+                  if verify(b"data", signature, f"p{n}", APPROVAL, path).ok}
+    assert flagged == set(range(len(lines))) - usable, text
+
+
+def test_read_signers_names_each_mistake(tmp_path, keys):
+    key = public(keys["alice"])
+    path = write_signers(tmp_path / "signers", "# approvers", "",
+                         f"alice {key}",
+                         f"bob valid-before=20270101 {key}",
+                         f'carol valid-after="2027" {key}',
+                         f"dave bogus {key}",
+                         f"erin {key[:30]}",
+                         "frank",
+                         f'"grace hopper,gh" namespaces="runbook-approval" {key} grace',
+                         f"heidi,,h2 cert-authority {key}")
+    signers = read_signers(path)
+    assert signers.problems == [
+        f'{path}:4: valid-before needs a quoted value (valid-before="20270101"); ssh-keygen '
+        "skips the line otherwise",
+        f'{path}:5: valid-after="2027" is not a time (YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z])',
+        f"{path}:6: unknown option 'bogus'",
+        f"{path}:7: the ssh-ed25519 key is not readable (cut short or mistyped?)",
+        f"{path}:8: a line needs principals and a key",
+    ]
+    assert [(e.line, e.principals, e.options) for e in signers.entries] == [
+        (3, ("alice",), {}),
+        (9, ("grace hopper", "gh"), {"namespaces": "runbook-approval"}),
+        (10, ("heidi", "h2"), {"cert-authority": None})]
+    assert [e.line for e in signers.keys_for("gh")] == [9]
+    assert signers.entries[0].key.fingerprint == fingerprint(keys["alice"])
+
+
+def test_an_empty_or_unreadable_signers_file_is_reported(tmp_path):
+    empty = write_signers(tmp_path / "empty", "# nobody yet")
+    assert read_signers(empty).problems == [f"{empty}: lists no keys"]
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    with pytest.raises(SignersError, match="is not UTF-8 text"):
+        read_signers(tmp_path / "binary")
+    with pytest.raises(SignersError, match="does not exist"):
+        read_signers(tmp_path / "missing")

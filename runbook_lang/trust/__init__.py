@@ -8,6 +8,7 @@ not runs, stores or the command line.
 - `sshsig`: `sign`, `verify`, `find_principals` over `ssh-keygen -Y` (as git signs with SSH).
 - `approvals`: `sign_approval`, `check_approval`, `is_self_approval`.
 - `heads`: `seal_head`, `check_seal`.
+- `signers`: `read_signers`, the lines of an allowed-signers file ssh-keygen would skip.
 - `errors`: what stops signing or checking from happening (a bad signature is a verdict,
   never an exception).
 
@@ -26,6 +27,7 @@ from .errors import (
     TrustError,
 )
 from .heads import SealCheck, check_seal, seal_head
+from .signers import SignerLine, SignersFile, read_signers
 from .sshsig import Verdict, find_principals, sign, verify
 from .statements import (
     APPROVAL_NAMESPACE,
@@ -38,8 +40,8 @@ from .statements import (
 
 __all__ = [
     "APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalCheck", "ApprovalStatement",
-    "HeadStatement", "SealCheck", "Signed", "SignersError", "SigningKeyError",
-    "SshKeygenMissing", "StatementError", "ToolFailed", "TrustError", "Verdict",
-    "check_approval", "check_seal", "find_principals", "is_self_approval", "seal_head",
-    "sign", "sign_approval", "utc_now", "verify",
+    "HeadStatement", "SealCheck", "SignerLine", "SignersError", "SignersFile", "Signed",
+    "SigningKeyError", "SshKeygenMissing", "StatementError", "ToolFailed", "TrustError",
+    "Verdict", "check_approval", "check_seal", "find_principals", "is_self_approval",
+    "read_signers", "seal_head", "sign", "sign_approval", "utc_now", "verify",
 ]

@@ -66,15 +66,17 @@ def sign_approval(statement: ApprovalStatement, key: KeySpec = None, *,
 
 
 def check_approval(recorded: Mapping[str, Any], *, run_id: str, runbook_sha256: str,
-                   gate: str, signers: str | os.PathLike[str],
-                   not_before: datetime | str | None = None, now: datetime | None = None,
+                   gate: str, signers: str | os.PathLike[str], not_before: datetime | str | None,
+                   now: datetime | None = None,
                    timeout: float = CHECK_TIMEOUT) -> ApprovalCheck:
     """Decide whether `recorded` counts as a verified approval of `gate` in this run.
 
     `recorded` holds `approver`, `decision` ("approve"/"reject") or `reject` (a bool, as in
     approvals.jsonl), `reason`, and the signed `statement` (text) and `signature`.
     `run_id`, `runbook_sha256` and `gate` are what the approval must be for; `not_before`
-    (the run's start) and `now` bound the signed time. Raises only when the check cannot be
+    (the run's start: `run_started.time`) and `now` bound the signed time. `not_before` has
+    no default on purpose: None lets a listed key back-date an approval to before the run,
+    to a time when the key was still valid. Raises only when the check cannot be
     made at all (signers file unusable, ssh-keygen missing or stuck).
     """
     approver = recorded.get("approver")

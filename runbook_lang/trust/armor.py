@@ -21,7 +21,12 @@ END = "-----END SSH SIGNATURE-----"
 # A real signature is under 2 KiB (an RSA-16384 one under 5 KiB); anything much larger is
 # not one, and reading it would only cost memory.
 MAX_SIGNATURE_CHARS = 64 * 1024
-_KEY_TYPE = re.compile(r"(ssh|ecdsa|sk|rsa)-[A-Za-z0-9@.+_-]+\Z")
+KEY_TYPE = re.compile(r"(ssh|ecdsa|sk|rsa)-[A-Za-z0-9@.+_-]+\Z")
+# Wire fields of each plain key type, its name included (RFC 4253, 5656, 8709; PROTOCOL.u2f);
+# certificates and types not named here are left to ssh-keygen.
+_FIELDS = {"ssh-ed25519": 2, "ssh-rsa": 3, "ssh-dss": 5, "ecdsa-sha2-nistp256": 3,
+           "ecdsa-sha2-nistp384": 3, "ecdsa-sha2-nistp521": 3, "sk-ssh-ed25519@openssh.com": 3,
+           "sk-ecdsa-sha2-nistp256@openssh.com": 4}
 
 
 class MalformedSignature(ValueError):
@@ -117,14 +122,19 @@ def parse_public_key(text: str) -> PublicKey | None:
     The type named in front must match the one inside the blob, as ssh-keygen requires.
     """
     parts = text.strip().split(None, 2)
-    if len(parts) < 2 or not _KEY_TYPE.match(parts[0]):
+    if len(parts) < 2 or not KEY_TYPE.match(parts[0]):
         return None
     try:
         blob = base64.b64decode(parts[1], validate=True)
         (inner, *_), _ = _strings(blob, 0, 1)
+        if inner != parts[0].encode():
+            return None
+        # A plain key is its type and a fixed number of fields, nothing more: a key cut
+        # short, even at a field boundary, is not one.
+        count = _FIELDS.get(parts[0])
+        if count is not None and _strings(blob, 0, count)[1] != len(blob):
+            return None
     except (binascii.Error, ValueError):
-        return None
-    if inner != parts[0].encode():
         return None
     return PublicKey(parts[0], blob, parts[2] if len(parts) > 2 else "")
 

@@ -64,7 +64,7 @@ def seal_head(run_id: str, seq: int, record_hash: str, signer: str, key: KeySpec
 
 
 def check_seal(seal: Signed | None, *, run_id: str, seq: int, record_hash: str,
-               signers: str | os.PathLike[str], not_before: datetime | str | None = None,
+               signers: str | os.PathLike[str], not_before: datetime | str | None,
                now: datetime | None = None, timeout: float = CHECK_TIMEOUT) -> SealCheck:
     """Check `seal` against the transcript's last record (`seq`, `record_hash`).
 
