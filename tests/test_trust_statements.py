@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -201,3 +202,11 @@ def test_a_signed_statement_survives_its_json_form(statement, signature):
 def test_a_broken_seal_file_is_refused(text):
     with pytest.raises(StatementError):
         Signed.from_json(text)
+
+
+def test_the_statements_in_the_docs_are_real_statements():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "signatures.md").read_text()
+    blocks = [b.split("```")[0].strip() for b in docs.split("```json\n")[1:]]
+    assert len(blocks) == 2
+    assert ApprovalStatement.from_bytes(blocks[0].encode()).approver == "alice"
+    assert HeadStatement.from_bytes(blocks[1].encode()).seq == 41
