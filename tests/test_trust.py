@@ -234,6 +234,18 @@ def test_a_public_key_the_agent_does_not_hold_is_refused(tmp_path, keys, agent):
         sign(b"data", APPROVAL, public(keys["alice"]))
 
 
+def test_a_literal_key_too_long_to_be_a_file_name_is_read_as_a_key(agent):
+    """A 4096-bit key's text can hold more than 255 characters without a '/'."""
+    def field(raw: bytes) -> bytes:
+        return len(raw).to_bytes(4, "big") + raw
+
+    blob = field(b"ssh-rsa") + field(b"\x01\x00\x01") + field(b"\x00" + b"QQQ" * 150)
+    literal = "ssh-rsa " + base64.b64encode(blob).decode()
+    assert len(literal.split("/")[0]) > 255
+    with pytest.raises(SigningKeyError, match="ssh-agent does not hold its private half"):
+        sign(b"data", APPROVAL, literal)
+
+
 def test_no_key_and_an_empty_agent_is_refused(agent):
     with pytest.raises(SigningKeyError, match="no key was given and ssh-agent holds no keys"):
         sign(b"data", APPROVAL)

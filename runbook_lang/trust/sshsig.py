@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Literal
 
 from .armor import MalformedSignature, SignatureInfo, parse_public_key, read_signature
-from .errors import SignersError, SigningKeyError, StatementError, TrustError
+from .errors import SignersError, SigningKeyError, StatementError, ToolFailed, TrustError
 from .tool import (
     CHECK_TIMEOUT,
     SIGN_TIMEOUT,
+    Completed,
     agent_keys,
     private_dir,
     program,
@@ -104,14 +105,14 @@ def verify(data: bytes, signature: str | None, principal: str, namespace: str,
     if early is not None:
         return early
     assert info is not None and signature is not None
-    keygen = program()
     with private_dir() as scratch:
         sigfile = write_private(scratch / "statement.sig", signature)
-        argv = [keygen, "-Y", "verify", "-f", str(signers), "-I", principal, "-n", namespace,
-                "-s", str(sigfile), *_time_option(at)]
-        done = run_tool(argv, data=data, timeout=timeout, what="verifying a signature")
-        if done.returncode == 0 and done.stdout.startswith("Good"):
+        done = _good(data, principal, namespace, signers, sigfile, at, timeout)
+        if done.returncode == 0:
             return Verdict(True, principal, info.fingerprint, info.key_type, None, "")
+        if 'Invalid option "verify-time' in done.stderr:
+            raise ToolFailed("this ssh-keygen is too old to check a key's validity at a given "
+                             "time; signatures need OpenSSH 8.8 or later")
         return _diagnose(data, info, principal, namespace, signers, sigfile, done.stderr,
                          at, timeout)
 
@@ -131,11 +132,10 @@ def find_principals(data: bytes, signature: str | None, namespace: str,
         return []
     with private_dir() as scratch:
         sigfile = write_private(scratch / "statement.sig", signature)
-        if not _matches(data, namespace, sigfile, timeout):
-            return []
         names = _listed_for(signers, sigfile, at, timeout)
-    return [name for name in names
-            if verify(data, signature, name, namespace, signers, at=at, timeout=timeout).ok]
+        # The lookup ignores the data; a plain ssh-keygen verify per name checks it.
+        return [name for name in names
+                if _good(data, name, namespace, signers, sigfile, at, timeout).returncode == 0]
 
 
 def _read(signature: str | None, principal: str,
@@ -153,6 +153,17 @@ def _read(signature: str | None, principal: str,
                              "wrong-namespace", f"the signature is for namespace "
                              f"{info.namespace!r}, not {namespace!r}")
     return info, None
+
+
+def _good(data: bytes, principal: str, namespace: str, signers: Path, sigfile: Path,
+          at: datetime | None, timeout: float) -> Completed:
+    """One `ssh-keygen -Y verify`: exit 0 and "Good …" on stdout when the signature counts."""
+    argv = [program(), "-Y", "verify", "-f", str(signers), "-I", principal, "-n", namespace,
+            "-s", str(sigfile), *_time_option(at)]
+    done = run_tool(argv, data=data, timeout=timeout, what="verifying a signature")
+    if done.returncode == 0 and not done.stdout.startswith("Good"):
+        return Completed(1, done.stdout, done.stderr)
+    return done
 
 
 def _diagnose(data: bytes, info: SignatureInfo, principal: str, namespace: str, signers: Path,
@@ -230,7 +241,7 @@ def _key_file(key: KeySpec, scratch: Path, timeout: float) -> tuple[str, str, st
     text = os.fspath(key)
     literal = text.removeprefix("key::")
     public = parse_public_key(literal) if "\n" not in literal.strip() else None
-    if public is not None and (text.startswith("key::") or not Path(text).exists()):
+    if public is not None and (text.startswith("key::") or not _exists(text)):
         _require_agent(public.blob, f"key {public.fingerprint}", timeout)
         path = write_private(scratch / "key.pub", public.line() + "\n")
         return str(path), f"key {public.fingerprint}", "KEY"
@@ -255,6 +266,14 @@ def _key_file(key: KeySpec, scratch: Path, timeout: float) -> tuple[str, str, st
         _require_agent(public.blob, f"{text} (a public key)", timeout)
         return str(path), text, "KEY"
     return str(path), text, str(beside)
+
+
+def _exists(text: str) -> bool:
+    """Whether a path exists; a literal key too long to be a path is not one."""
+    try:
+        return Path(text).exists()
+    except OSError:
+        return False
 
 
 def _require_agent(blob: bytes, label: str, timeout: float) -> None:
