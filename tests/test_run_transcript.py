@@ -273,3 +273,22 @@ def test_after_a_crash_cutting_finished_steps_from_the_record_is_detected(ws):
     # Step `first` finished before `hang` started: its lines were synced, the contract says.
     write_lines(run_dir, lines_of(run_dir)[:1])
     assert ws.runbook("verify", str(run_dir)).exit_code == 1
+
+
+def test_a_huge_capture_is_recorded_by_size_and_digest(ws):
+    result = ws.run("into_large")
+    assert result.exit_code == 1
+    run_dir = result.run_dirs()[0]
+    transcript = run_dir / "transcript.jsonl"
+    assert transcript.stat().st_size < 200_000
+    values = {r["name"]: r for r in events(result.records(), "variable_set")}
+    assert values["big"]["value"] is None
+    assert values["big"]["too_large"]["bytes"] == 3_000_002  # the JSON string with quotes
+    assert values["size"]["value"] == 3_000_000
+    (ws.root / "fixed.txt").touch()
+    resumed = ws.runbook("resume", run_dir.name)
+    assert resumed.exit_code == 1
+    assert "size 3000000" in resumed.stdout
+    assert "`big` cannot be restored by a resumed run" in resumed.stdout
+    assert "it was set in step `capture`" in resumed.stdout
+    assert ws.runbook("verify", str(run_dir)).exit_code == 0

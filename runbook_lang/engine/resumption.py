@@ -217,7 +217,7 @@ def _undone(pending: PendingRollback, instances: dict[str, StepRun], rec: dict) 
 
 
 def _restore_variable(rt: Runtime, rec: dict, types: dict) -> None:
-    if rec.get("value") == "***":
+    if rec.get("value") == "***" or rec.get("too_large"):
         rt.scope.unrestorable[rec["name"]] = rec.get("step", "?")
         rt.scope.variables.pop(rec["name"], None)
     else:

@@ -202,9 +202,9 @@ class Scope:
             return {k: v for k, v in self.globals[imported.path].items()
                     if not k.startswith("__")}
         if name in self.unrestorable:
-            raise EvalError(f"`{name}` derives from a secret, so the transcript keeps it masked "
-                            f"and a resumed run cannot restore it (set in step "
-                            f"`{self.unrestorable[name]}`)")
+            raise EvalError(f"`{name}` cannot be restored by a resumed run: the transcript "
+                            "keeps it masked (it derives from a secret) or by its digest only "
+                            f"(it is too large); it was set in step `{self.unrestorable[name]}`")
         if name in self.setters:
             if self.dry:
                 return Unknown(f"{name}: set in step {self.setters[name]}")

@@ -7,6 +7,8 @@ condition that depends on one is planned both ways as "decided at run time".
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sys
 import time
@@ -22,6 +24,8 @@ from .runtime import Frame, Runtime
 
 # Deeper task calls are a runaway recursion, not a procedure.
 MAX_TASK_DEPTH = 64
+# A variable's value is recorded whole up to this size (as JSON), else by size and digest.
+RECORDED_VALUE_LIMIT = 64 << 10
 
 
 class Statements:
@@ -70,8 +74,19 @@ class Statements:
                 self.rt.masker.add(text)
         else:
             self.rt.scope.tainted.discard(name)
-        shown = "***" if tainted else to_json(value)
-        self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+        if tainted:
+            self.rt.record("variable_set", name=name, value="***", step=frame.step.name)
+            return
+        shown = to_json(value)
+        encoded = json.dumps(shown, ensure_ascii=False, default=str).encode()
+        if len(encoded) <= RECORDED_VALUE_LIMIT:
+            self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+            return
+        # A huge value (a 25 MB `into`) would make one huge line in the record: the record
+        # keeps its size and digest instead, and a resumed run cannot restore it.
+        self.rt.record("variable_set", name=name, value=None, step=frame.step.name,
+                       too_large={"bytes": len(encoded),
+                                  "sha256": hashlib.sha256(encoded).hexdigest()})
 
     # ------------------------------------------------------------------ simple statements
 
