@@ -30,14 +30,15 @@ def check(path):
     return module, analyse(module)
 
 
-def check_text(path, text: str, overlays=None):
+def check_text(path, text: str, overlays=None, cache=None):
     """Analyse `text` as if it were the file at `path`: (module, diagnostics).
 
     Its imports are read from disk, relative to `path` as usual, except those named in
     `overlays` (a mapping of path to text, such as an editor's other unsaved buffers), which
     are read from there. Diagnostics are those of `check()`, located at `str(path)` for the
-    text itself. Raises `errors.LoadError` only when an overlay-less import target cannot be
-    read at all; that is reported as a diagnostic at the import.
+    text itself; an import that cannot be read is a diagnostic at the import, as there.
+    `cache`, a dict kept by the caller between calls, saves re-parsing imported files that
+    have not changed on disk.
     """
     from pathlib import Path
 
@@ -46,5 +47,5 @@ def check_text(path, text: str, overlays=None):
 
     texts = {Path(key).resolve(): value for key, value in (overlays or {}).items()}
     texts[Path(path).resolve()] = text
-    module = Loader(texts).load(Path(path), str(path))
+    module = Loader(texts, cache).load(Path(path), str(path))
     return module, analyse(module)

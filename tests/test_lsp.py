@@ -166,7 +166,8 @@ async def test_diagnostics_are_those_of_runbook_check(client, tmp_path):
     # The oracle: `runbook check --output json` on the same files, run from their folder.
     folder = FIXTURES / "invalid"
     checked = runbook("check", "--output", "json", *(p.name for p in INVALID), cwd=folder)
-    expected = {entry["path"]: entry["diagnostics"] for entry in json.loads(checked.stdout)["files"]}
+    expected = {entry["path"]: entry["diagnostics"]
+                for entry in json.loads(checked.stdout)["files"]}
     for path in INVALID:
         diagnostics = await open_document(client, path)
         want = [d for d in expected[path.name] if d["location"] and

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lsprotocol import types as lsp
 
@@ -67,7 +68,7 @@ class Analysis:
     version: int | None
     path: Path
     text: str
-    module: object | None
+    module: Any | None  # the loader's Module
     diagnostics: list[Diagnostic]
     _index: Index | None = field(default=None, repr=False)
 
@@ -83,9 +84,9 @@ class Analysis:
             self._index = index_module(self.module)
         return self._index
 
-    def modules(self) -> dict[str, object]:
+    def modules(self) -> dict[str, Any]:
         """Every module of the analysis by the path its diagnostics name (the buffer first)."""
-        found: dict[str, object] = {}
+        found: dict[str, Any] = {}
         stack = [self.module] if self.module is not None else []
         while stack:
             module = stack.pop()
@@ -101,10 +102,13 @@ class Analysis:
 
 
 def analyse(uri: str, version: int | None, path: Path, text: str,
-            overlays: Mapping[Path, str]) -> Analysis:
-    """Analyse `text` as the file at `path`, its imports from disk or from `overlays`."""
+            overlays: Mapping[Path, str], cache: dict | None = None) -> Analysis:
+    """Analyse `text` as the file at `path`, its imports from disk or from `overlays`.
+
+    `cache` keeps the parses of imported files between analyses (see `check_text`).
+    """
     try:
-        module, diagnostics = check_text(path, text, overlays)
+        module, diagnostics = check_text(path, text, overlays, cache)
     except LoadError as error:
         return Analysis(uri, version, path, text, None, [Diagnostic("error", "E001", str(error))])
     except RecursionError:

@@ -45,7 +45,7 @@ def _builtin(target: Builtin) -> str:
     return f"{_code(f'{target.name}: {vtype}')}\n\n{doc}"
 
 
-def _definition(target: Definition) -> str:
+def _definition(target: Definition) -> str | None:
     node = target.node
     kind = target.kind
     if kind == "param":

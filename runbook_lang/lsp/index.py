@@ -11,6 +11,7 @@ the run-wide names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..syntax import nodes as n
 
@@ -27,8 +28,8 @@ class Definition:
     kind: str  # param secret let task task_param step check gate import var loop
     name: str
     span: n.Span
-    node: object
-    module: object  # the loader's Module the definition lives in
+    node: Any  # the AST node that defines it
+    module: Any  # the loader's Module the definition lives in
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Occurrence:
 class Index:
     """Definitions and occurrences of one module (its imports are indexed on demand)."""
 
-    module: object
+    module: Any
     top: dict[str, Definition] = field(default_factory=dict)
     tasks: dict[str, Definition] = field(default_factory=dict)
     units: dict[str, Definition] = field(default_factory=dict)
@@ -256,8 +257,8 @@ class _Indexer:
             return Builtin("run_name", name)
         return None
 
-    def module_member(self, node: n.FieldAccess) -> None:
-        """`alias.name`: a let of the imported module."""
+    def module_member(self, node) -> None:
+        """`alias.name` (a FieldAccess on a module alias): a let of the imported module."""
         alias = node.target.name
         imported = self.index.module_index(alias)
         target = imported.top.get(node.name) if imported is not None else None
@@ -296,8 +297,9 @@ class _Indexer:
         for side in sides:
             strings = side.items if side.kind == "list" else [side]
             for string in strings:
-                if string.kind == "string" and string.constant() is not None:
-                    unit = self.index.units.get(string.constant())
+                text = string.constant() if string.kind == "string" else None
+                if text is not None:
+                    unit = self.index.units.get(text)
                     if unit is not None:
                         self.reference(string.span, unit.name, unit)
 

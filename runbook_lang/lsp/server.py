@@ -42,6 +42,9 @@ class RunbookServer(LanguageServer):
         self.parsed: dict[str, Analysis] = {}
         self.pending: dict[str, asyncio.Task] = {}
         self.debounce = DEBOUNCE_SECONDS
+        # Parses of imported files on disk (the std/ modules above all), reused while the
+        # files do not change; only the analysis worker touches it.
+        self.parse_cache: dict = {}
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runbook-analysis")
 
     # ------------------------------------------------------------------ paths
@@ -91,7 +94,7 @@ class RunbookServer(LanguageServer):
         text, version = document.source, document.version
         loop = asyncio.get_running_loop()
         analysis = await loop.run_in_executor(self.worker, _analyse, uri, version, path, text,
-                                              overlays)
+                                              overlays, self.parse_cache)
         if uri not in self.workspace.text_documents:
             return None  # closed meanwhile
         self.analyses[uri] = analysis
@@ -127,8 +130,10 @@ class RunbookServer(LanguageServer):
         return Positions(module.source.text, self.units)
 
 
-def _analyse(uri, version, path, text, overlays) -> Analysis:
-    analysis = analyse(uri, version, path, text, overlays)
+def _analyse(uri, version, path, text, overlays, cache: dict) -> Analysis:
+    if len(cache) > 256:
+        cache.clear()  # versions of files that changed on disk pile up otherwise
+    analysis = analyse(uri, version, path, text, overlays, cache)
     # The parser freezes what it allocated (a one-shot command keeps its AST to the end); a
     # server parses on every edit, so the collector must be able to reclaim old versions.
     gc.unfreeze()

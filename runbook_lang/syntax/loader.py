@@ -30,12 +30,16 @@ class Loader:
 
     `overlays` maps resolved paths to text that stands in for the file on disk (an editor's
     unsaved buffers): such a file is parsed from that text, whether or not it exists.
+    `cache`, a dict the caller keeps between loaders, holds the parses of files read from
+    disk, reused while a file's size and modification time stay the same.
     """
 
-    def __init__(self, overlays: Mapping[Path, str] | None = None) -> None:
+    def __init__(self, overlays: Mapping[Path, str] | None = None,
+                 cache: dict | None = None) -> None:
         self.modules: dict[Path, Module] = {}
         self._loading: list[Path] = []
         self.overlays = dict(overlays or {})
+        self.cache = cache
 
     def load(self, path: Path, shown_as: str | None = None) -> Module:
         """Load `path` (raises LoadError when it cannot be read at all)."""
@@ -51,7 +55,7 @@ class Loader:
                 source, ast, diagnostics = parse_text(self.overlays[resolved],
                                                       shown_as or str(path))
             else:
-                source, ast, diagnostics = parse_file(path, shown_as)
+                source, ast, diagnostics = self._parse_file(path, resolved, shown_as)
         except IsADirectoryError:
             raise LoadError(f"{shown_as or path}: is a directory, not a runbook file") from None
         except FileNotFoundError:
@@ -65,7 +69,7 @@ class Loader:
                             "(runbooks are UTF-8 text)") from None
         except OSError as error:
             raise LoadError(f"{shown_as or path}: cannot read: {error.strerror}") from None
-        module = Module(resolved, source, ast, diagnostics)
+        module = Module(resolved, source, ast, list(diagnostics))
         self.modules[resolved] = module
         if ast is not None:
             self._loading.append(resolved)
@@ -104,6 +108,15 @@ class Loader:
             module.diagnostics.append(Diagnostic("error", "E220", str(error), where))
             return None
 
+
+    def _parse_file(self, path: Path, resolved: Path, shown_as: str | None):
+        if self.cache is None:
+            return parse_file(path, shown_as)
+        stat = resolved.stat()
+        key = (resolved, shown_as, stat.st_mtime_ns, stat.st_size)
+        if key not in self.cache:
+            self.cache[key] = parse_file(path, shown_as)
+        return self.cache[key]
 
     def _overlaid(self, path: Path) -> bool:
         try:
