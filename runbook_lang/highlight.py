@@ -15,6 +15,7 @@ from __future__ import annotations
 from pygments.lexer import RegexLexer, bygroups, include, words
 from pygments.token import (
     Comment,
+    Error,
     Keyword,
     Name,
     Number,
@@ -114,6 +115,8 @@ class RunbookLexer(RegexLexer):
         ],
         "string": [
             (r'"', String.Double, "#pop"),
+            # A one-line string left open: mark the line end, and read the next line afresh.
+            (r"\n", Error, "#pop"),
             include("string_common"),
             (r'[^"\\{$\n]+', String.Double),
             (r"[{$]", String.Double),

@@ -406,3 +406,14 @@ def test_without_the_lsp_extra_runbook_lsp_names_it():
     assert result.returncode == 2
     assert "runbook-lang[lsp]" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_the_server_documents_every_builtin_and_keyword():
+    from runbook_lang.analysis.typecheck import BUILTINS, RESERVED
+    from runbook_lang.lsp import docs
+
+    assert set(docs.BUILTINS) == set(BUILTINS)
+    offered = {*docs.ITEM_KEYWORDS, *docs.STATEMENT_KEYWORDS, *docs.STEP_ATTRIBUTES,
+               *docs.GATE_ATTRIBUTES}
+    assert offered <= set(RESERVED) | {"approvers", "require", "message", "self_approval"}
+    assert all(word in docs.KEYWORD_DOCS for word in offered)
