@@ -3,7 +3,8 @@
 The front door chains the pipeline's stages (parse → analyse → plan → execute → record):
 
 - `load(path)` parses a file and the modules it imports;
-- `check(path)` adds the static analysis: (module, diagnostics);
+- `check(path)` adds the static analysis: (module, diagnostics); `check_text(path, text)`
+  does the same for text not (yet) on disk, as an editor holds it;
 - `plan(request)` walks the runbook without effects: what `--dry-run` prints;
 - `run(request, store)` runs it for real and records it;
 - `resume(request, store)` continues a run; `approve(request, store)` decides at a gate.
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .version import __version__
 
-__all__ = ["__version__", "approve", "check", "load", "plan", "resume", "run"]
+__all__ = ["__version__", "approve", "check", "check_text", "load", "plan", "resume", "run"]
 
 if TYPE_CHECKING:
     from .engine.plan import Plan
@@ -43,6 +44,27 @@ def check(path) -> tuple[Module, list[Diagnostic]]:
     from .analysis.analyzer import analyse
 
     module = load(path)
+    return module, analyse(module)
+
+
+def check_text(path, text: str, overlays=None, cache=None) -> tuple[Module, list[Diagnostic]]:
+    """Analyse `text` as if it were the file at `path`: (module, diagnostics).
+
+    Its imports are read from disk, relative to `path` as usual, except those named in
+    `overlays` (a mapping of path to text, such as an editor's other unsaved buffers), which
+    are read from there. Diagnostics are those of `check()`, located at `str(path)` for the
+    text itself; an import that cannot be read is a diagnostic at the import, as there.
+    `cache`, a dict kept by the caller between calls, saves re-parsing imported files that
+    have not changed on disk.
+    """
+    from pathlib import Path
+
+    from .analysis.analyzer import analyse
+    from .syntax.loader import Loader
+
+    texts = {Path(key).resolve(): value for key, value in (overlays or {}).items()}
+    texts[Path(path).resolve()] = text
+    module = Loader(texts, cache).load(Path(path), str(path))
     return module, analyse(module)
 
 

@@ -101,6 +101,11 @@ def build_parser():
 
     history = sub.add_parser("history", help="the recorded runs, newest first")
     history.add_argument("--transcript-dir", metavar="DIR")
+
+    lsp = sub.add_parser("lsp", help="a Language Server for editors, on stdin/stdout "
+                         "(needs the `lsp` extra)")
+    # Editors' LSP clients add `--stdio` when they talk over stdin/stdout, the only way here.
+    lsp.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -161,6 +166,12 @@ def _run(args) -> int:
     return run_command(args)
 
 
+def _lsp(args) -> int:
+    from .lsp import run_lsp
+
+    return run_lsp(args)
+
+
 def _records(name: str):
     def handler(args) -> int:
         from .commands import records
@@ -189,4 +200,4 @@ _HANDLERS = {"check": _check, "run": _run, "verify": _records("verify"),
              "resume": _resume_cmd("resume"), "approve": _resume_cmd("approve"),
              "fmt": _authoring("fmt"), "list": _authoring("list"), "view": _authoring("view"),
              "init": _authoring("init"),
-             "show": _records("show"), "history": _records("history")}
+             "show": _records("show"), "history": _records("history"), "lsp": _lsp}

@@ -148,7 +148,19 @@ def parse_source(source: Source):
 
 def parse_file(path: Path, shown_as: str | None = None):
     """Read and parse a file: (Source, Runbook or None, diagnostics)."""
-    source = Source.from_path(path, shown_as)
+    return _parse_whole(Source.from_path(path, shown_as))
+
+
+def parse_text(text: str, shown_as: str):
+    """Parse text that stands for the file `shown_as`: (Source, Runbook or None, diagnostics).
+
+    A byte-order mark and Windows line ends are dropped, as when the file is read from disk.
+    """
+    text = text.removeprefix("\ufeff")
+    return _parse_whole(Source(shown_as, text.replace("\r\n", "\n") if "\r" in text else text))
+
+
+def _parse_whole(source: Source):
     try:
         tree, diagnostics = parse_source(source)
     except ParseFailure as failure:
@@ -156,12 +168,22 @@ def parse_file(path: Path, shown_as: str | None = None):
     return source, tree, diagnostics
 
 
+def parse_tree(source: Source) -> Tree:
+    """The Lark parse tree of a whole file, before the AST is built (positions in `meta`).
+
+    For tools that need the places of grammar constructs the AST does not keep, such as
+    where each attribute starts (`runbook fmt`). Raises ParseFailure like `parse_source`.
+    """
+    _builder.begin(source, _parse_interpolation)
+    return _parse(_lark(), source.text, "start", build=False)
+
+
 def _parse_interpolation(text: str):
     node = _parse(_lark(), text, "expr")
     return _builder._expr(node)
 
 
-def _parse(lark: Lark, text: str, start: str):
+def _parse(lark: Lark, text: str, start: str, build: bool = True):
     _brackets.frames.append([])
     _call_names.texts.append(text)
     try:
@@ -177,7 +199,7 @@ def _parse(lark: Lark, text: str, start: str):
     finally:
         _brackets.frames.pop()
         _call_names.texts.pop()
-    if isinstance(tree, Token):
+    if isinstance(tree, Token) or not build:
         return tree
     return _builder.transform(tree)
 
