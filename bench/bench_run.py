@@ -90,7 +90,7 @@ def bench_steps(work: Path, runs: int, steps: int = 300) -> list[tuple]:
 def bench_recording(work: Path, steps: int = 300) -> list[tuple]:
     """The transcript's own cost per step: the records a step writes, and its fsync."""
     sys.path.insert(0, str(HERE.parent))
-    from runbook_lang.store.transcript import TranscriptWriter
+    from runbook_lang.store.files import FileRunWriter as TranscriptWriter
 
     writer = TranscriptWriter(work / "rec" / "r1", "r1")
     digest = {"bytes": 5, "sha256": "0" * 64, "tail": "true\n", "log": "output/x.log"}

@@ -23,6 +23,10 @@ from pathlib import Path
 
 import pytest
 
+# The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
+from pgcluster import pg_cluster, pg_empty_db, pg_store  # noqa: F401
+from pgruns import pg_as, pg_paused, pg_runner  # noqa: F401
+
 from runbook_lang import __version__
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run"

@@ -20,6 +20,28 @@ COMMON = ("seq", "time", "run_id", "event", "prev")
 LogReader = Callable[[str], "tuple[int, str] | None"]
 
 
+Mask = Callable[[str], str]
+
+
+def identity(text: str) -> str:
+    """The mask of a run without secrets."""
+    return text
+
+
+def masked(value: object, mask: Mask) -> object:
+    """Copy ``value`` with every string in it (nested keys too) passed through ``mask``."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {masked(k, mask): masked(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, mask) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Paths and other objects become text here, so that the mask sees what JSON will hold.
+    return mask(str(value))
+
+
 def sha(data: bytes) -> str:
     """The SHA-256 of bytes, in hex."""
     return hashlib.sha256(data).hexdigest()

@@ -16,13 +16,24 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Self
 
 from ..errors import RecordError
 from .base import LockKey, RunRef, RunSummary, Torn
-from .chain import COMMON, ZERO, VerifyResult, parse_line, sha, split_lines, torn_info, verify_chain
+from .chain import (
+    COMMON,
+    ZERO,
+    Mask,
+    VerifyResult,
+    identity,
+    masked,
+    parse_line,
+    sha,
+    split_lines,
+    torn_info,
+    verify_chain,
+)
 from .locks import FileLock, lock_path
 
 TRANSCRIPT = "transcript.jsonl"
@@ -32,11 +43,6 @@ DECISIONS = "approvals.jsonl"
 HEAD_WIDTH = 128
 _RESERVED = frozenset(COMMON)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-Mask = Callable[[str], str]
-
-
-def _identity(text: str) -> str:
-    return text
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -52,20 +58,6 @@ def new_run_id(now: float | None = None) -> str:
     return f"{stamp}{millis:03d}Z-{secrets.token_hex(3)}"
 
 
-def _masked(value: object, mask: Mask) -> object:
-    """Copy ``value`` with every string in it (nested keys too) passed through ``mask``."""
-    if isinstance(value, str):
-        return mask(value)
-    if isinstance(value, dict):
-        return {_masked(k, mask): _masked(v, mask) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_masked(v, mask) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    # Paths and other objects become text here, so that the mask sees what JSON will hold.
-    return mask(str(value))
-
-
 class FileRunWriter:
     """Appends events to ``RUN_DIR/transcript.jsonl``, each line chained to the one before.
 
@@ -75,7 +67,7 @@ class FileRunWriter:
     Attributes: ``run_dir``, ``run_id``, ``head`` (SHA-256 hex of the last line written).
     """
 
-    def __init__(self, run_dir: Path, run_id: str, mask: Mask = _identity) -> None:
+    def __init__(self, run_dir: Path, run_id: str, mask: Mask = identity) -> None:
         run_dir = Path(run_dir)
         (run_dir / "output").mkdir(parents=True, exist_ok=True)
         # O_EXCL: a fresh run must never append to (and so break) another run's chain.
@@ -89,13 +81,13 @@ class FileRunWriter:
         # file and rename per step (that doubled the cost of recording a step).
         self._head_fd = os.open(run_dir / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
         self._seq, self._second, self._stamp = seq, -1, ""
-        self._mask = None if mask is _identity else mask
+        self._mask = None if mask is identity else mask
         # One encoder built once: json.dumps with options builds a new one per call.
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                                         default=str).encode
 
     @classmethod
-    def reopen(cls, run_dir: Path, mask: Mask = _identity) -> tuple[Self, dict | None]:
+    def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
         """Continue an existing run's chain (for resume), cutting off a torn last line.
 
         Returns the writer and ``{'bytes': n, 'sha256': hex}`` of what was cut, or None.
@@ -130,7 +122,7 @@ class FileRunWriter:
         if self._fd is None:
             raise ValueError("transcript is closed")
         if self._mask is not None:
-            fields = {k: _masked(v, self._mask) for k, v in fields.items()}
+            fields = {k: masked(v, self._mask) for k, v in fields.items()}
         record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
                   "event": event, "prev": self.head, **fields}
         line = self._encode(record).encode()
