@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from sshfleet import fleet  # noqa: F401  (the SSH test fleet: a real sshd, see sshfleet.py)
 
 from runbook_lang import __version__
 
