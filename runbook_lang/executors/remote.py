@@ -74,15 +74,18 @@ _WRAPPER_LINES = (
     # them, and they cannot be killed).
     '_rb_alive() { kill -0 -"$_rb_p" || return 1; [ -r /proc/self/stat ] || return 0;'
     ' for _rb_f in /proc/[0-9]*/stat; do IFS= read -r _rb_q <"$_rb_f" || continue;'
-    ' _rb_q=${_rb_q##*) }; set -- $_rb_q; if [ "$3" = "$_rb_p" ] && [ "$1" != Z ]; then'
-    " return 0; fi; done; return 1; };",
+    ' _rb_q=${_rb_q##*) }; set -- $_rb_q; if [ "$3" = "$_rb_p" ]; then case "$1" in'
+    " Z|X) ;; *) return 0 ;; esac; fi; done; return 1; };",
     "_rb_tick() { sleep 0.1 || sleep 1; };",
+    # This shell still runs (its parent may not have reaped it yet: a zombie does not).
+    '_rb_up() { kill -0 $$ || return 1; IFS= read -r _rb_q </proc/$$/stat || return 0;'
+    ' _rb_q=${_rb_q##*) }; case "$_rb_q" in Z*|X*) return 1 ;; esac; return 0; };',
     "_rb_x=0;",
     'trap "_rb_x=1" USR1;',
     # The watcher: a byte or end-of-file on the channel's stdin stops the group. Its
     # stdout is the channel, held open until the group is gone.
     "( IFS= read -r _rb_l <&3; kill -USR1 $$; _rb_i=0; until _rb_find; do"
-    ' kill -0 $$ && [ "$_rb_i" -lt 50 ] || exit 0; _rb_tick; _rb_i=$((_rb_i + 1)); done;'
+    ' _rb_up && [ "$_rb_i" -lt 50 ] || exit 0; _rb_tick; _rb_i=$((_rb_i + 1)); done;'
     ' kill -TERM -"$_rb_p"; kill -CONT -"$_rb_p"; _rb_i=0;'
     ' while _rb_alive && [ "$_rb_i" -lt "$_rb_g" ]; do _rb_tick; _rb_i=$((_rb_i + 1)); done;'
     ' kill -KILL -"$_rb_p"; _rb_i=0; while _rb_alive && [ "$_rb_i" -lt 10 ]; do _rb_tick;'
