@@ -107,9 +107,10 @@ class Fleet:
     # -- life cycle -----------------------------------------------------------------------
 
     @classmethod
-    def start(cls, root: Path, sshd: str) -> Fleet:
-        """Generate keys, write the configurations and start sshd; wait until it listens."""
-        fleet = cls(root=root, sshd=sshd)
+    def start(cls, root: Path, sshd: str, hosts: tuple[str, ...] = HOSTS) -> Fleet:
+        """Generate keys, write the configurations and start sshd; wait until it listens.
+        `hosts` are the aliases with state of their own."""
+        fleet = cls(root=root, sshd=sshd, hosts=hosts)
         fleet._prepare()
         for attempt in range(3):
             fleet.port = free_port()

@@ -441,3 +441,36 @@ def test_any_text_is_an_inventory_or_diagnostics(text):
         assert all(d.location is None or d.location.line >= 1 for d in error.diagnostics)
     else:
         assert all(not name.startswith("-") for name in inventory.hosts)
+
+
+# -- the documentation --------------------------------------------------------------------------
+
+
+def documented_inventory_examples() -> dict[str, str]:
+    """Code -> the YAML example of its section in docs/diagnostics.md."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "diagnostics.md").read_text()
+    sections = re.split(r"^## (?=E3\d\d\b)", text, flags=re.MULTILINE)[1:]
+    examples = {}
+    for section in sections:
+        block = re.search(r"^```yaml\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+        if block:
+            examples[section[:4]] = block.group(1)
+    return examples
+
+
+def test_every_inventory_code_but_e300_has_an_example():
+    assert set(documented_inventory_examples()) == {f"E30{i}" for i in range(1, 9)}
+
+
+@pytest.mark.parametrize(("code", "text"), sorted(documented_inventory_examples().items()))
+def test_documented_inventory_example_gives_its_code(tmp_path, code, text):
+    if code == "E305":  # the documented bomb is cut short: grow it to the real thing
+        text = text.replace("    # … and so on\n", "")
+        previous = "c"
+        for i in range(8):
+            text += f"    d{i}: &d{i} [{', '.join([f'*{previous}'] * 10)}]\n"
+            previous = f"d{i}"
+    error = errors(text, tmp_path)
+    assert code in [d.code for d in error.diagnostics], rendered(error)

@@ -35,11 +35,11 @@ def wrapped(command: str, env: dict | None = None, cwd: str | None = None,
     return code, out.decode(), err.decode(), trailers
 
 
-def login_shell(data: bytes, env: dict, cwd: Path | None = None, close: bool = False
-                ) -> tuple[int, bytes, bytes]:
+def login_shell(data: bytes, env: dict, cwd: Path | None = None, close: bool = False,
+                argv: list[str] | None = None) -> tuple[int, bytes, bytes]:
     """What sshd does: the login shell runs the remote command with the channel as stdin,
     which stays open (as ssh keeps it) unless `close`."""
-    with subprocess.Popen(["/bin/sh", "-c", REMOTE_COMMAND], stdin=subprocess.PIPE,
+    with subprocess.Popen(argv or ["/bin/sh", "-c", REMOTE_COMMAND], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                           cwd=cwd) as proc:
         proc.stdin.write(data)
@@ -228,3 +228,40 @@ def test_the_sh_on_this_machine_is_posix(tmp_path):
     if shutil.which("bash"):
         assert subprocess.run(["bash", "--posix", "-n", "-c", WRAPPER]).returncode == 0
     assert Path("/bin/sh").exists()
+
+
+# -- other shells -------------------------------------------------------------------------------
+
+
+LOGIN_SHELLS = ["bash", "dash", "zsh", "tcsh", "fish", "ksh"]
+POSIX_SHELLS = [["dash"], ["bash", "--posix"], ["busybox", "sh"], ["ksh"], ["zsh", "--emulate",
+                                                                             "sh"]]
+
+
+@pytest.mark.parametrize("shell", LOGIN_SHELLS)
+def test_a_login_shell_passes_the_wrapper_on_unchanged(shell, tmp_path):
+    path = shutil.which(shell)
+    if path is None:
+        pytest.skip(f"{shell} is not installed")
+    payload = build_payload("printf '%s|' \"$0\" \"$A\"; exit 4", {"A": "it's $HOME"}, None, 1)
+    code, out, raw = login_shell(payload.data, {"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+                                 argv=[path, "-c", REMOTE_COMMAND], cwd=tmp_path)
+    trailers = TrailerFilter(payload.nonce)
+    err = trailers.feed(raw) + trailers.flush()
+    assert (code, out, err) == (4, b"/bin/sh|it's $HOME|", b"")
+    assert trailers.found.status == 4
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS, ids=lambda argv: " ".join(argv))
+def test_the_wrapper_runs_under_every_posix_sh(shell, tmp_path):
+    if shutil.which(shell[0]) is None:
+        pytest.skip(f"{shell[0]} is not installed")
+    argv = [shutil.which(shell[0]), *shell[1:], "-c", WRAPPER]
+    env = {"PATH": os.environ["PATH"]}
+    payload = build_payload("echo ran; exit 3", {}, str(tmp_path), 1)
+    code, out, _ = login_shell(payload.data, env, argv=argv)
+    assert (code, out) == (3, b"ran\n")
+    marker = tmp_path / "late"
+    payload = build_payload(f"sleep 0.5; touch {marker}", {}, None, 1)
+    code, _, _ = login_shell(payload.data, env, argv=argv, close=True)
+    assert code == 128 + 15 and not marker.exists()
