@@ -579,3 +579,58 @@ def test_a_valid_but_unknown_name_is_a_destination_not_an_option(fleet, tmp_path
         result, _, _ = run(conns.executor(host), f"touch {proof}")
     assert result.unreachable and "cannot resolve the host name" in result.error
     assert not proof.exists()
+
+
+# -- connecting takes bounded time, and can be interrupted ---------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never says a word (no SSH banner)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    server.close()
+
+
+def test_a_host_that_never_answers_times_out(fleet, silent_server):
+    with SshConnections(config_file=str(fleet.config), connect_timeout=1) as conns:
+        executor = conns.executor(SshHost("web1", port=silent_server))
+        executor.open()
+        result, _, _ = run(executor, "true")
+    assert result.unreachable and "connection timed out" in result.error
+
+
+def test_connecting_can_be_interrupted(fleet, silent_server):
+    with SshConnections(config_file=str(fleet.config), connect_timeout=60) as conns:
+        executor = conns.executor(SshHost("web1", port=silent_server))
+        timer = threading.Timer(0.5, executor.interrupt)
+        timer.start()
+        try:
+            executor.open()
+        finally:
+            timer.cancel()
+        result, _, err = run(executor, "true")
+        assert (result.code, result.interrupted, result.unreachable) == (130, True, False)
+        assert result.error == "interrupted while connecting to web1"
+        assert not marked(str(conns.directory))  # no ssh left trying

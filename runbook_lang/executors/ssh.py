@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -300,17 +301,20 @@ class SshConnections:
         self.ssh = ssh
         self.directory = control_directory()
         self._executors: dict[str, SshExecutor] = {}
+        self._lock = threading.Lock()  # hosts of a batch ask for their executors at once
 
     def executor(self, host: SshHost) -> SshExecutor:
         """The executor of `host` for this run (made on first use)."""
-        found = self._executors.get(host.name)
-        if found is None:
-            found = SshExecutor(host, config_file=self.config_file, control_dir=self.directory,
-                                socket_name=f"h{len(self._executors)}",
-                                connect_timeout=self.connect_timeout,
-                                alive_interval=self.alive_interval, ssh=self.ssh)
-            self._executors[host.name] = found
-        return found
+        with self._lock:
+            found = self._executors.get(host.name)
+            if found is None:
+                found = SshExecutor(host, config_file=self.config_file,
+                                    control_dir=self.directory,
+                                    socket_name=f"h{len(self._executors)}",
+                                    connect_timeout=self.connect_timeout,
+                                    alive_interval=self.alive_interval, ssh=self.ssh)
+                self._executors[host.name] = found
+            return found
 
     def interrupt(self) -> None:
         """Stop the command running on every host (safe from a signal handler)."""
