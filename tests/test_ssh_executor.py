@@ -634,3 +634,11 @@ def test_connecting_can_be_interrupted(fleet, silent_server):
         assert (result.code, result.interrupted, result.unreachable) == (130, True, False)
         assert result.error == "interrupted while connecting to web1"
         assert not marked(str(conns.directory))  # no ssh left trying
+
+
+def test_a_timeout_of_zero_stops_the_command_before_it_does_anything(web1, tmp_path):
+    marker = tmp_path / "ran"
+    result, _, _ = run(web1, f"sleep 0.5; touch {marker}", timeout=0, grace=0.5)
+    assert result.timed_out and result.code == 128 + signal.SIGTERM
+    assert not result.unreachable
+    assert not marker.exists()

@@ -143,11 +143,12 @@ def test_nul_bytes_and_bad_names_are_refused():
             build_payload("true", {name: "x"}, None, 1)
 
 
-def test_the_payload_counts_its_lines():
-    payload = build_payload("echo 'a\nb'", {"X": "1\n2\n"}, None, 2.5)
-    first, rest = payload.data.split(b"\n", 1)
-    assert int(first) == rest.count(b"\n")
-    assert b"_rb_g=25\n" in rest
+def test_the_payload_is_one_line_however_many_lines_its_values_have():
+    payload = build_payload("echo 'a\nb'\n\necho c", {"X": "1\n2\n"}, None, 2.5)
+    assert payload.data.count(b"\n") == 1 and payload.data.endswith(b"\n")
+    assert b"_rb_g=25;" in payload.data
+    code, out, _, _ = wrapped("printf '%s|' \"$X\"; echo 'a\nb'\n\necho c", {"X": "1\n2\n"})
+    assert (code, out) == (0, "1\n2\n|a\nb\nc\n")
 
 
 # -- trailers ----------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ parsing by ssh or the login shell.
 
 On the host the wrapper
 
-1. reads the payload: a line with the number of lines that follow, then those lines, a
-   shell script of single-quoted assignments (`read` takes one line at a time and never
-   reads ahead, so what follows on stdin stays there);
+1. reads the payload: one line of single-quoted assignments, newlines in values spelled
+   as a variable (`read` takes exactly one line and never reads ahead, so what follows on
+   stdin stays there for step 4);
 2. changes to the directory, if one is given (relative to the login directory);
 3. starts ``/bin/sh -c COMMAND`` with stdin from /dev/null in a new process group
    (``setsid``, else perl's ``setpgrp``), the step's variables exported in that process
@@ -50,10 +50,7 @@ _TRAILER_MAX = 256
 _WRAPPER_LINES = (
     # The default IFS ends with a newline: the only way to one without a fork or a literal.
     "_rb_nl=${IFS#??};",
-    "IFS= read -r _rb_k || exit 125;",
-    "_rb_s=;",
-    'while [ "$_rb_k" -gt 0 ]; do IFS= read -r _rb_l || exit 125;'
-    " _rb_s=$_rb_s$_rb_l$_rb_nl; _rb_k=$((_rb_k - 1)); done;",
+    "IFS= read -r _rb_s || exit 125;",
     'eval "$_rb_s";',
     'if [ -n "$_rb_d" ]; then CDPATH= cd -- "$_rb_d" ||'
     ' { printf "\\036%s:E:cwd\\n" "$_rb_n" >&2; exit 127; }; fi;',
@@ -128,26 +125,30 @@ def build_payload(command: str, env: Mapping[str, str], cwd: str | None,
                   grace: float) -> Payload:
     """The script the wrapper reads and evaluates: single-quoted assignments only."""
     nonce = secrets.token_hex(16)
-    lines = []
+    exports = []
     for name, value in env.items():
         if not _NAME.match(name) or name.startswith(RESERVED_PREFIX):
             raise PayloadError(f"`{name}` cannot be an environment variable name")
-        lines.append(f"export {name}={quote(value, what=f'the value of {name}')}")
-    body = "\n".join([
-        f"_rb_n={nonce}",
-        f"_rb_g={max(0, math.ceil(grace * 10))}",
-        f"_rb_d={quote(cwd or '', what='the directory')}",
-        f"_rb_c={quote(command, what='the command')}",
-        "_rb_env() {",
-        *lines,
-        ":",
-        "}",
-    ]) + "\n"
+        exports.append(f"export {name}={_word(value, f'the value of {name}')};")
+    body = " ".join([
+        f"_rb_n={nonce};",
+        f"_rb_g={max(0, math.ceil(grace * 10))};",
+        f"_rb_d={_word(cwd or '', 'the directory')};",
+        f"_rb_c={_word(command, 'the command')};",
+        "_rb_env() {", *exports, ":; }",
+    ])
     try:
         data = body.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as exc:
         raise PayloadError(f"text that is not UTF-8: {exc.reason}") from None
-    return Payload(f"{body.count(chr(10))}\n".encode() + data, nonce)
+    return Payload(data + b"\n", nonce)
+
+
+def _word(text: str, what: str) -> str:
+    """`text` as one sh word on one line: single-quoted, with each newline spelled
+    `'"$_rb_nl"'` (the wrapper's newline), so the whole payload is a single line that
+    `read` takes at once, however many lines the command has."""
+    return quote(text, what=what).replace("\n", "'\"$_rb_nl\"'")
 
 
 def quote(text: str, *, what: str = "a value") -> str:

@@ -258,6 +258,10 @@ class CommandSession:
             return NOT_STARTED, (f"cannot start command on {host}: neither setsid nor perl "
                                  "is installed there to give it a process group"), False
         code = self.proc.returncode
+        if self.stop_at is not None and found.pgid is None and not self.cut_off:
+            # Stopped before the wrapper started the command: nothing ran.
+            return 128 + signal.SIGTERM, f"stopped before the command started on {host}", \
+                False
         if found.pgid is not None or self.stop_at is not None:
             how = "while stopping the command" if self.stop_at is not None \
                 else "while the command ran"
