@@ -642,3 +642,23 @@ def test_a_timeout_of_zero_stops_the_command_before_it_does_anything(web1, tmp_p
     assert result.timed_out and result.code == 128 + signal.SIGTERM
     assert not result.unreachable
     assert not marker.exists()
+
+
+def test_hosts_run_concurrently_each_over_its_own_connection(fleet):
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = [f"node{i:02d}" for i in range(12)]
+    before = fleet.accepted()
+
+    def work(conns: SshConnections, name: str) -> list[str]:
+        executor = conns.executor(SshHost(name, address="127.0.0.1", port=fleet.port))
+        executor.open()
+        return [run(executor, f"echo {name}-{i}")[1] for i in range(3)]
+
+    with SshConnections(config_file=str(fleet.config)) as conns:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            outputs = list(pool.map(lambda name: work(conns, name), names))
+        directory = conns.directory
+    assert outputs == [[f"{name}-{i}\n" for i in range(3)] for name in names]
+    assert fleet.accepted() - before == len(names)
+    assert not marked(str(directory))  # every master ended

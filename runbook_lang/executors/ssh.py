@@ -300,6 +300,7 @@ class SshConnections:
         self.alive_interval = alive_interval
         self.ssh = ssh
         self.directory = control_directory()
+        _raise_file_limit()
         self._executors: dict[str, SshExecutor] = {}
         self._lock = threading.Lock()  # hosts of a batch ask for their executors at once
 
@@ -334,6 +335,21 @@ class SshConnections:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _raise_file_limit() -> None:
+    """Each host holds three descriptors for the run (the master's stdin, the interrupt
+    pipe): lift the soft limit to the hard one, as far as 65536, so that a run on some
+    hundreds of hosts does not hit a default soft limit of 1024."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _not_started(message: str, out: Sink, err: Sink, started: float) -> Exit:
