@@ -128,6 +128,7 @@ class Fleet:
 
     def _prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "owner").write_text(f"{os.getpid()}\n")
         self.home.mkdir(exist_ok=True)
         keygen(self.root / "ssh_host_ed25519_key", "fleet-host")
         keygen(self.client_key, "fleet-client")
@@ -305,6 +306,43 @@ def _live(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")
 
 
+def reap_abandoned(base: Path = Path("/tmp")) -> None:
+    """Stop the fleets of test sessions that were killed before they could stop them (their
+    owner is gone): each fleet's own sshd, found by its pid file and its configuration path
+    in its command line, and nothing else."""
+    for root in base.glob("fleet-*"):
+        try:
+            owner = int((root / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if _live(owner):
+            continue
+        fleet = Fleet(root=root, sshd="")
+        try:
+            pid = int((root / "sshd.pid").read_text())
+            if str(root / "sshd_config").encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                fleet.proc = _Adopted(pid)  # type: ignore[assignment]
+        except (OSError, ValueError):
+            pass
+        fleet.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class _Adopted:
+    """Enough of a Popen for `Fleet.stop()` to stop an sshd this process did not start."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def terminate(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (timeout or 0)
+        while _live(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
 @pytest.fixture(scope="session")
 def fleet() -> Iterator[Fleet]:
     """The SSH test fleet, started once per test session (and per xdist worker)."""
@@ -316,6 +354,7 @@ def fleet() -> Iterator[Fleet]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    reap_abandoned()
     # A short directory: ControlPath sockets and known_hosts paths stay well under limits.
     root = Path(tempfile.mkdtemp(prefix="fleet-", dir="/tmp"))
     fleet = Fleet.start(root, sshd)

@@ -4,6 +4,7 @@ nothing running, and without sshd it skips locally but fails in CI."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ def test_stop_ends_the_server_and_everything_it_started():
         assert daemon in own.processes()
     finally:
         own.stop()
+        shutil.rmtree(root, ignore_errors=True)
     assert own.processes() == []
     assert not Path(f"/proc/{daemon}").exists() or \
         Path(f"/proc/{daemon}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
@@ -64,3 +66,23 @@ def test_without_sshd_the_ssh_tests_fail_in_ci():
     result = run_without_sshd("true")
     assert result.returncode != 0, result.stdout
     assert "sshd not found" in result.stdout and "openssh-server" in result.stdout
+
+
+def test_a_fleet_whose_session_was_killed_is_stopped_by_the_next_one(tmp_path):
+    from sshfleet import reap_abandoned
+
+    script = (
+        "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        "from sshfleet import Fleet, find_sshd;"
+        "f = Fleet.start(Path(sys.argv[2]), find_sshd(), hosts=('solo1',));"
+        "print(f.proc.pid, flush=True); time.sleep(600)")
+    root = tmp_path / "fleet-abandoned"
+    with subprocess.Popen([sys.executable, "-c", script, str(TESTS), str(root)],
+                          stdout=subprocess.PIPE, text=True) as session:
+        sshd = int(session.stdout.readline())
+        session.kill()  # no teardown: its sshd lives on
+    assert Path(f"/proc/{sshd}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"
+    reap_abandoned(tmp_path)
+    assert not root.exists()
+    stat = Path(f"/proc/{sshd}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] in "ZX"

@@ -158,7 +158,8 @@ class SshExecutor:
                 "-o", f"ServerAliveInterval={max(1, round(self.alive_interval))}",
                 "-o", "ServerAliveCountMax=3", "-T", "--", self.host.name, _MASTER_SESSION]
         try:
-            with open(log_path, "wb") as log:
+            with open(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                      "wb") as log:
                 self._master = subprocess.Popen(
                     args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
                     start_new_session=True)
