@@ -26,6 +26,7 @@ import pytest
 # The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
 from pgcluster import pg_cluster, pg_empty_db, pg_store  # noqa: F401
 from pgruns import pg_as, pg_paused, pg_runner  # noqa: F401
+from sshfleet import fleet  # noqa: F401  (the SSH test fleet: a real sshd, see sshfleet.py)
 
 from runbook_lang import __version__
 
