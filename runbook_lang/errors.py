@@ -6,6 +6,8 @@ turn them into exit codes without an import circle.
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -47,6 +49,18 @@ class StepFailed(RunbookError):
 
 class Interrupted(RunbookError):
     """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
+
+
+class ParseFailure(RunbookError):
+    """A file or an interpolation that cannot be parsed into an AST.
+
+    `diagnostics` holds the `syntax.diagnostics.Diagnostic`s that say why (this module
+    imports nothing of ours, so they are not typed more closely here).
+    """
+
+    def __init__(self, diagnostics: list[Any]) -> None:
+        super().__init__(diagnostics[0].message if diagnostics else "parse failed")
+        self.diagnostics = diagnostics
 
 
 class LoadError(RunbookError):

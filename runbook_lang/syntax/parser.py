@@ -11,7 +11,9 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from .. import resources
+from ..errors import ParseFailure
 from .diagnostics import Diagnostic, Location
+from .lexicon import RESERVED
 from .source import Source
 from .transform import MAX_DEPTH, AstBuilder
 
@@ -37,14 +39,6 @@ APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS HEADER BODY""
 NAME_FOLLOWS = re.compile(r"[(.]|[ \t\r\n]*=(?!=)")
 COMPARISON_WORDS = frozenset({"in", "contains", "matches"})
 COMPARISON_SIGNS = frozenset({"==", "!=", "<", "<=", ">", ">="})
-
-
-class ParseFailure(Exception):
-    """A parse that cannot produce an AST; carries the diagnostics that say why."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(diagnostics[0].message if diagnostics else "parse failed")
-        self.diagnostics = diagnostics
 
 
 class NestingTooDeep(Exception):
@@ -231,7 +225,7 @@ def _from_lark(error: UnexpectedInput, text: str, open_brackets: list[Token],
         hint = "join them with `and`: `a < b and b < c`"
     elif token.type == "EQUAL" and "`==`" in expected:
         hint = "to compare, write `==`; `=` only gives a value (`let`, `set`, arguments)"
-    elif token.type == "NAME" and shown in _reserved():
+    elif token.type == "NAME" and shown in RESERVED:
         message = f"unexpected `{shown}`: it is a reserved word"
     else:
         word = _word_as_name(error, text)
@@ -275,13 +269,6 @@ def _literal(terminal: str) -> str:
 @lru_cache(maxsize=1)
 def _terminal_names() -> frozenset[str]:
     return frozenset(t.name for t in _lark().terminals)
-
-
-@lru_cache(maxsize=1)
-def _reserved() -> frozenset[str]:
-    from ..analysis.typecheck import RESERVED
-
-    return frozenset(RESERVED)
 
 
 def _join(words: list[str]) -> str:

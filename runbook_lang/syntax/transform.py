@@ -11,22 +11,18 @@ from collections.abc import Callable
 
 from lark import Token, Tree
 
+from ..errors import ParseFailure
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
+from .lexicon import HTTP_METHODS, duration_ms
 from .source import Source, Span
 from .strings import split_string
 
-DURATION_RE = re.compile(
-    r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?!s))?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?"
-)
-UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
-ERROR_NAME = "<error>"
 # The deepest parse tree accepted. pydantic stops serialising at ~255 nested models and Python
 # recursion stops at 1,000 frames: this keeps `--ast`, the analyser and the interpreter clear
 # of both, while 98 nested `if`s, or a sum of 200 terms, still fit.
 MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
@@ -203,8 +199,6 @@ class AstBuilder:
         return pieces, errors
 
     def _parse_interpolation(self, text: str, offsets: list[int]):
-        from .parser import ParseFailure
-
         simple = SIMPLE_NAME.fullmatch(text)
         if simple and simple.group(1) not in ("true", "false"):
             # Most interpolations are a bare name: skip a parser round trip for them.
@@ -223,7 +217,7 @@ class AstBuilder:
     def _placeholder(self, span: Span):
         # Stands where an erroneous expression was; the analyser gives it no type, so the
         # error already reported is not followed by confusing type errors.
-        return n.Name.make(span=span, name=ERROR_NAME, kind="name")
+        return n.Name.make(span=span, name=n.ERROR_NAME, kind="name")
 
     @_meta
     def name(self, meta, children):
@@ -251,9 +245,8 @@ class AstBuilder:
         if match:
             return n.Literal_.make(span=span, value=float(text), type="float",
                                               kind="literal")
-        duration = DURATION_RE.fullmatch(text)
-        if duration and any(duration.groupdict().values()):
-            ms = sum(int(v) * UNIT_MS[k] for k, v in duration.groupdict().items() if v)
+        ms = duration_ms(text)
+        if ms is not None:
             return n.Duration.make(span=span, ms=ms, text=text, kind="duration")
         self._number_error(text, span)
         return self._placeholder(span)
