@@ -60,6 +60,8 @@ def split_string(raw: str, start: int) -> tuple[list[Piece], list[StringError]]:
         offsets = Linear(start + 1, len(text))
     if "\\" not in text and "{{" not in text:
         return [Piece(False, text, [offsets[0], offsets[len(text)]])] if text else [], []
+    if "\\" not in text and '"' not in text:
+        return _scan_plain(text, offsets)
     return _scan(text, offsets)
 
 
@@ -142,6 +144,33 @@ def _scan(text: str, offsets) -> tuple[list[Piece], list[StringError]]:
             pieces.append(Piece(True, expr_text, expr_offsets))
         i = end + 2
     flush_text()
+    return pieces, errors
+
+
+def _scan_plain(text: str, offsets) -> tuple[list[Piece], list[StringError]]:
+    """`_scan` for text without escapes or quotes: an interpolation ends at the first `}}`."""
+    pieces: list[Piece] = []
+    errors: list[StringError] = []
+    i, n = 0, len(text)
+    while i < n:
+        start = text.find("{{", i)
+        stop = start if start >= 0 else n
+        if stop > i:
+            pieces.append(Piece(False, text[i:stop], [offsets[i], offsets[stop - 1] + 1]))
+        if start < 0:
+            break
+        end = text.find("}}", start + 2)
+        if end < 0:
+            errors.append(StringError("unterminated interpolation: `{{` has no `}}`",
+                                      offsets[start], offsets[start + 1] + 1))
+            break
+        expr_text = text[start + 2:end]
+        if not expr_text.strip():
+            errors.append(StringError("empty interpolation `{{}}`", offsets[start],
+                                      offsets[end + 1] + 1))
+        else:
+            pieces.append(Piece(True, expr_text, offsets[start + 2:end + 1]))
+        i = end + 2
     return pieces, errors
 
 

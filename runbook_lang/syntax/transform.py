@@ -1,4 +1,9 @@
-"""Parse tree -> AST, without recursion (so deep input cannot exhaust the Python stack).
+"""The grammar's reductions -> AST nodes.
+
+`AstBuilder` has one callback per grammar rule, called with what the rule covers (its first
+and last token) and its children. The parser calls them as it reduces; for a file it must
+report exactly as a parse tree would (the depth limit, the order of several diagnostics) it
+builds a `Tree` first and `transform`s it bottom-up, without recursion.
 
 Problems found here (bad numbers, misplaced or repeated attributes, strings) are collected
 as diagnostics and a placeholder is returned, so one parse reports all of them.
@@ -8,12 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-
-from lark import Token, Tree
+from typing import Any
 
 from ..errors import ParseFailure
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
+from .lalr import Meta, Token
 from .lexicon import HTTP_METHODS, duration_ms
 from .source import Source, Span
 from .strings import split_string
@@ -23,6 +28,7 @@ from .strings import split_string
 # of both, while 98 nested `if`s, or a sum of 200 terms, still fit.
 MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+_FLOAT = re.compile(r"[0-9]+\.[0-9]+")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
@@ -52,6 +58,46 @@ class Body:
         self.statements, self.attrs, self.span = statements, attrs, span
 
 
+class Tree:
+    """A reduction kept for later: its rule's callback name, what it covers, its children."""
+
+    __slots__ = ("data", "meta", "children")
+
+    def __init__(self, data: str, meta: Meta, children: list) -> None:
+        self.data, self.meta, self.children = data, meta, children
+
+
+def tree_callbacks(names) -> dict[str, Callable[[Meta, list], Tree]]:
+    """Reduction callbacks that keep each reduction as a `Tree`, for `AstBuilder.transform`."""
+    return {name: (lambda meta, children, name=name: Tree(name, meta, children))
+            for name in names}
+
+
+def _bottom_up(tree: Tree) -> list[Tree]:
+    """The subtrees, deepest level first and left to right within a level.
+
+    This is the order of Lark's `Tree.iter_subtrees`, which decides which too-deep node is
+    reported and in which order the diagnostics of a file come out.
+    """
+    order = [tree]
+    for node in order:  # breadth first, right to left
+        order.extend(child for child in reversed(node.children) if child.__class__ is Tree)
+    order.reverse()
+    return order
+
+
+def _classify_number(text: str) -> tuple[str | None, int | float | None]:
+    """("int", 3), ("float", 1.5), ("duration", ms), or (None, None) for neither."""
+    if text.isdigit():
+        return "int", int(text)
+    if _FLOAT.fullmatch(text):
+        return "float", float(text)
+    ms = duration_ms(text)
+    if ms is not None:
+        return "duration", ms
+    return None, None
+
+
 def _meta(fn):
     """Marks a method as the callback of the grammar rule of the same name."""
     fn.is_rule = True
@@ -59,23 +105,44 @@ def _meta(fn):
 
 
 class AstBuilder:
-    """Builds `nodes` objects from Lark callbacks; reset with `begin()` before each parse."""
+    """Builds `nodes` objects for one parse of `source`, from the grammar's reductions.
 
-    def __init__(self) -> None:
-        self.source: Source = Source("<none>", "")
+    `parse_expr` parses the text of an interpolation (the parser supplies it).
+    """
+
+    def __init__(self, source: Source, parse_expr: Callable[[str], Any]) -> None:
+        self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.parse_expr: Callable[[str], object] | None = None
+        self.parse_expr = parse_expr
         # Maps an offset of the text being parsed to an offset in `source`: identity for a
         # file, a table for an interpolation parsed out of a string.
-        self._maps: list[list[int] | None] = [None]
+        self._maps: list[Any] = [None]
+        # How deep the interpolations of the string just built go (for the depth limit).
         self.inner_depth = 0
+        # How deep the last interpolation parsed goes.
         self.last_depth = 0
         self.too_deep: Span | None = None
+        self._callbacks: dict[str, Callable[[Meta, list], Any]] | None = None
+        # What each number-like text is: files repeat the same few (`30s`, `1`).
+        self._numbers: dict[str, tuple[str | None, int | float | None]] = {}
 
     # ------------------------------------------------------------ plumbing
 
+    @property
+    def callbacks(self) -> dict[str, Callable[[Meta, list], Any]]:
+        """The reduction callbacks, by rule name, bound to this builder."""
+        if self._callbacks is None:
+            self._callbacks = {name: fn.__get__(self) for name, fn in _rules().items()}
+        return self._callbacks
+
+    def take_inner_depth(self) -> int:
+        """The depth of the interpolations of the string just built (and forget it)."""
+        depth, self.inner_depth = self.inner_depth, 0
+        return depth
+
     def transform(self, tree: Tree):
-        """Build the AST bottom-up, iteratively (a deep file cannot exhaust the stack).
+        """Build the AST from a `Tree` bottom-up, iteratively (a deep file cannot exhaust
+        the stack).
 
         It also measures the tree's depth: `1 + 1 + …` nests one level per operator without
         a single bracket, and later stages (analysis, JSON output) recurse over the AST.
@@ -84,11 +151,11 @@ class AstBuilder:
         rules = _rules()
         results: dict[int, object] = {}
         depths: dict[int, int] = {}
-        for sub in tree.iter_subtrees():
+        for sub in _bottom_up(tree):
             children = []
             depth = 0
             for child in sub.children:
-                if isinstance(child, Tree):
+                if child.__class__ is Tree:
                     key = id(child)
                     children.append(results.pop(key))
                     below = depths.pop(key)
@@ -108,16 +175,6 @@ class AstBuilder:
         self.last_depth = depths[id(tree)]
         return results[id(tree)]
 
-    def begin(self, source: Source, parse_expr: Callable[[str], object]) -> None:
-        """Prepare for a parse of `source`."""
-        self.source = source
-        self.diagnostics = []
-        self.parse_expr = parse_expr
-        self._maps = [None]
-        self.inner_depth = 0
-        self.last_depth = 0
-        self.too_deep = None
-
     def _abs(self, offset: int) -> int:
         table = self._maps[-1]
         if table is None:
@@ -132,21 +189,23 @@ class AstBuilder:
         last = self._abs(end - 1) + 1 if end > start else first
         return self.source.span(first, last)
 
-    def meta_span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
+    def meta_span(self, meta: Meta) -> Span:
+        """The Span of what a reduction covers."""
+        if meta is None:
             return self.span(0, 0)
+        first, last = meta
         if self._maps[-1] is None:
-            # Lark already counted lines and columns: no need to look them up again.
-            return Span.make(line=meta.line, column=meta.column,
-                                        end_line=meta.end_line, end_column=meta.end_column,
-                                        start=meta.start_pos, end=meta.end_pos)
-        return self.span(meta.start_pos, meta.end_pos)
+            # The lexer already counted lines and columns: no need to look them up again.
+            return Span.make(line=first.line, column=first.column, end_line=last.end_line,
+                             end_column=last.end_column, start=first.start_pos,
+                             end=last.end_pos)
+        return self.span(first.start_pos, last.end_pos)
 
     def tok_span(self, tok: Token) -> Span:
+        """The Span of a token."""
         if self._maps[-1] is None:
             return Span.make(line=tok.line, column=tok.column, end_line=tok.end_line,
-                                        end_column=tok.end_column, start=tok.start_pos,
-                                        end=tok.end_pos)
+                             end_column=tok.end_column, start=tok.start_pos, end=tok.end_pos)
         return self.span(tok.start_pos, tok.end_pos)
 
     def error(self, code: str, message: str, span: Span, *hints: str) -> None:
@@ -155,7 +214,8 @@ class AstBuilder:
         self.diagnostics.append(Diagnostic("error", code, message, loc, tuple(hints)))
 
     def ident(self, tok: Token) -> n.Ident:
-        return n.Ident.make(span=self.tok_span(tok), name=str(tok), kind="ident")
+        """An Ident node for a NAME token."""
+        return n.Ident.make(span=self.tok_span(tok), name=tok.value, kind="ident")
 
     # ------------------------------------------------------------ strings and atoms
 
@@ -163,31 +223,44 @@ class AstBuilder:
     def string(self, meta, children):
         tok = children[0]
         start = self._abs(tok.start_pos)
-        pieces, errors = split_string(str(tok), start) if self._maps[-1] is None else \
+        pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
             self._split_nested(tok)
+        at = self._spans_in(tok)
         for err in errors:
-            self.error("E103", err.message, self.source.span(err.start, err.end))
+            self.error("E103", err.message, at(err.start, err.end))
         parts: list = []
         deepest = 0
         for piece in pieces:
             if not piece.is_expr:
-                span = self.source.span(piece.offsets[0], piece.offsets[-1])
+                span = at(piece.offsets[0], piece.offsets[-1])
                 parts.append(n.Text.make(span=span, value=piece.text, kind="text"))
                 continue
             self.last_depth = 1
-            expr = self._parse_interpolation(piece.text, piece.offsets)
+            expr = self._parse_interpolation(piece.text, piece.offsets, at)
             # String and Interpolation nodes sit between the string's owner and the expression.
             deepest = max(deepest, self.last_depth + 1)
-            span = self.source.span(piece.offsets[0] - 2, piece.offsets[-1] + 2)
-            parts.append(n.Interpolation.make(span=span, expr=expr,
-                                                         kind="interpolation"))
+            span = at(piece.offsets[0] - 2, piece.offsets[-1] + 2)
+            parts.append(n.Interpolation.make(span=span, expr=expr, kind="interpolation"))
         self.inner_depth = deepest
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _spans_in(self, tok: Token) -> Callable[[int, int], Span]:
+        """Spans for source offsets inside a token: on a token of one line of the file, its
+        line and columns are known without looking them up."""
+        if self._maps[-1] is not None or tok.line != tok.end_line:
+            return self.source.span
+        line, base = tok.line, tok.column - tok.start_pos
+
+        def at(start: int, end: int) -> Span:
+            return Span.make(line=line, column=base + start, end_line=line,
+                             end_column=base + end, start=start, end=end)
+
+        return at
 
     def _split_nested(self, tok: Token):
         # A string literal inside an interpolation: decode it with offsets mapped through
         # the enclosing table so spans still land in the file.
-        pieces, errors = split_string(str(tok), 0)
+        pieces, errors = split_string(tok.value, 0)
         table = self._maps[-1]
         assert table is not None
         shift = tok.start_pos
@@ -198,17 +271,20 @@ class AstBuilder:
             err.end = table[min(shift + err.end, len(table) - 1)]
         return pieces, errors
 
-    def _parse_interpolation(self, text: str, offsets: list[int]):
+    def _parse_interpolation(self, text: str, offsets: list[int],
+                             at: Callable[[int, int], Span]):
         simple = SIMPLE_NAME.fullmatch(text)
         if simple and simple.group(1) not in ("true", "false"):
             # Most interpolations are a bare name: skip a parser round trip for them.
-            span = self.source.span(offsets[simple.start(1)], offsets[simple.end(1) - 1] + 1)
+            span = at(offsets[simple.start(1)], offsets[simple.end(1) - 1] + 1)
             return n.Name.make(span=span, name=simple.group(1), kind="name")
         self._maps.append(offsets)
+        found = len(self.diagnostics)
         try:
-            assert self.parse_expr is not None
             return self.parse_expr(text)
         except ParseFailure as failure:
+            # Only the error counts: what the parse had found before it stopped goes.
+            del self.diagnostics[found:]
             self.diagnostics.extend(failure.diagnostics)
             return self._placeholder(self.source.span(offsets[0], offsets[-1]))
         finally:
@@ -222,7 +298,7 @@ class AstBuilder:
     @_meta
     def name(self, meta, children):
         tok = children[0]
-        return n.Name.make(span=self.tok_span(tok), name=str(tok), kind="name")
+        return n.Name.make(span=self.tok_span(tok), name=tok.value, kind="name")
 
     @_meta
     def true(self, meta, children):
@@ -236,18 +312,16 @@ class AstBuilder:
 
     def number(self, tok: Token):
         """Classify a number-like token: int, float, duration, or an error where it stands."""
-        text = str(tok)
+        text = tok.value
         span = self.tok_span(tok)
-        if text.isdigit():
-            return n.Literal_.make(span=span, value=int(text), type="int",
-                                              kind="literal")
-        match = re.fullmatch(r"[0-9]+\.[0-9]+", text)
-        if match:
-            return n.Literal_.make(span=span, value=float(text), type="float",
-                                              kind="literal")
-        ms = duration_ms(text)
-        if ms is not None:
-            return n.Duration.make(span=span, ms=ms, text=text, kind="duration")
+        known = self._numbers.get(text)
+        if known is None:
+            known = self._numbers[text] = _classify_number(text)
+        kind, value = known
+        if kind == "duration":
+            return n.Duration.make(span=span, ms=value, text=text, kind="duration")
+        if kind is not None:
+            return n.Literal_.make(span=span, value=value, type=kind, kind="literal")
         self._number_error(text, span)
         return self._placeholder(span)
 
@@ -274,7 +348,7 @@ class AstBuilder:
 
     def _expr(self, value):
         """Expressions arrive as nodes, except bare NUMBER tokens (kept for classification)."""
-        if isinstance(value, Token):
+        if value.__class__ is Token:
             return self.number(value)
         return value
 
@@ -297,7 +371,7 @@ class AstBuilder:
 
     @_meta
     def comp_op(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def not_op(self, meta, children):
@@ -313,7 +387,7 @@ class AstBuilder:
     def field(self, meta, children):
         target, name = children
         return n.FieldAccess.make(span=self.meta_span(meta), target=self._expr(target),
-                                             name=str(name), kind="field")
+                                             name=name.value, kind="field")
 
     @_meta
     def index(self, meta, children):
@@ -532,7 +606,7 @@ class AstBuilder:
 
     @_meta
     def policy(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def a_on_failure(self, meta, children):
@@ -573,7 +647,7 @@ class AstBuilder:
     @_meta
     def step(self, meta, children):
         name, title, loop, body = children
-        what = f"step `{name}`"
+        what = f"step `{name.value}`"
         attrs = self._sort_attrs(body, STEP_ATTRS, what)
         span = self.meta_span(meta)
         self._check_undo(attrs, body, what)
@@ -590,7 +664,7 @@ class AstBuilder:
     @_meta
     def check_step(self, meta, children):
         name, title, body = children
-        what = f"check `{name}`"
+        what = f"check `{name.value}`"
         attrs = self._sort_attrs(body, CHECK_STEP_ATTRS, what)
         span = self.meta_span(meta)
         self._check_undo(attrs, body, what)
@@ -621,7 +695,7 @@ class AstBuilder:
     @_meta
     def gate(self, meta, children):
         name, title, body = children
-        what = f"gate `{name}`"
+        what = f"gate `{name.value}`"
         attrs = self._sort_attrs(body, GATE_ATTRS, what)
         for statement in body.statements:
             self.error("E111", f"a gate holds attributes only; `{_keyword(statement)}` is not "
@@ -676,7 +750,7 @@ class AstBuilder:
         fields: dict = {}
         for key, value, span in body or []:
             if key in fields:
-                self.error("E110", f"duplicate `{key}` in param `{name}`", span)
+                self.error("E110", f"duplicate `{key}` in param `{name.value}`", span)
                 continue
             fields[key] = value
         return n.Param.make(
@@ -703,7 +777,7 @@ class AstBuilder:
 
     @_meta
     def secret_source(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def secret(self, meta, children):
@@ -715,7 +789,7 @@ class AstBuilder:
                        f"name {what} as plain text")
             text = ""
         elif not text:
-            self.error("E116", f"secret `{name}` needs the name of {what}", ref.span)
+            self.error("E116", f"secret `{name.value}` needs the name of {what}", ref.span)
         return n.Secret.make(span=self.meta_span(meta), name=self.ident(name),
                                         source=source, ref=text, kind="secret")
 
@@ -738,7 +812,7 @@ class AstBuilder:
         seen: set[str] = set()
         for param in params:
             if param.name.name in seen:
-                self.error("E110", f"task `{name}` has two parameters named "
+                self.error("E110", f"task `{name.value}` has two parameters named "
                            f"`{param.name.name}`", param.name.span)
             seen.add(param.name.name)
         return n.Task.make(span=self.meta_span(meta), name=self.ident(name),
@@ -761,19 +835,18 @@ class AstBuilder:
                                          kind="file")
 
 
-def _rules() -> dict:
-    table = getattr(AstBuilder, "_rule_table", None)
-    if table is None:
-        table = {name: fn for name, fn in vars(AstBuilder).items()
-                 if getattr(fn, "is_rule", False)}
-        AstBuilder._rule_table = table  # type: ignore[attr-defined]
-    return table
-
-
 for _op, _rule in (("or", "or_op"), ("and", "and_op"), ("in", "in_op"), ("not in", "not_in"),
                    ("contains", "contains_op"), ("matches", "matches_op"), ("+", "add"),
                    ("-", "sub"), ("*", "mul"), ("/", "div")):
     setattr(AstBuilder, _rule, AstBuilder._binary(None, _op))  # type: ignore[arg-type]
+
+_RULES: dict[str, Callable[..., Any]] = {
+    name: fn for name, fn in vars(AstBuilder).items() if getattr(fn, "is_rule", False)}
+
+
+def _rules() -> dict[str, Callable[..., Any]]:
+    """The callbacks of the grammar's rules, by name."""
+    return _RULES
 
 
 def _keyword(statement) -> str:
