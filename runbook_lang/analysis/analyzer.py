@@ -150,30 +150,36 @@ class Analyser:
         self.scope[item.alias.name] = Symbol("module", "module", item.alias.span)
 
     def visit_param(self, item: n.Param) -> None:
-        declared = item.type.name if item.type is not None else None
-        if declared is not None and declared not in TYPES:
-            self.error("E233", f"unknown type `{declared}` for param `{item.name.name}`",
-                       item.type.span, "types: " + ", ".join(TYPES))
-            declared = None
+        declared = None
+        if item.type is not None:
+            declared = item.type.name
+            if declared not in TYPES:
+                self.error("E233", f"unknown type `{declared}` for param `{item.name.name}`",
+                           item.type.span, "types: " + ", ".join(TYPES))
+                declared = None
         ctx = Context(dict(self.scope))
-        default_type = self.types.check(item.default, ctx) if item.default is not None else None
-        for name in names_in(item.default) if item.default is not None else []:
+        default = item.default
+        default_type = self.types.check(default, ctx) if default is not None else None
+        for name in names_in(default) if default is not None else []:
             symbol = self.scope.get(name)
             if symbol is not None and symbol.kind != "param":
                 # Params are resolved before secrets and lets exist (LANGUAGE.md §8).
                 self.error("E205", f"the default of param `{item.name.name}` reads "
                            f"{symbol.kind} `{name}`; a param's default can only use params "
-                           "defined before it", name_node(item.default, name).span)
+                           "defined before it", name_node(default, name).span)
         if declared and default_type and not assignable(default_type, declared):
+            assert default is not None
             self.error("E230", f"param `{item.name.name}` is {article(declared)}, but its "
                        "default is "
-                       f"{article(default_type)}", item.default.span)
+                       f"{article(default_type)}", default.span)
         ptype = declared or default_type or "string"
         self.check_param_constraints(item, ptype)
         self.scope[item.name.name] = Symbol("param", ptype, item.name.span)
 
     def check_param_constraints(self, item: n.Param, ptype: str) -> None:
-        default = constant(item.default) if item.default is not None else NOTHING
+        default = constant(item.default)
+        # Where a message about the default points (only read when there is a default).
+        at_default = item.default.span if item.default is not None else item.span
         if item.choices is not None:
             choices = [constant(c) for c in item.choices.items]
             for choice, node in zip(choices, item.choices.items, strict=True):
@@ -183,7 +189,7 @@ class Analyser:
                     self.error("E231", f"choice {show(choice)} is not {article(ptype)}", node.span)
             if default is not NOTHING and not any(same_value(default, c) for c in choices):
                 self.error("E231", f"the default {show(default)} of param `{item.name.name}` is "
-                           "not one of its choices", item.default.span,
+                           "not one of its choices", at_default,
                            "choices: " + ", ".join(show(c) for c in choices))
         if item.pattern is not None:
             text = pattern_text(item.pattern)
@@ -198,7 +204,7 @@ class Analyser:
             if default is not NOTHING and isinstance(default, str) \
                     and not pattern_matches(text, default):
                 self.error("E232", f"the default {show(default)} of param `{item.name.name}` does "
-                           f"not match its pattern `{text}`", item.default.span)
+                           f"not match its pattern `{text}`", at_default)
 
     def visit_secret(self, item: n.Secret) -> None:
         # An empty or interpolated source is reported by the transformer, where it is parsed.
@@ -233,8 +239,10 @@ class Analyser:
         ctx = Context(self.scope, step=item.name.name)
         if item.loop_over is not None:
             self.types.expect_type(item.loop_over, ctx, "list", "a `for` step's list")
-            self.report.check_reserved(item.loop_var, "loop variable")
-            ctx.locals[item.loop_var.name] = Symbol("loop", None, item.loop_var.span, used=True)
+            loop_var = item.loop_var
+            assert loop_var is not None  # the grammar gives `for X in …` both parts
+            self.report.check_reserved(loop_var, "loop variable")
+            ctx.locals[loop_var.name] = Symbol("loop", None, loop_var.span, used=True)
         self.types.check(item.title, ctx)
         if item.when is not None:
             self.types.expect_type(item.when, ctx, "bool", "`when`")

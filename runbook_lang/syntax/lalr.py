@@ -109,7 +109,7 @@ class _Plan(NamedTuple):
     origin: str
     name: str  # the callback: the rule's alias, or its name
     kind: int  # _PASS1 (one symbol, passed through), _PASS, _SPLICE or _BUILD
-    index: int  # _PASS: the one child passed through
+    child: int  # _PASS: the one child passed through
     include: tuple[tuple[int, bool, int], ...]  # (child, spliced, Nones before it)
     trailing: int  # Nones after the last child
     expand1: bool  # a `?rule`: one child is passed through
@@ -332,25 +332,26 @@ class Parse:
             match = lexer.pattern.match(text, pos)
             if match is not None:
                 # A token, read with the scanner of the state the parser is in.
-                ttype = match.lastgroup
+                # Every alternative of a scanner is a named group: one of them matched.
+                ttype: str = match.lastgroup  # type: ignore[assignment]
                 start, end = match.span(ttype)
                 if start != pos:
                     newlines = text.count("\n", pos, start)
                     if newlines:
                         line += newlines
                         line_start = text.rindex("\n", pos, start) + 1
-                value = text[start:end]
+                lexeme = text[start:end]
                 if ttype == "NAME":
-                    ttype = lexer.keywords.get(value, "NAME")
+                    ttype = lexer.keywords.get(lexeme, "NAME")
                 column = start - line_start + 1
-                if ttype in multiline and "\n" in value:
-                    end_line = line + value.count("\n")
-                    line_start = start + value.rindex("\n") + 1
-                    token = _token(Token, (ttype, value, start, end, line, column, end_line,
+                if ttype in multiline and "\n" in lexeme:
+                    end_line = line + lexeme.count("\n")
+                    line_start = start + lexeme.rindex("\n") + 1
+                    token = _token(Token, (ttype, lexeme, start, end, line, column, end_line,
                                            end - line_start + 1))
                     line = end_line
                 else:
-                    token = _token(Token, (ttype, value, start, end, line, column, line,
+                    token = _token(Token, (ttype, lexeme, start, end, line, column, line,
                                            column + end - start))
                 pos = end
                 if ttype in OPENERS:
@@ -377,7 +378,7 @@ class Parse:
                 if action is None or (at_end and action.__class__ is int):
                     raise UnexpectedToken(token, g.expected(state), values, states)
                 if action.__class__ is int:
-                    states.append(action)  # type: ignore[arg-type]
+                    states.append(action)
                     values.append(token)
                     ranges.append((token, token))
                     heights.append(0)
@@ -404,12 +405,12 @@ class Parse:
                     if first is None or last is None:
                         inside = [r for r in covered if r is not None]
                         first, last = (inside[0], inside[-1]) if inside else (None, None)
-                    meta = (first[0], last[1]) if first is not None else None  # type: ignore
+                    meta = (first[0], last[1]) if first is not None else None
                 else:
                     popped, meta, height = [], None, 0
                 kind = plan.kind
                 if kind == _PASS:
-                    value = popped[plan.index]
+                    value = popped[plan.child]
                     if value.__class__ is Token:
                         meta = (value, value)  # a token passed through keeps its own place
                 else:
@@ -470,8 +471,10 @@ class Parse:
             ttype = self.grammar.root.keywords.get(value, "NAME")
         line = self.text.count("\n", 0, start) + 1
         column = start - (self.text.rfind("\n", 0, start) + 1) + 1
-        token = _token(Token, (ttype, value, start, end, line, column, line,
-                               column + end - start))
+        end_line = line + value.count("\n")
+        end_column = end - (self.text.rfind("\n", 0, end) + 1) + 1 if end_line > line else \
+            column + end - start
+        token = _token(Token, (ttype, value, start, end, line, column, end_line, end_column))
         if ttype in OPENERS:
             self.open_brackets.append(token)
             if len(self.open_brackets) > MAX_NESTING:

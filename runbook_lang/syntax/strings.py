@@ -53,6 +53,7 @@ class Linear:
 
 def split_string(raw: str, start: int) -> tuple[list[Piece], list[StringError]]:
     """Decode a STRING or LONG_STRING token found at source offset `start`."""
+    offsets: list[int] | Linear
     if raw.startswith('"""'):
         text, offsets = _dedent(raw[3:-3], start + 3)
     else:

@@ -69,8 +69,13 @@ class Tree:
 
 def tree_callbacks(names) -> dict[str, Callable[[Meta, list], Tree]]:
     """Reduction callbacks that keep each reduction as a `Tree`, for `AstBuilder.transform`."""
-    return {name: (lambda meta, children, name=name: Tree(name, meta, children))
-            for name in names}
+    return {name: _keep(name) for name in names}
+
+
+def _keep(name: str) -> Callable[[Meta, list], Tree]:
+    def keep(meta: Meta, children: list) -> Tree:
+        return Tree(name, meta, children)
+    return keep
 
 
 def _bottom_up(tree: Tree) -> list[Tree]:
@@ -102,6 +107,26 @@ def _meta(fn):
     """Marks a method as the callback of the grammar rule of the same name."""
     fn.is_rule = True
     return fn
+
+
+def _binary(op: str):
+    """The callback of a binary operator's rule."""
+    @_meta
+    def build(self: AstBuilder, meta: Meta, children: list) -> n.Binary:
+        left, right = self._expr(children[0]), self._expr(children[-1])
+        return n.Binary.make(span=self.meta_span(meta), op=op, left=left, right=right,
+                             kind="binary")
+    return build
+
+
+def _attr(name: str, arity: int = 1):
+    """The callback of an attribute with `arity` expressions (`within D every D` has two)."""
+    @_meta
+    def build(self: AstBuilder, meta: Meta, children: list) -> Attr:
+        values = [self._expr(c) if c is not None else None for c in children]
+        value = values[0] if arity == 1 else tuple(values)
+        return Attr(name, value, self.meta_span(meta))
+    return build
 
 
 class AstBuilder:
@@ -354,13 +379,16 @@ class AstBuilder:
 
     # ------------------------------------------------------------ expressions
 
-    def _binary(self, op: str):
-        @_meta
-        def build(self, meta, children):
-            left, right = self._expr(children[0]), self._expr(children[-1])
-            return n.Binary.make(span=self.meta_span(meta), op=op, left=left,
-                                            right=right, kind="binary")
-        return build
+    or_op = _binary("or")
+    and_op = _binary("and")
+    in_op = _binary("in")
+    not_in = _binary("not in")
+    contains_op = _binary("contains")
+    matches_op = _binary("matches")
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    div = _binary("/")
 
     @_meta
     def compare(self, meta, children):
@@ -563,14 +591,6 @@ class AstBuilder:
         return list(children)
 
     # ------------------------------------------------------------ attributes
-
-    def _attr(name: str, arity: int = 1):  # noqa: N805 (a factory used in the class body)
-        @_meta
-        def build(self, meta, children):
-            values = [self._expr(c) if c is not None else None for c in children]
-            value = values[0] if arity == 1 else tuple(values)
-            return Attr(name, value, self.meta_span(meta))
-        return build
 
     a_when = _attr("when")
     a_timeout = _attr("timeout")
@@ -834,11 +854,6 @@ class AstBuilder:
         return n.Runbook.make(span=span, path=self.source.path, items=list(children),
                                          kind="file")
 
-
-for _op, _rule in (("or", "or_op"), ("and", "and_op"), ("in", "in_op"), ("not in", "not_in"),
-                   ("contains", "contains_op"), ("matches", "matches_op"), ("+", "add"),
-                   ("-", "sub"), ("*", "mul"), ("/", "div")):
-    setattr(AstBuilder, _rule, AstBuilder._binary(None, _op))  # type: ignore[arg-type]
 
 _RULES: dict[str, Callable[..., Any]] = {
     name: fn for name, fn in vars(AstBuilder).items() if getattr(fn, "is_rule", False)}
