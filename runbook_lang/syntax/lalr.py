@@ -320,7 +320,8 @@ class Parse:
         chains: dict[tuple[int, int, str], int] = {}
         states = [g.start_states[self.start]]
         values: list = []
-        ranges: list = []  # per stack entry: (first token, last token) it covers, or None
+        # Per stack entry, what it covers: a token itself, (first token, last token), or None.
+        ranges: list = []
         heights: list[int] = []  # per stack entry: its depth in Lark's tree (0 for a token)
         pos = line_start = 0
         line = 1
@@ -380,7 +381,7 @@ class Parse:
                 if action.__class__ is int:
                     states.append(action)
                     values.append(token)
-                    ranges.append((token, token))
+                    ranges.append(token)
                     heights.append(0)
                     break
                 plan: _Plan = action  # type: ignore[assignment]
@@ -405,14 +406,18 @@ class Parse:
                     if first is None or last is None:
                         inside = [r for r in covered if r is not None]
                         first, last = (inside[0], inside[-1]) if inside else (None, None)
-                    meta = (first[0], last[1]) if first is not None else None
+                    if first is None:
+                        meta = None
+                    else:
+                        meta = (first if first.__class__ is Token else first[0],
+                                last if last.__class__ is Token else last[1])
                 else:
                     popped, meta, height = [], None, 0
                 kind = plan.kind
                 if kind == _PASS:
                     value = popped[plan.child]
                     if value.__class__ is Token:
-                        meta = (value, value)  # a token passed through keeps its own place
+                        meta = value  # a token passed through keeps its own place
                 else:
                     if plan.pick is None:
                         children = popped
@@ -427,7 +432,7 @@ class Parse:
                         if value is None:
                             meta = None
                         elif value.__class__ is Token:
-                            meta = (value, value)
+                            meta = value
                     else:
                         value = reduce[plan.name](meta, children)
                         height += 1

@@ -17,7 +17,9 @@ class FastModel(BaseModel):
     The parser builds a node and its span for nearly every token of a file; pydantic's
     `model_construct` validates nothing but still walks every field each time. `make` is a
     function generated for each class that fills the instance's dict in one step (fields in
-    declared order, `kind` first, as `model_validate` would). Every field counts as set.
+    declared order, `kind` first, as `model_validate` would). Every field counts as set, and
+    the instances of a class share that one set of names: pydantic changes it only when an
+    attribute is assigned, which a frozen model refuses.
     Validation and serialisation are built on first use (`defer_build`), so `runbook check`
     never pays them.
     """
@@ -49,7 +51,7 @@ def _maker_for(cls) -> Callable[..., Any]:
     names = list(cls.model_fields)
     order = ["kind", *(n for n in names if n != "kind")] if "kind" in names else names
     namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_set": object.__setattr__,
-                                 "_names": frozenset(order)}
+                                 "_names": set(order)}
     params = []
     for name in order:
         field = cls.model_fields[name]
@@ -62,7 +64,7 @@ def _maker_for(cls) -> Callable[..., Any]:
     source = (f"def make(*, {', '.join(params)}):\n"
               "    obj = _new(_cls)\n"
               f"    _set(obj, '__dict__', {{{values}}})\n"
-              "    _set(obj, '__pydantic_fields_set__', set(_names))\n"
+              "    _set(obj, '__pydantic_fields_set__', _names)\n"
               "    _set(obj, '__pydantic_extra__', None)\n"
               "    _set(obj, '__pydantic_private__', None)\n"
               "    return obj\n")
