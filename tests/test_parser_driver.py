@@ -14,6 +14,7 @@ is defined by a tree's bottom-up walk; both ways must give the same AST and diag
 from __future__ import annotations
 
 import gc
+import json
 import threading
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,7 @@ from lark.exceptions import UnexpectedToken as LarkUnexpectedToken
 
 from runbook_lang import resources
 from runbook_lang.errors import ParseFailure
-from runbook_lang.syntax import lalr, parser
+from runbook_lang.syntax import lalr, parser, tables
 from runbook_lang.syntax.lalr import (
     CLOSERS,
     MAX_NESTING,
@@ -312,3 +313,22 @@ def test_parsing_leaves_the_garbage_collector_alone() -> None:
     for text in TEXTS[:40]:
         _parsed(text)
     assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
+
+
+# ---------------------------------------------------------------------- the tables file
+
+
+def test_the_tables_file_is_what_lark_compiles_from_the_grammar() -> None:
+    written = json.loads(tables.tables_path().read_text(encoding="utf-8"))
+    assert written == tables.compile_tables(resources.grammar_text()), \
+        "grammars/runbook.tables.json is stale: run python -m runbook_lang.syntax.tables"
+    assert tables.dumps(written) == tables.tables_path().read_text(encoding="utf-8")
+
+
+def test_stale_tables_are_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    current = json.loads(tables.tables_path().read_text(encoding="utf-8"))
+    stale = tmp_path / "runbook.tables.json"
+    stale.write_text(json.dumps({**current, "grammar": "0" * 64, "states": []}))
+    monkeypatch.setattr(tables, "tables_path", lambda: stale)
+    assert tables.load() == current

@@ -1,11 +1,11 @@
 """The grammar as LALR tables and scanners, and the loop that runs them over a text.
 
-Lark compiles `grammars/runbook.lark` (LALR, contextual lexer) once and caches the result on
-disk. This module takes Lark's parse table, rules and terminals and runs them with a loop of
+Lark compiles `grammars/runbook.lark` (LALR, contextual lexer) into a parse table, terminals
+and rules; `tables.py` keeps that data beside the grammar. This module runs it with a loop of
 its own, because Lark's loop builds a parse tree first, with positions on every node, which
-the transformer then walks again: for a large file that was most of `runbook check`. Here each
-reduction hands its children straight to a callback (`reduce`), with the first and last token
-it covers, so the AST is built as the text is read.
+the transformer then walked again: for a large file that was most of `runbook check`. Here
+each reduction hands its children straight to a callback (`reduce`), with the first and last
+token it covers, so the AST is built as the text is read.
 
 The loop reproduces what Lark's parser with its contextual lexer does, token for token:
 
@@ -20,7 +20,8 @@ The loop reproduces what Lark's parser with its contextual lexer does, token for
 Two rules of this language live in the lexer too: brackets nest at most MAX_NESTING deep,
 and a contextual word written straight before `(`, `.` or `=` is a name (see CONTEXTUAL).
 
-All state is in the `Parse` of one call; the tables are read-only once built.
+All state of a parse is in its `Parse`; the grammar is shared and only read (a state's
+scanner is compiled the first time a parse needs it).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from .lexicon import CONTEXTUAL
+from .tables import PASS, PASS1, SPLICE
 
 # Deeper nesting than this is almost certainly generated or broken input; refusing it keeps
 # every later stage (analysis, planning, JSON output) clear of Python's recursion limit.
@@ -44,7 +46,8 @@ CLOSERS = {closer: opener for opener, closer in OPENERS.items()}
 # misplaced one gets a clear message.
 NAME_FOLLOWS = re.compile(r"[(.]|[ \t\r\n]*=(?!=)")
 
-_PASS1, _PASS, _SPLICE, _BUILD = 0, 1, 2, 3
+# What the lexer does more with a token of a terminal than make it (see Grammar.specials).
+_CONTEXTUAL, _MULTILINE, _OPENER, _CLOSER = 1, 2, 3, 4
 
 
 class Token(NamedTuple):
@@ -108,8 +111,8 @@ class _Plan(NamedTuple):
     size: int
     origin: str
     name: str  # the callback: the rule's alias, or its name
-    kind: int  # _PASS1 (one symbol, passed through), _PASS, _SPLICE or _BUILD
-    child: int  # _PASS: the one child passed through
+    kind: int  # PASS1 (one symbol, passed through), PASS, SPLICE or BUILD
+    child: int  # PASS: the one child passed through
     include: tuple[tuple[int, bool, int], ...]  # (child, spliced, Nones before it)
     trailing: int  # Nones after the last child
     expand1: bool  # a `?rule`: one child is passed through
@@ -124,103 +127,103 @@ class _Lexer(NamedTuple):
     allowed: frozenset[str]  # terminals of the pattern, for error messages
 
 
-class Grammar:
-    """The compiled grammar: parse table, reductions and a scanner for each parser state."""
+class _Terminal(NamedTuple):
+    """A terminal of the grammar, as Lark describes it."""
 
-    def __init__(self, lark: Any) -> None:
-        self.lark = lark
-        frontend = lark.parser.parser.parser  # Lark's LALR parser: its table is what we run
-        table = frontend.parse_table
-        self.raw_states: dict[int, dict[str, tuple]] = table.states
-        self.start_states: dict[str, int] = dict(table.start_states)
-        self.end_states: dict[str, int] = dict(table.end_states)
-        terminals = {t.name: t for t in lark.terminals}
-        self.terminals: dict[str, Any] = terminals
-        ignore = frozenset(lark.lexer_conf.ignore)
-        self.skip = re.compile("(?:" + "|".join(terminals[name].pattern.to_regexp()
-                                                for name in sorted(ignore)) + ")*+")
+    name: str
+    type: str  # "str" for a literal, "re" for a pattern
+    regexp: str
+    value: str  # the literal, or the pattern as written
+    priority: int
+    max_width: int
+    flags: tuple[str, ...]
+
+
+class Grammar:
+    """The compiled grammar: parse table, reductions, and a scanner for each parser state.
+
+    Built from the tables of `tables.py`. A state's scanner is compiled the first time the
+    parser is in that state (most files visit a fraction of them), as Lark does.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.start_states: dict[str, int] = data["start"]
+        self.end_states: dict[str, int] = data["end"]
+        self.terminals = {name: _Terminal(name, kind, regexp, value, priority, width,
+                                          tuple(flags))
+                          for name, (kind, regexp, value, priority, width, flags)
+                          in data["terminals"].items()}
+        self.ignore = frozenset(data["ignore"])
+        self.skip = re.compile("(?:" + "|".join(self.terminals[name].regexp
+                                                for name in sorted(self.ignore)) + ")*+")
         # Contextual words that the grammar uses as keywords (their terminals' names).
-        self.contextual = frozenset(t.name for t in lark.terminals if t.pattern.type == "str"
-                                    and t.pattern.value in CONTEXTUAL)
-        self.multiline = frozenset(t.name for t in lark.terminals
-                                   if _may_span_lines(t.pattern.to_regexp()))
-        plans: dict[int, _Plan] = {}
-        lexers: dict[frozenset[str], _Lexer] = {}
-        self.actions: dict[int, dict[str, int | _Plan]] = {}
-        self.gotos: dict[int, dict[str, int]] = {}
-        self.lexers: dict[int, _Lexer] = {}
-        for state, entries in table.states.items():
-            actions: dict[str, int | _Plan] = {}
-            gotos: dict[str, int] = {}
-            for symbol, (action, arg) in entries.items():
-                if action.name == "Shift":
-                    (gotos if symbol not in terminals and symbol != "$END" else actions)[
-                        symbol] = arg
-                else:
-                    plan = plans.get(id(arg))
-                    if plan is None:
-                        plan = plans[id(arg)] = _plan(arg)
-                    actions[symbol] = plan
-            self.actions[state] = actions
-            self.gotos[state] = gotos
-            accepts = frozenset(name for name in entries if name in terminals)
-            lexer = lexers.get(accepts)
-            if lexer is None:
-                lexer = lexers[accepts] = _lexer(
-                    [terminals[name] for name in accepts | ignore], ignore, self.skip)
-            self.lexers[state] = lexer
-        self.root = _lexer(list(terminals.values()), ignore, self.skip)
-        # The grammar symbol that leads into each state: what the stack holds there.
-        self.accessing: dict[int, str] = {
-            target: symbol for entries in table.states.values()
-            for symbol, (action, target) in entries.items() if action.name == "Shift"}
+        self.contextual = frozenset(t.name for t in self.terminals.values()
+                                    if t.type == "str" and t.value in CONTEXTUAL)
+        multiline = frozenset(t.name for t in self.terminals.values()
+                              if _may_span_lines(t.regexp))
+        self.specials: dict[str, int] = {
+            **{name: _MULTILINE for name in multiline},
+            **{name: _OPENER for name in OPENERS}, **{name: _CLOSER for name in CLOSERS},
+            **{name: _CONTEXTUAL for name in self.contextual}}
+        plans = [_Plan(size, origin, name, kind, child,
+                       tuple((i, spliced, nones) for i, spliced, nones in include), trailing,
+                       expand1, tuple(pick) if pick is not None else None)
+                 for size, origin, name, kind, child, include, trailing, expand1, pick
+                 in data["plans"]]
+        self.actions: list[dict[str, int | _Plan]] = []
+        self.gotos: list[dict[str, int]] = []
+        self.accessing: dict[int, str] = {}  # the symbol that leads into each state
+        for actions, gotos in data["states"]:
+            self.actions.append({symbol: target if target >= 0 else plans[-1 - target]
+                                 for symbol, target in actions.items()})
+            self.gotos.append(gotos)
+            for symbol, target in [*actions.items(), *gotos.items()]:
+                if target >= 0:
+                    self.accessing[target] = symbol
+        self.lexers = _Lexers(self)
+        self._root: _Lexer | None = None
 
     def expected(self, state: int) -> frozenset[str]:
         """The terminals the parser takes in a state (as Lark reports them)."""
-        return frozenset(s for s in self.raw_states[state] if s.isupper())
+        return frozenset(self.actions[state])
 
+    def literal(self, terminal: str) -> str | None:
+        """The text of a literal terminal (`{`, `step`), or None."""
+        known = self.terminals.get(terminal)
+        return known.value if known is not None and known.type == "str" else None
+
+    @property
+    def root(self) -> _Lexer:
+        """The scanner of every terminal (for errors: what the text holds, if not what the
+        state takes)."""
+        if self._root is None:
+            self._root = _lexer(list(self.terminals.values()), self.ignore, self.skip)
+        return self._root
+
+
+class _Lexers(dict[int, _Lexer]):
+    """Scanners by parser state, each compiled on first use (one per set of terminals)."""
+
+    def __init__(self, grammar: Grammar) -> None:
+        super().__init__()
+        self.grammar = grammar
+        self.by_terminals: dict[frozenset[str], _Lexer] = {}
+
+    def __missing__(self, state: int) -> _Lexer:
+        g = self.grammar
+        accepts = frozenset(name for name in g.actions[state] if name in g.terminals)
+        lexer = self.by_terminals.get(accepts)
+        if lexer is None:
+            lexer = self.by_terminals[accepts] = _lexer(
+                [g.terminals[name] for name in accepts | g.ignore], g.ignore, g.skip)
+        self[state] = lexer
+        return lexer
 
 
 def _may_span_lines(regexp: str) -> bool:
     # The same test as Lark's lexer: could this terminal's text hold a newline?
     return "\n" in regexp or "\\n" in regexp or "\\s" in regexp or "[^" in regexp \
         or ("(?s" in regexp and "." in regexp)
-
-
-def _plan(rule: Any) -> _Plan:
-    """A rule's reduction, as Lark's tree builder (LALR, maybe_placeholders) does it."""
-    expansion = rule.expansion
-    options = rule.options
-    nones_at = [0] * (len(expansion) + 1)
-    if options.empty_indices:
-        runs = "".join(str(int(b)) for b in options.empty_indices).split("0")
-        nones_at = [len(ones) for ones in runs]
-    include: list[tuple[int, bool, int]] = []
-    pending = 0
-    for i, symbol in enumerate(expansion):
-        pending += nones_at[i]
-        if options.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
-            include.append((i, not symbol.is_term and symbol.name.startswith("_"), pending))
-            pending = 0
-    trailing = pending + nones_at[len(expansion)]
-    name = rule.alias or options.template_source or rule.origin.name
-    expand1 = bool(options.expand1 and not rule.alias)
-    if rule.origin.name.startswith("_"):
-        assert not expand1, rule
-        kind = _SPLICE
-    elif expand1 and len(include) == 1 and not include[0][1] and not include[0][2] \
-            and not trailing:
-        kind = _PASS1 if len(expansion) == 1 else _PASS
-    else:
-        kind = _BUILD
-    plain = not trailing and not any(spliced or nones for _, spliced, nones in include)
-    pick: tuple[int, ...] | None = ()
-    if plain and [i for i, _, _ in include] == list(range(len(expansion))):
-        pick = None
-    elif plain:
-        pick = tuple(i for i, _, _ in include)
-    return _Plan(len(expansion), rule.origin.name, name, kind, include[0][0] if include else 0,
-                 tuple(include), trailing, expand1, pick)
 
 
 def _children(plan: _Plan, popped: list) -> list:
@@ -242,42 +245,40 @@ def _children(plan: _Plan, popped: list) -> list:
     return children
 
 
-def _lexer(terminals: list, ignore: frozenset[str], skip: re.Pattern[str]) -> _Lexer:
+def _lexer(terminals: list[_Terminal], ignore: frozenset[str], skip: re.Pattern[str]
+           ) -> _Lexer:
     """The scanner Lark's contextual lexer builds for a set of terminals.
 
     Terminals are tried in Lark's order (priority, then the longest possible match, then
     the longest pattern, then the name). Keywords that NAME's pattern also matches are left
     out of the pattern: a NAME whose text is one of them is that keyword (Lark's "unless").
     """
-    terminals = sorted(terminals, key=lambda t: (-t.priority, -t.pattern.max_width,
-                                                 -len(t.pattern.value), t.name))
+    terminals = sorted(terminals, key=lambda t: (-t.priority, -t.max_width, -len(t.value),
+                                                 t.name))
     keywords: dict[str, str] = {}
     embedded: set[str] = set()
-    for regex in (t for t in terminals if t.pattern.type == "re"):
-        compiled = re.compile(regex.pattern.to_regexp())
-        for word in (t for t in terminals if t.pattern.type == "str"):
+    for regex in (t for t in terminals if t.type == "re"):
+        compiled = re.compile(regex.regexp)
+        for word in (t for t in terminals if t.type == "str"):
             if word.priority != regex.priority:
                 continue
-            match = compiled.match(word.pattern.value)
-            if match is not None and match.group(0) == word.pattern.value:
-                assert regex.name == "NAME" and not word.pattern.flags, (regex, word)
-                keywords[word.pattern.value] = word.name
+            match = compiled.match(word.value)
+            if match is not None and match.group(0) == word.value:
+                assert regex.name == "NAME" and not word.flags, (regex, word)
+                keywords[word.value] = word.name
                 embedded.add(word.name)
     scanned = [t for t in terminals if t.name not in embedded and t.name not in ignore]
     pattern = re.compile(skip.pattern + "(?:" + "|".join(
-        f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in scanned) + ")")
+        f"(?P<{t.name}>{t.regexp})" for t in scanned) + ")")
     return _Lexer(pattern, keywords, frozenset(t.name for t in scanned))
 
 
 @lru_cache(maxsize=1)
 def grammar() -> Grammar:
-    """The language's grammar, compiled once per process (and cached on disk by Lark)."""
-    from lark import Lark
+    """The language's grammar, loaded once per process (see `tables.py`)."""
+    from .tables import load
 
-    from .. import resources
-
-    return Grammar(Lark(resources.grammar_text(), parser="lalr", lexer="contextual",
-                        start=["start", "expr"], maybe_placeholders=True, cache=True))
+    return Grammar(load())
 
 
 class Parse:
@@ -309,7 +310,7 @@ class Parse:
         text = self.text
         length = len(text)
         actions, gotos, lexers = g.actions, g.gotos, g.lexers
-        contextual, multiline = g.contextual, g.multiline
+        specials = g.specials
         reduce, limit, nested = self.reduce, self.limit, self.nested
         brackets = self.open_brackets
         follows = NAME_FOLLOWS.match
@@ -345,7 +346,16 @@ class Parse:
                 if ttype == "NAME":
                     ttype = lexer.keywords.get(lexeme, "NAME")
                 column = start - line_start + 1
-                if ttype in multiline and "\n" in lexeme:
+                special = specials.get(ttype)
+                if special is None:
+                    token = _token(Token, (ttype, lexeme, start, end, line, column, line,
+                                           column + end - start))
+                elif special == _CONTEXTUAL:
+                    if follows(text, end):
+                        ttype = "NAME"
+                    token = _token(Token, (ttype, lexeme, start, end, line, column, line,
+                                           column + end - start))
+                elif special == _MULTILINE and "\n" in lexeme:
                     end_line = line + lexeme.count("\n")
                     line_start = start + lexeme.rindex("\n") + 1
                     token = _token(Token, (ttype, lexeme, start, end, line, column, end_line,
@@ -354,17 +364,14 @@ class Parse:
                 else:
                     token = _token(Token, (ttype, lexeme, start, end, line, column, line,
                                            column + end - start))
+                    if special == _OPENER:
+                        brackets.append(token)
+                        if len(brackets) > MAX_NESTING:
+                            raise NestingTooDeep(token)
+                    elif special == _CLOSER:
+                        if brackets and OPENERS[brackets[-1].type] == ttype:
+                            brackets.pop()
                 pos = end
-                if ttype in OPENERS:
-                    brackets.append(token)
-                    if len(brackets) > MAX_NESTING:
-                        raise NestingTooDeep(token)
-                elif ttype in CLOSERS:
-                    if brackets and OPENERS[brackets[-1].type] == ttype:
-                        brackets.pop()
-                if ttype in contextual and follows(text, end):
-                    ttype = "NAME"
-                    token = token._replace(type="NAME")
             else:
                 after = g.skip.match(text, pos).end()  # type: ignore[union-attr]
                 if after < length:
@@ -385,7 +392,7 @@ class Parse:
                     heights.append(0)
                     break
                 plan: _Plan = action  # type: ignore[assignment]
-                if plan.kind == _PASS1:
+                if plan.kind == PASS1:
                     below = states[-2]
                     key = (below, state, ttype)
                     target = chains.get(key)
@@ -397,6 +404,7 @@ class Parse:
                         return values[-1]
                     continue
                 size = plan.size
+                meta: Any  # what the new entry covers (see `ranges`); a Meta for callbacks
                 if size:
                     popped = values[-size:]
                     covered = ranges[-size:]
@@ -414,7 +422,7 @@ class Parse:
                 else:
                     popped, meta, height = [], None, 0
                 kind = plan.kind
-                if kind == _PASS:
+                if kind == PASS:
                     value = popped[plan.child]
                     if value.__class__ is Token:
                         meta = value  # a token passed through keeps its own place
@@ -425,7 +433,7 @@ class Parse:
                         children = [popped[i] for i in plan.pick]
                     else:
                         children = _children(plan, popped)
-                    if kind == _SPLICE:
+                    if kind == SPLICE:
                         value = children
                     elif plan.expand1 and len(children) == 1:
                         value = children[0]
@@ -454,7 +462,7 @@ class Parse:
         actions, gotos = self.grammar.actions, self.grammar.gotos
         while True:
             plan = actions[state].get(ttype)
-            if plan is None or plan.__class__ is int or plan.kind != _PASS1:  # type: ignore
+            if plan is None or plan.__class__ is int or plan.kind != PASS1:  # type: ignore
                 return state
             state = gotos[below][plan.origin]  # type: ignore[union-attr]
             if ttype == "$END" and state == end_state:

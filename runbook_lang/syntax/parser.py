@@ -212,11 +212,8 @@ def _after_comparison(error: UnexpectedToken) -> bool:
 
 
 def _literal(terminal: str) -> str:
-    known = grammar().terminals.get(terminal)
-    pattern = known.pattern if known is not None else None
-    if pattern is not None and pattern.type == "str":
-        return f"`{pattern.value}`"
-    return terminal.lower()
+    text = grammar().literal(terminal)
+    return f"`{text}`" if text is not None else terminal.lower()
 
 
 def _join(words: list[str]) -> str:

@@ -7,7 +7,7 @@ the exact column of the culprit, even in a dedented triple-quoted string.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -20,7 +20,7 @@ class Piece:
     is_expr: bool
     text: str
     # Absolute source offset of every character of `text`, plus one past the end.
-    offsets: list[int]
+    offsets: Sequence[int]
 
 
 @dataclass
@@ -32,33 +32,15 @@ class StringError:
     end: int
 
 
-class Linear:
-    """Offsets of a plain string: character i sits at `base + i` (no table needed)."""
-
-    __slots__ = ("base", "length")
-
-    def __init__(self, base: int, length: int) -> None:
-        self.base, self.length = base, length
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self.base + i for i in range(*index.indices(self.length + 1))]
-        if index < 0:
-            index += self.length + 1
-        return self.base + index
-
-    def __len__(self) -> int:
-        return self.length + 1
-
-
 def split_string(raw: str, start: int) -> tuple[list[Piece], list[StringError]]:
     """Decode a STRING or LONG_STRING token found at source offset `start`."""
-    offsets: list[int] | Linear
+    offsets: Sequence[int]
     if raw.startswith('"""'):
         text, offsets = _dedent(raw[3:-3], start + 3)
     else:
+        # A one-line string has no table: character i sits at start + 1 + i.
         text = raw[1:-1]
-        offsets = Linear(start + 1, len(text))
+        offsets = range(start + 1, start + 2 + len(text))
     if "\\" not in text and "{{" not in text:
         return [Piece(False, text, [offsets[0], offsets[len(text)]])] if text else [], []
     if "\\" not in text and '"' not in text:

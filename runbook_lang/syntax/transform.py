@@ -12,7 +12,7 @@ as diagnostics and a placeholder is returned, so one parse reports all of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ParseFailure
@@ -296,7 +296,7 @@ class AstBuilder:
             err.end = table[min(shift + err.end, len(table) - 1)]
         return pieces, errors
 
-    def _parse_interpolation(self, text: str, offsets: list[int],
+    def _parse_interpolation(self, text: str, offsets: Sequence[int],
                              at: Callable[[int, int], Span]):
         simple = SIMPLE_NAME.fullmatch(text)
         if simple and simple.group(1) not in ("true", "false"):
