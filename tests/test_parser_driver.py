@@ -44,7 +44,7 @@ from runbook_lang.syntax.lalr import (
 )
 from runbook_lang.syntax.parser import parse_source
 from runbook_lang.syntax.source import Source
-from runbook_lang.syntax.transform import Tree, _rules, tree_callbacks
+from runbook_lang.syntax.trees import Tree, tree_callbacks
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = sorted({*ROOT.glob("tests/fixtures/**/*.runbook"), *ROOT.glob("examples/**/*.runbook"),
@@ -150,7 +150,7 @@ def _shape(node):
 
 
 def _outcome(text: str, start: str):
-    parse = Parse(text, start, tree_callbacks(_rules()))
+    parse = Parse(text, start, tree_callbacks())
     try:
         return ("tree", _shape(parse.run()))
     except NestingTooDeep as deep:

@@ -30,7 +30,8 @@ from .lalr import (
 from .lexicon import RESERVED
 from .nodes import Runbook
 from .source import Source
-from .transform import MAX_DEPTH, AstBuilder, _rules, tree_callbacks
+from .transform import MAX_DEPTH, AstBuilder
+from .trees import build, tree_callbacks
 
 __all__ = ["MAX_NESTING", "ParseFailure", "parse_file", "parse_source"]
 
@@ -74,7 +75,7 @@ def parse_file(path: Path, shown_as: str | None = None):
 
 @lru_cache(maxsize=1)
 def _tree_callbacks():
-    return tree_callbacks(_rules())
+    return tree_callbacks()
 
 
 class _FileParse:
@@ -128,7 +129,7 @@ class _FileParse:
         if result.__class__ is Token:
             return result
         if self.through_tree:
-            return builder.transform(result)
+            return build(builder, result)
         builder.last_depth = parse.depth
         return result
 

@@ -128,7 +128,7 @@ class Source:
         line, column = self.position(start)
         end_line, end_column = self.position(end)
         return Span.make(line=line, column=column, end_line=end_line,
-                                    end_column=end_column, start=start, end=end)
+                         end_column=end_column, start=start, end=end)
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""

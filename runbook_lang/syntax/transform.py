@@ -3,7 +3,7 @@
 `AstBuilder` has one callback per grammar rule, called with what the rule covers (its first
 and last token) and its children. The parser calls them as it reduces; for a file it must
 report exactly as a parse tree would (the depth limit, the order of several diagnostics) it
-builds a `Tree` first and `transform`s it bottom-up, without recursion.
+keeps the reductions as a tree first (`trees.py`).
 
 Problems found here (bad numbers, misplaced or repeated attributes, strings) are collected
 as diagnostics and a placeholder is returned, so one parse reports all of them.
@@ -56,39 +56,6 @@ class Body:
 
     def __init__(self, statements: list, attrs: list[Attr], span: Span) -> None:
         self.statements, self.attrs, self.span = statements, attrs, span
-
-
-class Tree:
-    """A reduction kept for later: its rule's callback name, what it covers, its children."""
-
-    __slots__ = ("data", "meta", "children")
-
-    def __init__(self, data: str, meta: Meta, children: list) -> None:
-        self.data, self.meta, self.children = data, meta, children
-
-
-def tree_callbacks(names) -> dict[str, Callable[[Meta, list], Tree]]:
-    """Reduction callbacks that keep each reduction as a `Tree`, for `AstBuilder.transform`."""
-    return {name: _keep(name) for name in names}
-
-
-def _keep(name: str) -> Callable[[Meta, list], Tree]:
-    def keep(meta: Meta, children: list) -> Tree:
-        return Tree(name, meta, children)
-    return keep
-
-
-def _bottom_up(tree: Tree) -> list[Tree]:
-    """The subtrees, deepest level first and left to right within a level.
-
-    This is the order of Lark's `Tree.iter_subtrees`, which decides which too-deep node is
-    reported and in which order the diagnostics of a file come out.
-    """
-    order = [tree]
-    for node in order:  # breadth first, right to left
-        order.extend(child for child in reversed(node.children) if child.__class__ is Tree)
-    order.reverse()
-    return order
 
 
 def _classify_number(text: str) -> tuple[str | None, int | float | None]:
@@ -146,6 +113,7 @@ class AstBuilder:
         self.inner_depth = 0
         # How deep the last interpolation parsed goes.
         self.last_depth = 0
+        # The first node deeper than MAX_DEPTH, when built from a tree (see trees.build).
         self.too_deep: Span | None = None
         self._callbacks: dict[str, Callable[[Meta, list], Any]] | None = None
         # What each number-like text is: files repeat the same few (`30s`, `1`).
@@ -157,48 +125,13 @@ class AstBuilder:
     def callbacks(self) -> dict[str, Callable[[Meta, list], Any]]:
         """The reduction callbacks, by rule name, bound to this builder."""
         if self._callbacks is None:
-            self._callbacks = {name: fn.__get__(self) for name, fn in _rules().items()}
+            self._callbacks = {name: fn.__get__(self) for name, fn in _RULES.items()}
         return self._callbacks
 
     def take_inner_depth(self) -> int:
         """The depth of the interpolations of the string just built (and forget it)."""
         depth, self.inner_depth = self.inner_depth, 0
         return depth
-
-    def transform(self, tree: Tree):
-        """Build the AST from a `Tree` bottom-up, iteratively (a deep file cannot exhaust
-        the stack).
-
-        It also measures the tree's depth: `1 + 1 + …` nests one level per operator without
-        a single bracket, and later stages (analysis, JSON output) recurse over the AST.
-        The first node deeper than MAX_DEPTH is kept in `too_deep` for the parser to report.
-        """
-        rules = _rules()
-        results: dict[int, object] = {}
-        depths: dict[int, int] = {}
-        for sub in _bottom_up(tree):
-            children = []
-            depth = 0
-            for child in sub.children:
-                if child.__class__ is Tree:
-                    key = id(child)
-                    children.append(results.pop(key))
-                    below = depths.pop(key)
-                    if below > depth:
-                        depth = below
-                else:
-                    children.append(child)
-            results[id(sub)] = rules[sub.data](self, sub.meta, children)
-            if self.inner_depth:
-                # A string's interpolations were parsed apart; their depth counts here.
-                depth = max(depth, self.inner_depth)
-                self.inner_depth = 0
-            depth += 1
-            if depth > MAX_DEPTH and self.too_deep is None:
-                self.too_deep = self.meta_span(sub.meta)
-            depths[id(sub)] = depth
-        self.last_depth = depths[id(tree)]
-        return results[id(tree)]
 
     def _abs(self, offset: int) -> int:
         table = self._maps[-1]
@@ -327,13 +260,11 @@ class AstBuilder:
 
     @_meta
     def true(self, meta, children):
-        return n.Literal_.make(span=self.meta_span(meta), value=True, type="bool",
-                                          kind="literal")
+        return n.Literal_.make(span=self.meta_span(meta), value=True, type="bool", kind="literal")
 
     @_meta
     def false(self, meta, children):
-        return n.Literal_.make(span=self.meta_span(meta), value=False, type="bool",
-                                          kind="literal")
+        return n.Literal_.make(span=self.meta_span(meta), value=False, type="bool", kind="literal")
 
     def number(self, tok: Token):
         """Classify a number-like token: int, float, duration, or an error where it stands."""
@@ -394,7 +325,7 @@ class AstBuilder:
     def compare(self, meta, children):
         left, op, right = children
         return n.Binary.make(span=self.meta_span(meta), op=op,
-                                        left=self._expr(left), right=self._expr(right),
+                             left=self._expr(left), right=self._expr(right),
                                         kind="binary")
 
     @_meta
@@ -404,31 +335,30 @@ class AstBuilder:
     @_meta
     def not_op(self, meta, children):
         return n.Unary.make(span=self.meta_span(meta), op="not",
-                                       operand=self._expr(children[0]), kind="unary")
+                            operand=self._expr(children[0]), kind="unary")
 
     @_meta
     def neg(self, meta, children):
         return n.Unary.make(span=self.meta_span(meta), op="-",
-                                       operand=self._expr(children[0]), kind="unary")
+                            operand=self._expr(children[0]), kind="unary")
 
     @_meta
     def field(self, meta, children):
         target, name = children
         return n.FieldAccess.make(span=self.meta_span(meta), target=self._expr(target),
-                                             name=name.value, kind="field")
+                                  name=name.value, kind="field")
 
     @_meta
     def index(self, meta, children):
         target, idx = children
         return n.Index.make(span=self.meta_span(meta), target=self._expr(target),
-                                       index=self._expr(idx), kind="index")
+                            index=self._expr(idx), kind="index")
 
     @_meta
     def func_call(self, meta, children):
         func, *args = children
         args = [self._expr(a) for a in args if a is not None]
-        return n.Call.make(span=self.meta_span(meta), func=self.ident(func), args=args,
-                                      kind="call")
+        return n.Call.make(span=self.meta_span(meta), func=self.ident(func), args=args, kind="call")
 
     # ------------------------------------------------------------ statements
 
@@ -439,13 +369,12 @@ class AstBuilder:
     @_meta
     def run(self, meta, children):
         command, into = children
-        return n.Run.make(span=self.meta_span(meta), command=command, into=into,
-                                     kind="run")
+        return n.Run.make(span=self.meta_span(meta), command=command, into=into, kind="run")
 
     @_meta
     def http_header(self, meta, children):
         return n.Header.make(span=self.meta_span(meta), name=children[0],
-                                        value=self._expr(children[1]), kind="header")
+                             value=self._expr(children[1]), kind="header")
 
     @_meta
     def http_body(self, meta, children):
@@ -472,12 +401,11 @@ class AstBuilder:
             else:
                 headers.append(option)
         return n.Http.make(span=span, method=method_id, url=url, headers=headers,
-                                      body=body, into=into, kind="http")
+                           body=body, into=into, kind="http")
 
     @_meta
     def expect(self, meta, children):
-        return n.Expect.make(span=self.meta_span(meta), expr=self._expr(children[0]),
-                                        kind="expect")
+        return n.Expect.make(span=self.meta_span(meta), expr=self._expr(children[0]), kind="expect")
 
     @_meta
     def check_stmt(self, meta, children):
@@ -488,8 +416,7 @@ class AstBuilder:
         within = attrs.get("within")
         return n.CheckStatement.make(
             span=span, title=title, probe=probe, expects=expects,
-            within=within[0] if within else None, every=within[1] if within else None,
-            kind="check")
+            within=within[0] if within else None, every=within[1] if within else None, kind="check")
 
     @_meta
     def watch(self, meta, children):
@@ -517,8 +444,7 @@ class AstBuilder:
 
     @_meta
     def confirm(self, meta, children):
-        return n.Confirm.make(span=self.meta_span(meta), question=children[0],
-                                         kind="confirm")
+        return n.Confirm.make(span=self.meta_span(meta), question=children[0], kind="confirm")
 
     @_meta
     def note(self, meta, children):
@@ -526,13 +452,12 @@ class AstBuilder:
 
     @_meta
     def wait(self, meta, children):
-        return n.Wait.make(span=self.meta_span(meta), duration=self._expr(children[0]),
-                                      kind="wait")
+        return n.Wait.make(span=self.meta_span(meta), duration=self._expr(children[0]), kind="wait")
 
     @_meta
     def set_(self, meta, children):
         return n.Set.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                     value=self._expr(children[1]), kind="set")
+                          value=self._expr(children[1]), kind="set")
 
     @_meta
     def fail(self, meta, children):
@@ -541,7 +466,7 @@ class AstBuilder:
     @_meta
     def elif_(self, meta, children):
         return n.Branch.make(span=self.meta_span(meta),
-                                        condition=self._expr(children[0]), body=children[1],
+                             condition=self._expr(children[0]), body=children[1],
                                         kind="branch")
 
     @_meta
@@ -554,21 +479,19 @@ class AstBuilder:
         span = self.meta_span(meta)
         otherwise = rest.pop() if rest and (rest[-1] is None or isinstance(rest[-1], list)) \
             else None
-        first = n.Branch.make(span=span, condition=self._expr(condition), body=block,
-                                         kind="branch")
-        return n.If.make(span=span, branches=[first, *rest], otherwise=otherwise,
-                                    kind="if")
+        first = n.Branch.make(span=span, condition=self._expr(condition), body=block, kind="branch")
+        return n.If.make(span=span, branches=[first, *rest], otherwise=otherwise, kind="if")
 
     @_meta
     def for_(self, meta, children):
         var, iterable, block = children
         return n.For.make(span=self.meta_span(meta), var=self.ident(var),
-                                     iterable=self._expr(iterable), body=block, kind="for")
+                          iterable=self._expr(iterable), body=block, kind="for")
 
     @_meta
     def named_arg(self, meta, children):
         return n.Argument.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                          value=self._expr(children[1]), kind="argument")
+                               value=self._expr(children[1]), kind="argument")
 
     @_meta
     def call(self, meta, children):
@@ -584,7 +507,7 @@ class AstBuilder:
                 self.error("E110", f"argument `{arg.name.name}` is given twice", arg.name.span)
             seen[arg.name.name] = arg
         return n.TaskCall.make(span=self.meta_span(meta), namespace=namespace,
-                                          name=name, args=args, kind="task_call")
+                               name=name, args=args, kind="task_call")
 
     @_meta
     def block(self, meta, children):
@@ -607,13 +530,13 @@ class AstBuilder:
     def a_retry(self, meta, children):
         count, every, backoff = (self._expr(c) if c is not None else None for c in children)
         retry = n.Retry.make(span=self.meta_span(meta), count=count, every=every,
-                                        backoff=backoff, kind="retry")
+                             backoff=backoff, kind="retry")
         return Attr("retry", retry, retry.span)
 
     @_meta
     def env_entry(self, meta, children):
         return n.EnvVar.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                        value=self._expr(children[1]), kind="env_var")
+                             value=self._expr(children[1]), kind="env_var")
 
     @_meta
     def a_env(self, meta, children):
@@ -635,8 +558,7 @@ class AstBuilder:
         if block is not None and policy != "rollback":
             self.error("E113", f"`on_failure {policy}` takes no block; only `on_failure "
                        "rollback { … }` names an undo block", span)
-        value = n.OnFailure.make(span=span, policy=policy, body=block,
-                                            kind="on_failure")
+        value = n.OnFailure.make(span=span, policy=policy, body=block, kind="on_failure")
         return Attr("on_failure", value, span)
 
     @_meta
@@ -673,9 +595,8 @@ class AstBuilder:
         self._check_undo(attrs, body, what)
         loop_var, loop_over = loop if loop is not None else (None, None)
         return n.Step.make(span=span, name=self.ident(name), title=title,
-                                      loop_var=loop_var, loop_over=loop_over,
-                                      body=body.statements, **self._step_fields(attrs),
-                                      kind="step")
+                           loop_var=loop_var, loop_over=loop_over,
+                                      body=body.statements, **self._step_fields(attrs), kind="step")
 
     @_meta
     def step_loop(self, meta, children):
@@ -722,7 +643,7 @@ class AstBuilder:
                        "allowed here", statement.span, "put the work in a step before or after "
                        "the gate")
         return n.Gate.make(span=self.meta_span(meta), name=self.ident(name),
-                                      title=title, **attrs, kind="gate")
+                           title=title, **attrs, kind="gate")
 
     @_meta
     def header(self, meta, children):
@@ -735,7 +656,7 @@ class AstBuilder:
                 continue
             fields[key] = value
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
-                                               kind="runbook")
+                                    kind="runbook")
 
     @_meta
     def h_description(self, meta, children):
@@ -761,8 +682,7 @@ class AstBuilder:
             self.error("E116", "an import needs a path", path.span,
                        "`std/NAME`, or a path relative to this file")
         return n.Import.make(span=self.meta_span(meta), path=text,
-                                        path_span=path.span, alias=self.ident(alias),
-                                        kind="import")
+                             path_span=path.span, alias=self.ident(alias), kind="import")
 
     @_meta
     def param(self, meta, children):
@@ -776,8 +696,7 @@ class AstBuilder:
         return n.Param.make(
             span=self.meta_span(meta), name=self.ident(name),
             type=self.ident(type_) if type_ is not None else None,
-            default=self._expr(default) if default is not None else None, **fields,
-            kind="param")
+            default=self._expr(default) if default is not None else None, **fields, kind="param")
 
     @_meta
     def param_body(self, meta, children):
@@ -811,12 +730,12 @@ class AstBuilder:
         elif not text:
             self.error("E116", f"secret `{name.value}` needs the name of {what}", ref.span)
         return n.Secret.make(span=self.meta_span(meta), name=self.ident(name),
-                                        source=source, ref=text, kind="secret")
+                             source=source, ref=text, kind="secret")
 
     @_meta
     def let(self, meta, children):
         return n.Let.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                     value=self._expr(children[1]), kind="let")
+                          value=self._expr(children[1]), kind="let")
 
     @_meta
     def task_param(self, meta, children):
@@ -836,31 +755,29 @@ class AstBuilder:
                            f"`{param.name.name}`", param.name.span)
             seen.add(param.name.name)
         return n.Task.make(span=self.meta_span(meta), name=self.ident(name),
-                                      params=params, body=block, kind="task")
+                           params=params, body=block, kind="task")
 
     @_meta
     def default_policy(self, meta, children):
         return n.DefaultPolicy.make(span=self.meta_span(meta), policy=children[0],
-                                               kind="default_policy")
+                                    kind="default_policy")
 
     @_meta
     def finally_(self, meta, children):
-        return n.Finally.make(span=self.meta_span(meta), body=children[0],
-                                         kind="finally")
+        return n.Finally.make(span=self.meta_span(meta), body=children[0], kind="finally")
 
     @_meta
     def start(self, meta, children):
         span = self.source.span(0, len(self.source.text))
-        return n.Runbook.make(span=span, path=self.source.path, items=list(children),
-                                         kind="file")
+        return n.Runbook.make(span=span, path=self.source.path, items=list(children), kind="file")
 
 
 _RULES: dict[str, Callable[..., Any]] = {
     name: fn for name, fn in vars(AstBuilder).items() if getattr(fn, "is_rule", False)}
 
 
-def _rules() -> dict[str, Callable[..., Any]]:
-    """The callbacks of the grammar's rules, by name."""
+def rule_callbacks() -> dict[str, Callable[..., Any]]:
+    """The callbacks of the grammar's rules, by name (unbound methods of AstBuilder)."""
     return _RULES
 
 
