@@ -6,8 +6,6 @@ turn them into exit codes without an import circle.
 
 from __future__ import annotations
 
-from typing import Any
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -55,10 +53,10 @@ class ParseFailure(RunbookError):
     """A file or an interpolation that cannot be parsed into an AST.
 
     `diagnostics` holds the `syntax.diagnostics.Diagnostic`s that say why (this module
-    imports nothing of ours, so they are not typed more closely here).
+    imports nothing of ours, nor `typing`: `runbook --version` imports it).
     """
 
-    def __init__(self, diagnostics: list[Any]) -> None:
+    def __init__(self, diagnostics: list) -> None:
         super().__init__(diagnostics[0].message if diagnostics else "parse failed")
         self.diagnostics = diagnostics
 
