@@ -49,6 +49,18 @@ class Interrupted(RunbookError):
     """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
 
 
+class ParseFailure(RunbookError):
+    """A file or an interpolation that cannot be parsed into an AST.
+
+    `diagnostics` holds the `syntax.diagnostics.Diagnostic`s that say why (this module
+    imports nothing of ours, nor `typing`: `runbook --version` imports it).
+    """
+
+    def __init__(self, diagnostics: list) -> None:
+        super().__init__(diagnostics[0].message if diagnostics else "parse failed")
+        self.diagnostics = diagnostics
+
+
 class LoadError(RunbookError):
     """A runbook file itself cannot be read: missing, a directory, not UTF-8 text."""
 

@@ -626,7 +626,8 @@ class Interpreter:
 def instance_names(name: str, items: list) -> list[str]:
     """The addresses of a `for` step's instances: `NAME[item]`, and for an item that repeats,
     its occurrence number (`deploy[a#2]`), so that no two instances share one."""
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for item in items:
         instance = f"{name}[{to_text(item)}]"
         seen[instance] = seen.get(instance, 0) + 1

@@ -149,10 +149,11 @@ def check_instances(rt: Runtime) -> None:
             continue
         base = target.partition("[")[0]
         unit = next((u for u in rt.module.runbook.units if u.name.name == base), None)
-        if unit is None or getattr(unit, "loop_over", None) is None:
+        loop_over = getattr(unit, "loop_over", None)
+        if loop_over is None:
             continue
         try:
-            items = rt.evaluator(None).eval(unit.loop_over)
+            items = rt.evaluator(None).eval(loop_over)
         except EvalError:
             continue  # set by an earlier step: only known at run time
         if not isinstance(items, list):

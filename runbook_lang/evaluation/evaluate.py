@@ -6,14 +6,13 @@ holds; only `{{ raw(x) }}` inserts text as it is (LANGUAGE.md §6.1).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
 from collections.abc import Callable
 
 from ..errors import EvalError
 from ..syntax import nodes as n
+from .builtins import BUILTINS
 from .values import Duration, Unknown, to_text, type_name
 
 Lookup = Callable[[str], object]
@@ -111,7 +110,7 @@ class Evaluator:
         builtin = BUILTINS.get(e.func.name)
         if builtin is None:
             raise EvalError(f"unknown function `{e.func.name}`")
-        return builtin(*args)
+        return builtin.apply(*args)
 
     # ------------------------------------------------------------------ operators
 
@@ -276,98 +275,3 @@ class _ShellContext:
 
 def _is_raw(expr) -> bool:
     return expr.kind == "call" and expr.func.name == "raw"
-
-
-# ---------------------------------------------------------------------- builtins
-
-
-def _number(value):
-    if isinstance(value, bool):
-        raise EvalError("number() of a bool")
-    if isinstance(value, NUMERIC):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise EvalError(f"number(): {value[:80]!r} is not a number") from None
-    raise EvalError(f"number() of {type_name(value)}")
-
-
-def _int(value):
-    if isinstance(value, bool):
-        return int(value)
-    return int(_named("int", value))
-
-
-def _float(value):
-    if isinstance(value, bool):
-        return float(value)
-    return float(_named("float", value))
-
-
-def _named(name: str, value):
-    """number()'s conversion, with errors that name the builtin the author called."""
-    try:
-        return _number(value)
-    except EvalError as error:
-        raise EvalError(str(error).replace("number()", f"{name}()", 1)) from None
-
-
-def _to_bool(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("true", "yes", "1", "on"):
-            return True
-        if lowered in ("false", "no", "0", "off", ""):
-            return False
-        raise EvalError(f"bool(): {value[:80]!r} is not true or false")
-    if isinstance(value, NUMERIC):
-        return value != 0
-    if isinstance(value, (list, dict)):
-        return bool(value)
-    raise EvalError(f"bool() of {type_name(value)}")
-
-
-def _len(value):
-    if isinstance(value, (str, list, dict)):
-        return len(value)
-    raise EvalError(f"len() of {type_name(value)}")
-
-
-def _text_fn(name: str, fn):
-    def apply(value):
-        if not isinstance(value, str):
-            raise EvalError(f"{name}() needs text, got {type_name(value)}")
-        return fn(value)
-    return apply
-
-
-def _json(value):
-    if not isinstance(value, str):
-        raise EvalError(f"json() needs text, got {type_name(value)}")
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError as error:
-        raise EvalError(f"json(): not valid JSON ({error.msg} at character {error.pos})") \
-            from None
-
-
-def _getenv(name, default=""):
-    if not isinstance(name, str):
-        raise EvalError("getenv() needs a variable name")
-    return os.environ.get(name, default)
-
-
-BUILTINS = {
-    "number": _number, "int": _int, "float": _float, "str": to_text, "bool": _to_bool,
-    "len": _len, "lower": _text_fn("lower", str.lower), "upper": _text_fn("upper", str.upper),
-    "trim": _text_fn("trim", str.strip), "json": _json, "getenv": _getenv, "raw": to_text,
-}

@@ -168,9 +168,11 @@ class StreamMasker:
         """Mask matches that start before ``cut``; return the output and where to resume."""
         if not self._forms.may_hold(buf):
             return buf[:cut], cut
+        pattern = self._pattern
+        assert pattern is not None  # feed() masks nothing when there are no secrets
         pieces: list[bytes] = []
         pos = 0
-        for match in self._pattern.finditer(buf):
+        for match in pattern.finditer(buf):
             start = match.start()
             if start >= cut:
                 break

@@ -56,17 +56,20 @@ _CONTAINERS = frozenset({"start", "body", "block", "header", "param_body", "a_en
 
 def unit_starts(tree) -> set[int]:
     """Offsets where an item, a statement, an attribute or an `else` begins."""
+    from .trees import Tree
+
     starts: set[int] = set()
-    for sub in tree.iter_subtrees():
+    stack = [tree]
+    while stack:
+        sub = stack.pop()
+        kids = [child for child in sub.children if isinstance(child, Tree)]
+        stack.extend(kids)
         if sub.data in _CONTAINERS:
-            for child in sub.children:
-                if hasattr(child, "data") and child.data != "string" \
-                        and not getattr(child.meta, "empty", True):
-                    starts.add(child.meta.start_pos)
+            starts.update(child.meta[0].start_pos for child in kids
+                          if child.data != "string" and child.meta is not None)
         elif sub.data == "if_":
-            for child in sub.children:
-                if hasattr(child, "data") and child.data in ("elif_", "else_"):
-                    starts.add(child.meta.start_pos)
+            starts.update(child.meta[0].start_pos for child in kids
+                          if child.data in ("elif_", "else_") and child.meta is not None)
     return starts
 
 

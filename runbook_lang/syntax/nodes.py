@@ -12,6 +12,10 @@ from pydantic import Field
 
 from .source import FastModel, Span
 
+# The name of the placeholder that stands where an expression could not be parsed: the
+# analyser gives it no type, so the error already reported is not followed by others.
+ERROR_NAME = "<error>"
+
 
 class Node(FastModel):
     """Base of every AST node: immutable, no unknown fields, a span into the source."""
