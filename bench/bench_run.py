@@ -2,14 +2,15 @@
 
     python bench/bench_run.py [--runs 5] [--parts startup,check,steps,recording,stream]
                               [--steps 200] [--peers just,task,ansible] [--json]
+                              [--save FILE]
     python bench/bench_run.py --profile [--steps 200] [--top 25]
 
 Prints a table of medians (each of --runs whole-process runs, cases taking turns), the
 ratios between figures measured in the same run, and every target with its verdict.
---json prints one JSON document instead. A peer that is not installed is skipped and
-said so; its targets are reported as not measured. --profile profiles `runbook run` of
---steps trivial steps instead (see profile_steps.py). docs/performance.md explains each
-figure and gives today's.
+--json prints one JSON document instead; --save FILE writes it as well. A peer that is
+not installed is skipped and said so; its targets are reported as not measured.
+--profile profiles `runbook run` of --steps trivial steps instead (profile_steps.py).
+docs/performance.md explains each figure and gives today's.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=(1000, 5000, 20000), help="step counts for check")
     parser.add_argument("--megabytes", type=int, default=400, help="output for stream")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--save", type=Path, metavar="FILE",
+                        help="also write the JSON document to FILE")
     parser.add_argument("--profile", action="store_true",
                         help="profile `runbook run` of --steps steps instead")
     parser.add_argument("--top", type=int, default=25, help="rows per --profile table")
@@ -199,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     doc = document(args, parts, machine, versions)
-    print(json.dumps(doc, indent=2) if args.json else render(doc, parts))
+    text = json.dumps(doc, indent=2)
+    if args.save:
+        args.save.write_text(text + "\n")
+    print(text if args.json else render(doc, parts))
     return 1 if doc["errors"] else 0
 
 

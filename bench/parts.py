@@ -28,6 +28,10 @@ def _ms(samples: list[Sample]) -> list[float]:
     return [round(s.seconds * 1000, 2) for s in samples]
 
 
+def _per_step(ms: float) -> str:
+    return f"{ms:.2f}" if ms < 100 else f"{ms:,.0f}"
+
+
 def bench_startup(work: Path, runs: int) -> Part:
     """`runbook --version` and `--help` against a bare `python -c pass` of the same Python."""
     part = Part("startup")
@@ -105,15 +109,26 @@ def bench_steps(work: Path, runs: int, steps: int = 200,
         run_once(warm_argv, work / "warm" / name, warm_env)
         argv, env = tool.command(work / name, steps)
         cases[name] = _case(argv, work / name, env)
+    # runbook on one step: its fixed cost, which the per-step figures below spread over N.
+    argv, _ = RUNBOOK.command(work / "runbook-1", 1)
+    cases["runbook-1"] = _case(argv, work / "runbook-1")
     samples = interleaved(cases, runs, warmup=False)
     totals = {name: median(samples[name]) for name in tools}
+    single = median(samples["runbook-1"])
     for name, tool in tools.items():
         total = totals[name]
         part.figure(name, f"{tool.name}, {steps} steps", total * 1000, "ms", _ms(samples[name]),
-                    note=f"{total * 1000 / steps:.2f} ms/step")
+                    note=f"{_per_step(total * 1000 / steps)} ms/step")
     runbook = totals["runbook"]
     overhead = (runbook - totals["shell"]) / steps * 1000
-    part.figure("overhead", "runbook over the shell script, per step", overhead, "ms")
+    part.figure("overhead", "runbook over the shell script, per step", overhead, "ms",
+                note="start-up included")
+    part.figure("single", "runbook run, 1 step (start-up, one step, finish)", single * 1000, "ms",
+                _ms(samples["runbook-1"]))
+    if steps > 1:
+        marginal = (runbook - single) / (steps - 1) * 1000
+        part.figure("marginal", f"runbook cost of a step, 1 to {steps} steps", marginal, "ms",
+                    note=f"shell script: {totals['shell'] * 1000 / steps:.2f} ms/step")
     vs_just = runbook / totals["just"] if "just" in totals else None
     if "task" in totals:
         part.figure("vs_task", "runbook / task", runbook / totals["task"], "x")
