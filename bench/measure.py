@@ -59,7 +59,6 @@ class Target:
     op: str  # "<=" or ">="
     limit: float
     unit: str
-    note: str = ""
 
     @property
     def passed(self) -> bool | None:
