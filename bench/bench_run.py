@@ -88,7 +88,8 @@ def tool_versions(parts: tuple[str, ...], peers: tuple[str, ...]) -> dict[str, s
     """The version of everything that was timed."""
     from measure import first_line
 
-    versions = {"runbook": first_line([*runbook_argv(), "--version"]), "sh": dash_version()}
+    runbook = first_line([*runbook_argv(), "--version"]) or "does not start"
+    versions = {"runbook": runbook, "sh": dash_version()}
     if "steps" in parts:
         for name in peers:
             versions[PEERS[name].name] = PEERS[name].version() or "not installed"
@@ -169,7 +170,7 @@ def render(doc: dict, parts: list[Part]) -> str:
     for part in parts:
         lines.append(f"\n{part.name}")
         if part.error:
-            lines.append(f"  FAILED: {part.error}")
+            lines.append("  FAILED: " + part.error.replace("\n", "\n    "))
         for fig in part.figures:
             lines.append(f"  {fig.label.ljust(width)}  {_value(fig.value, fig.unit):>11}  "
                          f"{fig.note}".rstrip())
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
     try:
         parts = run_parts(args, work)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         shutil.rmtree(work, ignore_errors=True)
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]

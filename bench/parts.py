@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gen_steps import generate
-from measure import Part, Sample, interleaved, median, run_once
+from measure import BenchError, Part, Sample, interleaved, median, run_once
 from peers import PEERS, RUNBOOK, SHELL, Tool, runbook_argv
 
 PYTHON = sys.executable
@@ -147,7 +147,10 @@ def bench_recording(work: Path, runs: int, steps: int = 200) -> Part:
     """The transcript's own cost per step, in this process: the four records a step
     writes, its two log files, and the fsync before the next step."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from runbook_lang.store.transcript import TranscriptWriter
+    try:
+        from runbook_lang.store.transcript import TranscriptWriter
+    except ImportError as exc:  # the store's interface moved: say so, measure the rest
+        raise BenchError(f"cannot import the transcript writer: {exc}") from exc
 
     part = Part("recording")
     digest = {"bytes": 5, "sha256": "0" * 64, "tail": "true\n", "log": "output/x.log"}

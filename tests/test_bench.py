@@ -124,3 +124,20 @@ def test_profile_shows_where_the_time_goes(tmp_path: Path) -> None:
     cumulative = out.split("top 5 by cumulative time\n", 1)[1].split("\n\n", 1)[0]
     assert len(cumulative.splitlines()) == 6  # header and five rows
     assert "runbook_lang/" in out
+
+
+def test_a_command_that_fails_fails_its_part_with_its_message(tmp_path: Path) -> None:
+    # The base interpreter, outside the virtual environment, has no runbook to time.
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    env = {"PATH": "/usr/bin:/bin"}
+    probe = subprocess.run([base, "-c", "import runbook_lang"], cwd=tmp_path, env=env,
+                           capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("the base interpreter has runbook installed")
+    done = subprocess.run([base, str(RUNNER), "--parts", "startup", "--runs", "1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "tools: runbook does not start" in done.stdout
+    assert "\nstartup\n  FAILED: " in done.stdout
+    assert "No module named runbook_lang" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
