@@ -53,7 +53,8 @@ def processes_under(root: Path) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            raw = (entry / "cmdline").read_bytes()
+            cmdline = raw.replace(b"\0", b" ").decode("utf-8", "replace")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
