@@ -25,7 +25,8 @@ def run_resume(args) -> int:
 
     request = ResumeRequest(args.run, args.approve or [], args.yes, args.as_name,
                             args.allow_changed, sys.stdin.isatty(),
-                            ["runbook", *sys.argv[1:]], as_json)
+                            ["runbook", *sys.argv[1:]], as_json, forks=args.forks,
+                            ssh_config=args.ssh_config)
     try:
         result = resume_run(request, store_for(), display_for)
     except Refused as error:

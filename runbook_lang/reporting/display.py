@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from typing import Any
 
 from .output import use_color
 
 SYMBOLS = {"succeeded": "✓", "failed": "✗", "tolerated": "⚠", "skipped": "↷", "rolled_back": "↺",
-           "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■"}
+           "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■",
+           "not_started": "·"}
 STYLES = {"succeeded": "green", "failed": "red", "tolerated": "yellow", "skipped": "dim",
           "rolled_back": "yellow",
           "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
-          "interrupted": "red"}
+          "interrupted": "red", "not_started": "dim"}
 INDENT = b"    "
 
 
@@ -37,6 +39,10 @@ class Display:
         self._at_line_start = True
         self._step_started = 0.0
         self._step_label = ""
+        # The hosts of a batch print from several threads: one line at a time, and no
+        # spinner (there is no single current step to spin for).
+        self._lock = threading.RLock()
+        self.parallel = False
         if self.rich:
             from rich.console import Console
 
@@ -67,14 +73,31 @@ class Display:
         with self._guard():
             self._output(chunk)
 
+    def host_line(self, host: str, line: bytes) -> None:
+        """One whole line of a command's (masked) output on a host, under the host's name."""
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        with self._guard():
+            if self.quiet:
+                return
+            self._end_output_line()
+            shown = f"    {host} | {text}"
+            if self._console is not None:
+                from rich.text import Text
+
+                self._console.print(Text(shown, style="dim"), soft_wrap=True)
+            else:
+                self.stream.write(shown + "\n")
+                self.stream.flush()
+
     @contextlib.contextmanager
     def _guard(self):
         # A closed terminal or pipe (`runbook run … | head`) must not stop the run half-way:
         # the transcript is the record, so the display just goes quiet.
-        try:
-            yield
-        except (BrokenPipeError, OSError, ValueError):
-            self.quiet = True
+        with self._lock:
+            try:
+                yield
+            except (BrokenPipeError, OSError, ValueError):
+                self.quiet = True
 
     def _output(self, chunk: bytes) -> None:
         if self.quiet or not chunk:
@@ -122,7 +145,7 @@ class Display:
         self._start_spinner()
 
     def _start_spinner(self) -> None:
-        if self._console is None or self.quiet:
+        if self._console is None or self.quiet or self.parallel:
             return
         self._status = self._console.status(_Elapsed(self._step_label, self._step_started),
                                             spinner="dots")
