@@ -86,8 +86,8 @@ class FleetWorkspace:
         return path.read_text().split("\n")[:-1] if path.exists() else []
 
 
-@pytest.fixture
-def fws(ws, fleet) -> FleetWorkspace:
+@pytest.fixture(name="fws")
+def fleet_workspace(ws, fleet) -> FleetWorkspace:
     """A workspace for the fleet, with every host's directory emptied first (the fleet is
     shared by the tests of a session)."""
     for host in fleet.hosts:

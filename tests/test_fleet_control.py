@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import alive, events, finished, read_transcript, wait_for
-from fleetrun import HOST_DIR, fws, log_line  # noqa: F401  (fws is a fixture)
+from fleetrun import HOST_DIR, fleet_workspace, log_line  # noqa: F401  (the `fws` fixture)
 
 WEB = ["web1", "web2", "web3", "web4", "web5"]
 
@@ -39,6 +39,11 @@ def marked(marker: str) -> list[int]:
 
 def wait_for_file(path: Path, what: str) -> str:
     return wait_for(lambda: path.exists() and path.read_text().strip(), timeout=60, what=what)
+
+
+# Wait (boundedly) until the host's `go` file exists.
+WAIT_FOR_GO = (f"i=0; while [ ! -e {HOST_DIR}/go ] && [ $i -lt 600 ]; "
+               "do sleep 0.1; i=$((i+1)); done")
 
 
 def hanging(marker: str) -> str:
@@ -103,13 +108,13 @@ def test_a_secret_in_env_never_shows_in_the_hosts_process_table(fws):
         secret token from env "FLEET_CANARY"
         step use "Use the token on {{{{host}}}}" on ["web1", "web2"] {{
           env {{ T = token }}
-          run "printf %s \\"$T\\" > {HOST_DIR}/proof; touch {HOST_DIR}/ready; i=0; while [ ! -e {HOST_DIR}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; echo token is $T"
+          run "printf %s \\"$T\\" > {HOST_DIR}/proof"
+          run "touch {HOST_DIR}/ready; {WAIT_FOR_GO}; echo token is $T"
         }}
         """)
     proc = fws.start("run", name, env={"FLEET_CANARY": canary})
     try:
         for host in ("web1", "web2"):
-            wait_for_file(fws.host_file(host, "ready").with_name("proof"), f"{host}'s proof")
             wait_for(lambda h=host: fws.host_file(h, "ready").exists(), what=f"{host} ready")
         # Both commands run on their hosts now, with the secret in their environment.
         assert marked(canary) == []
@@ -197,12 +202,13 @@ def test_the_host_name_in_a_command_is_a_plain_word(fws):
 
 def test_resume_after_kill_9_mid_batch_runs_only_the_hosts_that_had_not_finished(fws):
     # web3 hangs until `go` exists; its batch mate web4 finishes; then runbook is killed.
+    hang_on_web3 = f"echo $$ > {HOST_DIR}/pid; {WAIT_FOR_GO}; test -e {HOST_DIR}/go"
     name = fws.write(f"""\
         targets "inventory.yaml"
         step deploy "Deploy {{{{host}}}}" on "web" {{
           batch 2
           run "{log_line('deployed-{{host}}')}"
-          run "if [ {{{{host}}}} = web3 ]; then echo $$ > {HOST_DIR}/pid; i=0; while [ ! -e {HOST_DIR}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e {HOST_DIR}/go; fi"
+          run "if [ {{{{host}}}} = web3 ]; then {hang_on_web3}; fi"
         }}
         """)
     proc = fws.start("run", name)

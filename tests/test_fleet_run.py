@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from conftest import events, finished, read_transcript, step_order
-from fleetrun import HOST_DIR, fws, log_line  # noqa: F401  (fws is a fixture)
+from fleetrun import HOST_DIR, fleet_workspace, log_line  # noqa: F401  (the `fws` fixture)
 
 WEB = ["web1", "web2", "web3", "web4", "web5"]
 
@@ -102,9 +102,12 @@ def test_batches_start_only_when_the_batch_before_has_finished(fws):
 def test_the_hosts_of_a_batch_run_at_once(fws):
     # Each host waits (boundedly) for the other to have started: only hosts that run at
     # the same time both get past it.
+    meet = (f"touch {HOST_DIR}/here; other=web1; [ $FLEET_HOST = web1 ] && other=web2; "
+            "i=0; while [ ! -e $FLEET_ROOT/$other/here ] && [ $i -lt 300 ]; "
+            "do sleep 0.1; i=$((i+1)); done; test -e $FLEET_ROOT/$other/here")
     name = fws.write(f"""\
         step meet "Meet" on ["web1", "web2"] {{
-          run "touch {HOST_DIR}/here; other=web1; [ $FLEET_HOST = web1 ] && other=web2; i=0; while [ ! -e $FLEET_ROOT/$other/here ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; test -e $FLEET_ROOT/$other/here"
+          run "{meet}"
         }}
         """)
     result = fws.run(name)
@@ -254,7 +257,8 @@ def test_host_vars_hostvars_and_groups(fws):
     name = fws.write("""\
         targets "inventory.yaml"
         step show "Show {{host}}" on ["web2", "db1"] {
-          run "echo {{host}} tier={{vars.tier}} groups={{len(groups.web)}} db={{hostvars[\\"db1\\"].tier}}"
+          set db = hostvars["db1"].tier
+          run "echo {{host}} tier={{vars.tier}} groups={{len(groups.web)}} db={{db}}"
         }
         """)
     result = fws.run(name)

@@ -160,9 +160,20 @@ def ssh_config_from_env(explicit: str | None) -> str | None:
 # ---------------------------------------------------------------------- groups left behind
 
 # Run on a host named in a dead run's lock note: is that command's process group still
-# there? Its id and start come in the environment, never in the command text.
+# there? Its id and start come in the environment, never in the command text. Where /proc
+# exists, a group of zombies only is gone: an init that does not reap (some containers)
+# keeps them, and `kill -0` still finds them (as the local rule, executors/local.py).
 _GROUP_PROBE = r"""
 if ! kill -0 -"$RB_PGID" 2>/dev/null; then echo gone; exit 0; fi
+if [ -r /proc/self/stat ]; then
+  live=
+  for f in /proc/[0-9]*/stat; do
+    IFS= read -r line < "$f" 2>/dev/null || continue
+    rest=${line##*) }; set -- $rest
+    if [ "$3" = "$RB_PGID" ] && [ "$1" != Z ] && [ "$1" != X ]; then live=1; break; fi
+  done
+  if [ -z "$live" ]; then echo gone; exit 0; fi
+fi
 if [ -n "$RB_START" ] && [ -r "/proc/$RB_PGID/stat" ]; then
   IFS= read -r line < "/proc/$RB_PGID/stat"; rest=${line##*) }; set -- $rest
   boot=; IFS= read -r boot < /proc/sys/kernel/random/boot_id 2>/dev/null
