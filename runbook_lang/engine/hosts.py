@@ -322,10 +322,9 @@ def host_order(instances: list[StepRun]) -> list[StepRun]:
     and a resumed run reads them in the order they finished)."""
     first: dict[str, int] = {}
     for index, step in enumerate(instances):
-        key = step.name.split("[")[0]
-        first.setdefault(key, index)
+        first.setdefault(step.name.split("[")[0], index)
 
-    def key(pair):
+    def key(pair: tuple[int, StepRun]) -> tuple[int, int, int]:
         index, step = pair
         if step.host is None:
             return (index, 0, 0)
