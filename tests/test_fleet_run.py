@@ -340,3 +340,19 @@ def test_the_transcript_names_the_host_of_each_command(fws):
     assert any("deploy_web3_" in log for log in logs)
     report = fws.runbook("show", result.run_dirs()[0].name)
     assert "deploy[web3]" in report.stdout
+
+
+def test_lines_of_hosts_running_at_once_never_interleave(fws):
+    # Each host writes each line in two pieces with a pause between them: shown as they
+    # come, the pieces of the hosts would mix; shown a whole line at a time, they cannot.
+    pieces = "for i in 1 2 3 4 5; do printf %s {{host}}-$i-; sleep 0.05; echo end; done"
+    name = fws.write(f"""\
+        step talk "Talk" on ["web1", "web2", "web3"] {{
+          run "{pieces}"
+        }}
+        """)
+    result = fws.run(name)
+    assert result.exit_code == 0, result.output
+    shown = [line for line in result.stdout.splitlines() if " | " in line]
+    assert sorted(shown) == sorted(f"    {h} | {h}-{i}-end" for h in ("web1", "web2", "web3")
+                                   for i in range(1, 6))
