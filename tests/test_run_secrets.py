@@ -149,3 +149,16 @@ def test_step_titles_and_for_step_names_show_a_secret_as_stars(ws):
     assert result.exit_code == 0, result.output
     for shown in (result.stdout, result.stderr, plan.stdout):
         assert CANARY not in shown
+
+
+def test_env_values_computed_from_a_secret_are_masked(ws):
+    secret = "MiXeD-Case-Secret-42"
+    result = ws.run("secrets_env_derived", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 0, result.output
+    for form in (secret, secret.upper(), secret.lower()):
+        assert form not in result.output
+        for path in (ws.root / ".runbook").rglob("*"):
+            if path.is_file():
+                assert form.encode() not in path.read_bytes(), path
+    assert "upper is ***" in result.stdout
+    assert "lower is ***" in result.stdout
