@@ -1,6 +1,8 @@
 """Secrets (LANGUAGE.md §6.2): read from the environment or a file, never printed, recorded
 or logged; a missing secret stops a real run before any step."""
 
+import json
+
 import pytest
 from conftest import CANARY, Workspace
 
@@ -162,3 +164,17 @@ def test_env_values_computed_from_a_secret_are_masked(ws):
                 assert form.encode() not in path.read_bytes(), path
     assert "upper is ***" in result.stdout
     assert "lower is ***" in result.stdout
+
+
+@pytest.mark.parametrize("secret", ["quote'and\"double", "back\\slash\\n", "new\nline-secret",
+                                    "ünïcode-sécret", "x" * 300])
+def test_a_failed_check_never_shows_the_secret_in_any_form(ws, secret):
+    result = ws.run("secrets_in_checks", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 1, result.output
+    assert "token = '***'" in result.output
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], secret[:80], secret[:197]}
+    texts = [result.output] + [p.read_text(errors="replace")
+                               for p in (ws.root / ".runbook").rglob("*") if p.is_file()]
+    for text in texts:
+        for form in forms:
+            assert form not in text, form
