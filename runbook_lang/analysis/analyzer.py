@@ -397,6 +397,7 @@ class Analyser(ExpressionChecks):
 
     def exec_run(self, st: n.Run, ctx: Context) -> None:
         self.expr(st.command, ctx.inner(in_command=True))
+        self.command_quoting(st.command)
         if st.into is not None:
             self.assign(st.into, "string", ctx, self.mentions_secret(st.command, ctx))
 

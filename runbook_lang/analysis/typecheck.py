@@ -10,9 +10,12 @@ import difflib
 import re
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..evaluation.values import type_name
+from ..resources import stdlib_dir
 from ..syntax import nodes as n
+from ..syntax.shellwords import contexts_of
 from ..syntax.transform import ERROR_NAME
 from ..syntax.walk import names_in
 
@@ -115,7 +118,9 @@ class ExpressionChecks:
 
     def command_warnings(self, expr, ctx: Context) -> None:
         """W300/W301 for an interpolation inside a `run` command."""
-        if expr.kind == "call" and expr.func.name == "raw":
+        # A shipped stdlib task that runs code it is given documents that contract; the
+        # warning is for runbooks, whose authors can act on it.
+        if expr.kind == "call" and expr.func.name == "raw" and not in_stdlib(self.module.path):
             self.warn("W300", "`raw()` inserts text into the command without shell quoting",
                       expr.span, "make sure the value can never come from untrusted input")
         for name in names_in(expr):
@@ -125,6 +130,22 @@ class ExpressionChecks:
                           expr.span, "command lines show up in process lists: pass it "
                           f"through `env {{ {name.upper()} = {name} }}` and use ${name.upper()} in "
                           "the command")
+
+    def command_quoting(self, command: n.String) -> None:
+        """E280 for each interpolation of a `run` command where no shell quoting is safe."""
+        holes = [p for p in command.parts if p.kind == "interpolation"]
+        if not holes:
+            return
+        template = [p.value if p.kind == "text" else None for p in command.parts]
+        for part, context in zip(holes, contexts_of(template), strict=True):
+            expr = part.expr  # type: ignore[union-attr]
+            if context.safe or (expr.kind == "call" and expr.func.name == "raw"):
+                continue
+            source = self.module.source.text[expr.span.start:expr.span.end].strip()
+            name = env_name(expr)
+            self.error("E280", f"no quoting is safe for `{{{{ {source} }}}}` {context.reason}",
+                       part.span, f"pass the value through `env {{ {name} = {source} }}` and "
+                       f"write \"${name}\" in the command", *quoting_notes(context.reason, name))
 
     def expr_list(self, e: n.ListExpr, ctx: Context) -> str:
         for item in e.items:
@@ -293,6 +314,50 @@ class ExpressionChecks:
                    "use str(x) to join a value into text, or an interpolation \"{{x}}\""
                    if op == "+" and "string" in (left, right) else "")
         return None
+
+
+# Environment variables a suggested name must not replace.
+_RESERVED_ENV = frozenset({"PATH", "HOME", "IFS", "SHELL", "USER", "PWD", "OLDPWD", "ENV",
+                           "BASH_ENV", "CDPATH", "LANG", "TERM", "TMPDIR", "PS4", "LD_PRELOAD",
+                           "LD_LIBRARY_PATH", "HOSTNAME"})
+
+
+def in_stdlib(path: Path) -> bool:
+    """Whether a module is one of the shipped `std/` modules."""
+    return stdlib_dir() in path.resolve().parents
+
+
+def env_name(expr) -> str:
+    """An environment variable name for an interpolated expression: `release.dir` ->
+    RELEASE_DIR; VALUE where the expression names nothing simple."""
+    parts: list[str] = []
+    while expr.kind == "field":
+        parts.insert(0, expr.name)
+        expr = expr.target
+    if expr.kind == "call" and len(expr.args) == 1:
+        expr = expr.args[0]
+    if expr.kind != "name":
+        return "VALUE"
+    name = "_".join([expr.name, *parts]).upper()
+    return f"{name}_VALUE" if name in _RESERVED_ENV else name
+
+
+def quoting_notes(reason: str, name: str) -> list[str]:
+    """What to write instead, where `"$NAME"` alone is not the whole fix (E280)."""
+    if "here-document" in reason:
+        return [f"in a here-document write ${name} (with an unquoted delimiter, <<EOF): the "
+                "shell inserts the value as text"]
+    if "arithmetic" in reason or "`[[ … ]]`" in reason:
+        return ["bash also evaluates a variable's value as arithmetic: check that it is a "
+                f"number first (case ${name} in ''|*[!0-9]*) exit 1;; esac)"]
+    if "`eval`" in reason:
+        return [f"let eval expand it: eval '… \"${name}\"'"]
+    if "comment" in reason:
+        return ["or leave it out of the comment: the shell never reads it (a `note` records "
+                "the value in the transcript)"]
+    if "`ssh`" in reason:
+        return [f"send it on stdin: printf '%s' \"${name}\" | ssh HOST 'read -r v; …'"]
+    return []
 
 
 def type_of_value(value) -> str:
