@@ -242,3 +242,19 @@ def test_masking_knows_every_form_a_value_takes(value: str, context: Context) ->
     """Each quoted value contains one of the forms masking hides, whole."""
     quoted = quote_for(context, value)
     assert any(form in quoted and len(form) >= len(value) for form in quoted_forms(value))
+
+
+# ---------------------------------------------------------------------- any text
+
+SHELL_TOKENS = [*"ab $(){}[]`'\"\\#;&|<>-=!*?~\n\t:+%/^,@09", "EOF", "<<", "<<-", "case",
+                " in ", "esac", "eval ", "sh -c ", "ssh ", "[[", "]]", "((", "$((", "${",
+                "export ", "do ", "for "]
+SHELL_TEXT = st.lists(st.sampled_from(SHELL_TOKENS), max_size=30).map("".join)
+
+
+@given(st.lists(st.one_of(SHELL_TEXT, st.none()), max_size=8))
+def test_any_text_gets_one_context_per_interpolation(template: list[str | None]) -> None:
+    """The lexer never fails on a command's text, however broken the shell syntax."""
+    found = contexts_of(template)
+    assert len(found) == template.count(None)
+    assert all(c.safe or c.reason for c in found)

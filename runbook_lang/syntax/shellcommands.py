@@ -7,15 +7,13 @@ shell, and bash evaluates `a[$(…)]` in anything it takes as a variable name (`
 `read`, `declare NAME=…`, `[[ x -eq y ]]`). No quoting survives such a second reading, so
 an interpolation there is refused (LANGUAGE.md §6.1).
 
-A command is seen as the list of its finished words: the static text of each (after quote
-removal), or None where a word holds an expansion or an interpolation.
+A command is read one finished word at a time (`CommandWords`): the static text of each
+(after quote removal), or None where a word holds an expansion or an interpolation.
 """
 
 from __future__ import annotations
 
 import re
-
-Words = list[str | None]
 
 # Builtins that run their arguments as code (`let`: as arithmetic, which runs `a[$(…)]`).
 RUNS_ARGUMENTS = {
@@ -52,102 +50,118 @@ def basename(word: str | None) -> str | None:
     return None if word is None else word.rsplit("/", 1)[-1]
 
 
-def effective_name(words: Words) -> tuple[str | None, int]:
-    """The command a simple command runs and the index of its first argument, looking
-    through `command` and `builtin` (and their options)."""
-    index = 0
-    while index < len(words) and words[index] in BUILTIN_WRAPPERS:
-        index += 1
-        while index < len(words) and (words[index] or "").startswith("-"):
-            index += 1
-    if index >= len(words):
-        return None, index
-    return words[index], index + 1
+class CommandWords:
+    """The finished words of one simple command, read one at a time, and what the word being
+    read next is for. Each word costs the same whatever the length of the command."""
 
+    def __init__(self) -> None:
+        self.words: list[str | None] = []
+        self.name: str | None = None  # the command run, looking through `command`/`builtin`
+        self.named = False
+        self.first = 0  # the index of its first argument
+        self.declare_options: set[str] = set()
+        self.su = False
+        # `sh … -c SCRIPT`: reading the options (or, after `--`, expecting the operand).
+        self.shell: str | None = None
+        self.shell_state = ""  # "", "options", "operand"
+        self.shell_has_c = self.shell_skip = False
+        # `ssh [options] DESTINATION COMMAND…`
+        self.ssh_state = ""  # "", "options", "destination", "remote"
+        self.ssh_skip = False
 
-def argument_reason(words: Words, word_text: str, assigns_to: str | None) -> str | None:
-    """Why the word being read (after `words`) is read again as code or as a name, or None.
+    def add(self, word: str | None) -> None:
+        """A finished word: its static text, or None where it holds an expansion."""
+        self.words.append(word)
+        self._name(word)
+        self._shell(word)
+        self._ssh(word)
+        self.su = self.su or basename(word) == "su"
+        if self.name in DECLARES and self.named and len(self.words) > self.first \
+                and word and word[:1] in "-+":
+            self.declare_options |= set(word[1:])
 
-    `word_text` is the static text of the word so far; `assigns_to` the variable a
-    `NAME=…` word sets, once its `=` has been read.
-    """
-    position = len(words)
-    name, first = effective_name(words)
-    if name is not None and position >= first:
-        arguments = words[first:]
+    def _name(self, word: str | None) -> None:
+        if self.named:
+            return
+        if word in BUILTIN_WRAPPERS or (self.words[:-1] and (word or "").startswith("-")):
+            return  # `command -p eval …`: the name is still to come
+        self.name, self.named, self.first = word, True, len(self.words)
+
+    def _shell(self, word: str | None) -> None:
+        if self.shell_state == "options":
+            if self.shell_skip:
+                self.shell_skip = False
+            elif word == "--":
+                self.shell_state = "operand"
+            elif word is None or word[:1] not in "-+" or len(word) < 2:
+                self.shell_state = ""  # this word was the script (or a script file)
+            else:
+                if word[0] == "-" and not word.startswith("--") and "c" in word[1:]:
+                    self.shell_has_c = True
+                self.shell_skip = word[-1] in "oO" and not word.startswith("--")
+            return
+        if self.shell_state == "operand":
+            self.shell_state = ""
+            return
+        if basename(word) in SHELLS:
+            self.shell, self.shell_state = basename(word), "options"
+            self.shell_has_c = self.shell_skip = False
+
+    def _ssh(self, word: str | None) -> None:
+        if self.ssh_state == "options":
+            if self.ssh_skip:
+                self.ssh_skip = False
+            elif word == "--":
+                self.ssh_state = "destination"
+            elif word is None or not word.startswith("-") or len(word) < 2:
+                self.ssh_state = "remote"
+            else:
+                for at, letter in enumerate(word[1:], start=1):
+                    if letter in SSH_OPTIONS_WITH_ARGUMENT:
+                        self.ssh_skip = at == len(word) - 1  # `-p 22`: the next word
+                        break
+        elif self.ssh_state == "destination":
+            self.ssh_state = "remote"
+        elif basename(word) == "ssh":
+            self.ssh_state, self.ssh_skip = "options", False
+
+    def reason(self, assigns_to: str | None) -> str | None:
+        """Why the word being read (after the finished ones) is read again as code or as a
+        name, or None. `assigns_to` is the variable a `NAME=…` word sets, once its `=` has
+        been read."""
+        if self.named and len(self.words) >= self.first and self.name is not None:
+            found = self._builtin(self.name, assigns_to)
+            if found:
+                return found
+        if self.shell_has_c and (self.shell_state == "operand" or
+                                 (self.shell_state == "options" and not self.shell_skip)):
+            return f"in the command string of `{self.shell} -c`, which runs it as shell code"
+        if self.ssh_state == "remote":
+            return ("in the remote command of `ssh`, which a shell on the other host reads "
+                    "again")
+        if self.su and self.words[-1:] in (["-c"], ["--command"]):
+            return "in the command of `su -c`, which runs it as shell code"
+        return None
+
+    def _builtin(self, name: str, assigns_to: str | None) -> str | None:
+        arguments = len(self.words) - self.first
         if name in RUNS_ARGUMENTS:
             return f"in an argument of `{name}`, which {RUNS_ARGUMENTS[name]}"
         if name in TAKES_NAMES:
             return (f"in an argument of `{name}`, which names variables (bash runs the "
                     "subscript of a name like `a[$(…)]`)")
         if name in DECLARES:
-            return _declaration(name, arguments, assigns_to)
-        if name == "printf" and arguments == ["-v"]:
+            if self.declare_options & DECLARE_CODE_OPTIONS:
+                return (f"in an argument of `{name}` with "
+                        f"`-{''.join(sorted(self.declare_options))}`, which bash evaluates "
+                        "as arithmetic or as a variable name")
+            if assigns_to is None:
+                return f"in the variable name of `{name}`"
+            if assigns_to in CODE_VARIABLES:
+                return f"in `{assigns_to}`, which the shell expands as code"
+            return None
+        if name == "printf" and arguments == 1 and self.words[-1] == "-v":
             return "in the variable name of `printf -v`"
-        if name in ("test", "[") and arguments[-1:] == ["-v"]:
+        if name in ("test", "[") and arguments and self.words[-1] == "-v":
             return f"in the variable name of `{name} -v`"
-    return _shell_command_string(words) or _ssh_remote_command(words) or _su_command(words)
-
-
-def _declaration(name: str, arguments: Words, assigns_to: str | None) -> str | None:
-    options = {letter for word in arguments if word and word[:1] in "-+" for letter in word[1:]}
-    if options & DECLARE_CODE_OPTIONS:
-        return (f"in an argument of `{name}` with `-{''.join(sorted(options))}`, which bash "
-                "evaluates as arithmetic or as a variable name")
-    if assigns_to is None:
-        return f"in the variable name of `{name}`"
-    if assigns_to in CODE_VARIABLES:
-        return f"in `{assigns_to}`, which the shell expands as code"
-    return None
-
-
-def _shell_command_string(words: Words) -> str | None:
-    """`sh -c SCRIPT`, also behind wrappers (`sudo bash -ec …`, `kubectl exec … sh -c …`)."""
-    for start, word in enumerate(words):
-        shell = basename(word)
-        if shell not in SHELLS:
-            continue
-        index, has_c = start + 1, False
-        while index < len(words):
-            option = words[index]
-            if option is None or option == "--" or option[:1] not in "-+" or len(option) < 2:
-                if option == "--":
-                    index += 1
-                break
-            if option[0] == "-" and not option.startswith("--") and "c" in option[1:]:
-                has_c = True
-            if option[-1] in "oO" and not option.startswith("--"):
-                index += 1  # `-o pipefail`: the option's argument
-            index += 1
-        if has_c and index == len(words):
-            return f"in the command string of `{shell} -c`, which runs it as shell code"
-    return None
-
-
-def _ssh_remote_command(words: Words) -> str | None:
-    for start, word in enumerate(words):
-        if basename(word) != "ssh":
-            continue
-        index = start + 1
-        while index < len(words):
-            option = words[index]
-            if option is None or not option.startswith("-") or len(option) < 2:
-                break
-            index += 1
-            if option == "--":
-                break
-            for at, letter in enumerate(option[1:], start=1):
-                if letter in SSH_OPTIONS_WITH_ARGUMENT:
-                    if at == len(option) - 1:
-                        index += 1  # `-p 22`: the next word is the argument
-                    break
-        if index < len(words):  # words[index] is the destination; the rest is the command
-            return ("in the remote command of `ssh`, which a shell on the other host reads "
-                    "again")
-    return None
-
-
-def _su_command(words: Words) -> str | None:
-    if words[-1:] in (["-c"], ["--command"]) and any(basename(w) == "su" for w in words[:-1]):
-        return "in the command of `su -c`, which runs it as shell code"
-    return None
+        return None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .shellcommands import CommandWords
+
 WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE, UNSAFE = (
     "word", "single", "double", "param", "param_double", "unsafe")
 
@@ -90,10 +92,15 @@ class Word:
     dynamic: bool = False  # holds an expansion or a hole: no static text
     quoted: bool = False
     assigns_to: str | None = None  # NAME, once the `=` of `NAME=…` is read
+    equals: bool = False  # an unquoted `=` was read
 
     def add(self, chars: str, quoted: bool = False) -> None:
         self.text.append(chars)
         self.quoted = self.quoted or quoted
+
+    def start(self) -> str:
+        """The beginning of the word's text: enough to tell `~user`, `NAME[` or `NAME=`."""
+        return "".join(self.text[:256])
 
     def static(self) -> str | None:
         return None if self.dynamic else "".join(self.text)
@@ -103,7 +110,7 @@ class Word:
 class Command:
     """The finished words of the simple command being read."""
 
-    words: list[str | None] = field(default_factory=list)
+    words: CommandWords = field(default_factory=CommandWords)
     dbracket: bool = False  # inside `[[ … ]]`
     dbracket_code: bool = False  # … with an operator that evaluates its operands
     dbracket_holes: list[int] = field(default_factory=list)

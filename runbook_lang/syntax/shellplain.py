@@ -48,7 +48,7 @@ class PlainText:
             elif frame.fname:
                 role, frame.fname = "fname", False
             else:
-                role = "arg" if frame.cmd.words else "command"
+                role = "arg" if frame.cmd.words.words else "command"
             frame.word = Word(role)
         return frame.word
 
@@ -85,7 +85,7 @@ class PlainText:
                 self.lx.i += 2
         elif c in "'\"":
             self.start_word(frame).quoted = True
-            self.lx.stack.append(QuoteFrame(SINGLE if c == "'" else DOUBLE))
+            self.lx.push(QuoteFrame(SINGLE if c == "'" else DOUBLE))
             self.lx.i += 1
         elif c == "`":
             self.start_word(frame)
@@ -95,14 +95,15 @@ class PlainText:
             self.lx.dollar()
         else:
             word = self.start_word(frame)
-            if c == "=" and word.assigns_to is None and not word.dynamic and not word.quoted:
+            if c == "=" and not word.equals and not word.dynamic and not word.quoted:
+                word.equals = True
                 name = "".join(word.text).removesuffix("+")
                 if IDENTIFIER.match(name):
                     word.assigns_to = name
                     if word.role == "command" and self.lx.peek() == "(":
                         word.add("=(")
                         word.dynamic = True
-                        self.lx.stack.append(PlainFrame(closer=")", taint=ARRAY))
+                        self.lx.push(PlainFrame(closer=")", taint=ARRAY))
                         self.lx.i += 2
                         return
             word.add(c)
@@ -154,9 +155,9 @@ class PlainText:
             self.lx.i += 1
             if cmd.dbracket or state == "pattern_start":
                 return
-            if nxt == "(" and (not cmd.words or cmd.words == ["for"]):
+            if nxt == "(" and cmd.words.words in ([], ["for"]):
                 self.lx.i += 1
-                self.lx.stack.append(ArithFrame("))", BASH_ARITHMETIC))
+                self.lx.push(ArithFrame("))", BASH_ARITHMETIC))
                 return
             frame.depth += 1
             self.end_command(frame)
@@ -202,7 +203,7 @@ class PlainText:
             self.finish_word(frame)
         if nxt == "(":  # bash process substitution `<(…)`: a word with a plain inside
             self.start_word(frame).dynamic = True
-            self.lx.stack.append(PlainFrame(closer=")"))
+            self.lx.push(PlainFrame(closer=")"))
             self.lx.i += 2
             return
         if c == "<" and nxt == "<":
@@ -256,14 +257,14 @@ class PlainText:
                 frame.fname = True
             else:
                 cmd.dbracket = keyword == "[["
-                cmd.words.append(text)
+                cmd.words.add(text)
         else:
-            cmd.words.append(text)
+            cmd.words.add(text)
             if cmd.dbracket and keyword == "]]":
                 self.close_dbracket(cmd)
             elif cmd.dbracket and text in DBRACKET_CODE_OPERATORS:
                 cmd.dbracket_code = True
-            elif keyword == "do" and cmd.words[0] in ("for", "select"):
+            elif keyword == "do" and cmd.words.words[0] in ("for", "select"):
                 self.end_command(frame)
 
     def close_dbracket(self, cmd: Command) -> None:

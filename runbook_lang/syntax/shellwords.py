@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
-from .shellcommands import CODE_VARIABLES, argument_reason
+from .shellcommands import CODE_VARIABLES
 from .shellframes import (
     AFTER_BACKSLASH,
     AFTER_DOLLAR,
@@ -86,12 +86,18 @@ def contexts_of(template: Sequence[str | None]) -> tuple[Context, ...]:
 # ---------------------------------------------------------------------- the lexer
 
 
+# Quotes, expansions and substitutions nested deeper than this are not followed.
+MAX_NESTING = 64
+
+
 class ShellLexer:
     """Reads a sequence of characters and holes (ints) with a stack of frames."""
 
-    def __init__(self, seq: list[str | int], in_backquotes: bool = False) -> None:
+    def __init__(self, seq: list[str | int], in_backquotes: bool = False,
+                 depth: int = 0) -> None:
         self.seq = seq
         self.in_backquotes = in_backquotes
+        self.depth = depth  # the frames of the lexers around this one (backquotes)
         self.i = 0
         self.stack: list[Frame] = [PlainFrame()]
         self.contexts: dict[int, Context] = {}
@@ -99,6 +105,13 @@ class ShellLexer:
         self.after_name: int | None = None  # the hole right after `$NAME`
         self.lost: str | None = None
         self.plain = PlainText(self)
+
+    def push(self, frame: Frame) -> None:
+        """Enter a quote, an expansion or a `$(…)`; deeper than MAX_NESTING is not followed
+        (it keeps the cost of each step bounded on hostile text)."""
+        if self.depth + len(self.stack) >= MAX_NESTING:
+            self.lose(f"shell text nested more than {MAX_NESTING} levels deep")
+        self.stack.append(frame)
 
     def peek(self, ahead: int = 1) -> str | int | None:
         at = self.i + ahead
@@ -149,7 +162,7 @@ class ShellLexer:
                 frame.line_hole = True
                 return unsafe(HEREDOC)
             word = self.plain.start_word(frame)
-            text = "".join(word.text)
+            text = word.start()
             bare = not after_name and not (word.role == "command" and word.assigns_to is None) \
                 and not (text.startswith("~") and "/" not in text)
             base = Context(WORD, bare=bare)
@@ -199,7 +212,7 @@ class ShellLexer:
         word = frame.word
         if word is None:
             return None
-        text = "".join(word.text)
+        text = word.start()
         if word.role in ("delim", "delim-"):
             return "in a here-document delimiter"
         if word.role == "command":
@@ -209,7 +222,7 @@ class ShellLexer:
                 return SUBSCRIPT
             return None
         if word.role == "arg":
-            return argument_reason(frame.cmd.words, text, word.assigns_to)
+            return frame.cmd.words.reason(word.assigns_to)
         return None
 
     def register(self, hole: int) -> None:
@@ -300,20 +313,20 @@ class ShellLexer:
             self.forced[nxt] = AFTER_DOLLAR
             self.i += 1
         elif nxt == "(" and self.peek(2) == "(":
-            self.stack.append(ArithFrame("))", ARITHMETIC))
+            self.push(ArithFrame("))", ARITHMETIC))
             self.i += 3
         elif nxt == "(":
-            self.stack.append(PlainFrame(closer=")"))
+            self.push(PlainFrame(closer=")"))
             self.i += 2
         elif nxt == "{":
-            self.stack.append(ParamFrame(in_double))
+            self.push(ParamFrame(in_double))
             self.i += 2
         elif nxt == "[":
-            self.stack.append(ArithFrame("]", BASH_ARITHMETIC))
+            self.push(ArithFrame("]", BASH_ARITHMETIC))
             self.i += 2
         elif nxt in ("'", '"') and not in_double:
             quote = QuoteFrame(SINGLE, ANSI_C) if nxt == "'" else QuoteFrame(DOUBLE, LOCALE)
-            self.stack.append(quote)
+            self.push(quote)
             self.i += 2
         elif isinstance(nxt, str) and nxt.isascii() and (nxt.isalpha() or nxt == "_"):
             self.i += 1
@@ -353,7 +366,8 @@ class ShellLexer:
             return
         reason = self.stack_reason()
         raw = self.read_raw()
-        for hole, context in ShellLexer(inner, in_backquotes=True).run().items():
+        inside = ShellLexer(inner, in_backquotes=True, depth=self.depth + len(self.stack))
+        for hole, context in inside.run().items():
             if hole in escaped:
                 context = unsafe(AFTER_BACKSLASH)
             elif reason:
@@ -398,7 +412,7 @@ class ShellLexer:
         elif c == "'" and frame.in_double:
             self.lose("a `'` inside `\"${…}\"` (bash reads it as a quote, dash does not)")
         elif c in "'\"":
-            self.stack.append(QuoteFrame(SINGLE if c == "'" else DOUBLE))
+            self.push(QuoteFrame(SINGLE if c == "'" else DOUBLE))
             self.i += 1
         elif c == "$":
             self.dollar()
@@ -417,7 +431,7 @@ class ShellLexer:
             self.i += 1
         elif c == "[":
             frame.state = "after"
-            self.stack.append(ArithFrame("]", SUBSCRIPT))
+            self.push(ArithFrame("]", SUBSCRIPT))
             self.i += 1
         elif c == ":" and isinstance(nxt, str) and nxt in "-=+?":
             self.i += 2
@@ -452,7 +466,7 @@ class ShellLexer:
             self.i += 1 if isinstance(nxt, int) else 2
             return
         elif c in "'\"":
-            self.stack.append(QuoteFrame(SINGLE if c == "'" else DOUBLE))
+            self.push(QuoteFrame(SINGLE if c == "'" else DOUBLE))
         elif c == "$":
             self.dollar()
             return
