@@ -199,8 +199,12 @@ FORMS = {
                                "\"'it'\"'\"'s $HOME'\""),
     "default value": (Context(PARAM), VALUE, "'it'\"'\"'s $HOME'"),
     "default value in double quotes": (Context(PARAM_DOUBLE), VALUE, "\"it's \\$HOME\""),
+    "process substitution look-alike in \"${X:-…}\"": (Context(PARAM_DOUBLE), "<(x)>",
+                                                      '"<""(x)>"""'),
     # `a`b\c`: `a\`b\\c` in double quotes, each backslash and backquote escaped once more.
     "double quotes in backquotes": (Context(DOUBLE, layers=1), "a`b\\c", "a\\\\\\`b\\\\\\\\c"),
+    "process substitution look-alike in backquotes": (Context(DOUBLE, layers=1), "{>(",
+                                                      '{>""('),
     "word in two levels of backquotes": (Context(WORD, layers=2), "`", "'\\\\\\`'"),
 }
 
@@ -229,11 +233,14 @@ def test_an_unsafe_context_is_refused_at_run_time_too() -> None:
         quote_for(context, "x")
 
 
-SAFE_CONTEXTS = [Context(kind, layers=layers, bare=bare, after_name=after, no_backslash=raw)
+SAFE_CONTEXTS = [Context(kind, layers=layers, bare=bare, after_name=after, no_backslash=raw,
+                         in_param=in_param)
                  for kind in (WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE)
                  for layers in (0, 1, 2, 3) for bare in (True, False)
                  for after in (False, True) for raw in (False, True)
-                 if not (raw and kind == PARAM_DOUBLE)]
+                 for in_param in (False, True)
+                 if not (raw and (kind == PARAM_DOUBLE or in_param))
+                 and not (in_param and (kind != DOUBLE or after))]
 
 
 @given(value=st.text(st.characters(blacklist_characters="\0"), min_size=1),

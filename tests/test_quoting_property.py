@@ -175,7 +175,8 @@ TOKENS = ["'", '"', "\\", "$", "`", "$(touch canary)", "`touch canary`", ";touch
           "&& touch canary", "\n", "\nEOF\ntouch canary\n", "EOF", "'\\''", "{{x}}", "-n",
           "--", "*", "?", "[a]", "~", "é", "日本", " ", "\t", "}", "{", "#", "!", "|", "&",
           ">", "<", "(", ")", "a[$(touch canary)]", "$((1))", "${HOME}", "$HOME", "%s", "=",
-          "X=1", "\\n", "\"; touch canary; \"", "'; touch canary; '", "}; touch canary; {"]
+          "X=1", "\\n", "\"; touch canary; \"", "'; touch canary; '", "}; touch canary; {",
+          ">(", "<(", ">(touch canary)", "\\'", "{>(", "{x}<("]
 # Any character but NUL (refused, see test_quoting.py) and surrogates other than the ones
 # Python uses for bytes that are not UTF-8 (as in a `--param` given such bytes).
 characters = st.one_of(

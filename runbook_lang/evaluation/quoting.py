@@ -12,6 +12,8 @@ text, as one word, in that context — under dash and under bash alike:
   the value cannot extend the name; where bash reads the text before undoing the
   backslashes of enclosing backquotes, close the quotes and write `'…'` instead;
 - the word of an unquoted `${X:-…}`: `'…'`; within `"${X:-…}"`: a nested `"…"`;
+- wherever bash scans a `"…"` ahead (within `${…}` or backquotes), an empty `""` before
+  each `(`: bash may read `<(` and `>(` there as a process substitution;
 - inside backquotes: the inner context's form, then each backslash and backquote escaped
   once more per level of backquotes.
 """
@@ -45,11 +47,13 @@ def quote_for(context: Context, text: str) -> str:
     elif context.kind == DOUBLE and context.no_backslash:
         quoted = f'"{_single(text)}"'  # close the double quotes, a quoted word, reopen
     elif context.kind == DOUBLE:
-        quoted = ('""' if context.after_name else "") + _inside_double(text)
+        scanned = context.in_param or context.layers > 0
+        quoted = ('""' if context.after_name else "") + \
+            (_inside_double_scanned(text) if scanned else _inside_double(text))
     elif context.kind == PARAM:
         quoted = _single(text)
     elif context.kind == PARAM_DOUBLE:
-        quoted = f'"{_inside_double(text)}"'
+        quoted = f'"{_inside_double_scanned(text)}"'
     else:
         raise EvalError(f"an interpolated value cannot be quoted {context.reason}; pass it "
                         "through `env { NAME = … }` and write \"$NAME\"")
@@ -67,7 +71,8 @@ def quoted_forms(value: str) -> set[str]:
     """Every form `value` can take in a command once quoted for any context, the value as
     it is included: what secret masking must hide in a printed command."""
     forms = {value, _word(value, True), _single(value), _inside_single(value),
-             _inside_double(value), f'"{_inside_double(value)}"', f'"{_single(value)}"'}
+             _inside_double(value), f'"{_single(value)}"', _inside_double_scanned(value),
+             f'"{_inside_double_scanned(value)}"'}
     layered = set(forms)
     for layers in range(1, MAX_LAYERS + 1):
         layered |= {_in_backquotes(form, layers) for form in forms}
@@ -94,6 +99,14 @@ def _inside_single(text: str) -> str:
 def _inside_double(text: str) -> str:
     # Inside double quotes only these four characters keep a meaning.
     return _DOUBLE_SPECIAL.sub(r"\\\1", text)
+
+
+def _inside_double_scanned(text: str) -> str:
+    # Bash scans a `"…"` within `${…}` or within backquotes before parsing it, and there it
+    # may take `<(` or `>(` for a process substitution and look for its `)`: an empty `""`
+    # before each `(` (and after a final `<` or `>`) keeps them apart, the word unchanged.
+    quoted = _inside_double(text).replace("(", '""(')
+    return quoted + '""' if quoted.endswith(("<", ">")) else quoted
 
 
 def _in_backquotes(text: str, layers: int) -> str:

@@ -72,22 +72,24 @@ class CommandWords:
     def add(self, word: str | None) -> None:
         """A finished word: its static text, or None where it holds an expansion."""
         self.words.append(word)
-        self._name(word)
-        self._shell(word)
-        self._ssh(word)
-        self.su = self.su or basename(word) == "su"
+        program = basename(word)
+        if not self.named:
+            self._name(word)
+        if self.shell_state or program in SHELLS:
+            self._shell(word, program)
+        if self.ssh_state or program == "ssh":
+            self._ssh(word, program)
+        self.su = self.su or program == "su"
         if self.name in DECLARES and self.named and len(self.words) > self.first \
                 and word and word[:1] in "-+":
             self.declare_options |= set(word[1:])
 
     def _name(self, word: str | None) -> None:
-        if self.named:
-            return
         if word in BUILTIN_WRAPPERS or (self.words[:-1] and (word or "").startswith("-")):
             return  # `command -p eval …`: the name is still to come
         self.name, self.named, self.first = word, True, len(self.words)
 
-    def _shell(self, word: str | None) -> None:
+    def _shell(self, word: str | None, program: str | None) -> None:
         if self.shell_state == "options":
             if self.shell_skip:
                 self.shell_skip = False
@@ -103,11 +105,11 @@ class CommandWords:
         if self.shell_state == "operand":
             self.shell_state = ""
             return
-        if basename(word) in SHELLS:
-            self.shell, self.shell_state = basename(word), "options"
+        if program in SHELLS:
+            self.shell, self.shell_state = program, "options"
             self.shell_has_c = self.shell_skip = False
 
-    def _ssh(self, word: str | None) -> None:
+    def _ssh(self, word: str | None, program: str | None) -> None:
         if self.ssh_state == "options":
             if self.ssh_skip:
                 self.ssh_skip = False
@@ -122,7 +124,7 @@ class CommandWords:
                         break
         elif self.ssh_state == "destination":
             self.ssh_state = "remote"
-        elif basename(word) == "ssh":
+        elif program == "ssh":
             self.ssh_state, self.ssh_skip = "options", False
 
     def reason(self, assigns_to: str | None) -> str | None:

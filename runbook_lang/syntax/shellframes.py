@@ -78,6 +78,8 @@ SUBSCRIPTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[")
 PARAM_HEAD = re.compile(r"(?:[#!](?=[A-Za-z_0-9@*#?$!-]))?"
                         r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])")
 SPECIAL_PARAMS = "@*#?-$!0123456789"
+# Marks an interpolation in the text the lexer reads (no command can hold a NUL byte).
+HOLE = "\0"
 
 
 # ---------------------------------------------------------------------- frames
@@ -93,14 +95,17 @@ class Word:
     quoted: bool = False
     assigns_to: str | None = None  # NAME, once the `=` of `NAME=…` is read
     equals: bool = False  # an unquoted `=` was read
+    head: str = ""  # the first characters of `text`
 
     def add(self, chars: str, quoted: bool = False) -> None:
         self.text.append(chars)
         self.quoted = self.quoted or quoted
+        if len(self.head) < 256:
+            self.head += chars[:256]
 
     def start(self) -> str:
-        """The beginning of the word's text: enough to tell `~user`, `NAME[` or `NAME=`."""
-        return "".join(self.text[:256])
+        """The beginning of the word's text: enough to tell `~user` or `NAME[`."""
+        return self.head
 
     def static(self) -> str | None:
         return None if self.dynamic else "".join(self.text)

@@ -8,6 +8,7 @@ command up to date, so that the lexer knows what an interpolation's word is for.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from .shellcommands import DBRACKET_CODE_OPERATORS, IDENTIFIER, PREFIX_KEYWORDS
@@ -28,6 +29,11 @@ from .shellframes import (
 
 if TYPE_CHECKING:
     from .shellwords import ShellLexer
+
+# Runs of characters read at once: the rest of a word, the rest of a line.
+_WORD_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"`$=\0]+")
+_LINE_RUN = re.compile(r"[^\n\0]+")
+_BLANKS = re.compile(r"[ \t]+")
 
 
 class PlainText:
@@ -57,14 +63,14 @@ class PlainText:
             if c == "\n":
                 frame.mode = "normal"
             else:
-                self.lx.i += 1
+                self.lx.skip(_LINE_RUN)
             return
         if frame.mode == "body":
             self.body_char(frame, c)
             return
         if c in " \t":
             self.finish_word(frame)
-            self.lx.i += 1
+            self.lx.skip(_BLANKS)
         elif c == "\n":
             self.newline(frame)
         elif c == "#" and frame.word is None:
@@ -93,9 +99,9 @@ class PlainText:
         elif c == "$":
             self.start_word(frame)
             self.lx.dollar()
-        else:
+        elif c == "=":
             word = self.start_word(frame)
-            if c == "=" and not word.equals and not word.dynamic and not word.quoted:
+            if not word.equals and not word.dynamic and not word.quoted:
                 word.equals = True
                 name = "".join(word.text).removesuffix("+")
                 if IDENTIFIER.match(name):
@@ -108,6 +114,8 @@ class PlainText:
                         return
             word.add(c)
             self.lx.i += 1
+        else:
+            self.start_word(frame).add(self.lx.skip(_WORD_RUN))
 
     def newline(self, frame: PlainFrame) -> None:
         self.finish_word(frame)
@@ -123,14 +131,14 @@ class PlainText:
             frame.line, frame.line_hole = [], False
 
     def body_char(self, frame: PlainFrame, c: str) -> None:
-        self.lx.i += 1
         if c != "\n":
-            frame.line.append(c)
+            frame.line.append(self.lx.skip(_LINE_RUN))
             return
+        self.lx.i += 1
         delimiter, strip, quoted = frame.heredocs[0]
         line = "".join(frame.line)
         if not quoted and (len(line) - len(line.rstrip("\\"))) % 2 == 1:
-            frame.line.pop()  # backslash-newline joins the lines of an unquoted body
+            frame.line = [line[:-1]]  # backslash-newline joins the lines of an unquoted body
             return
         if not frame.line_hole and (line.lstrip("\t") if strip else line) == delimiter:
             frame.heredocs.pop(0)

@@ -20,6 +20,7 @@ operators, here-documents, comments); `shellframes` holds the data both share.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -35,6 +36,7 @@ from .shellframes import (
     COMMENT,
     DOUBLE,
     HEREDOC,
+    HOLE,
     LOCALE,
     PARAM,
     PARAM_AFTER_NAME,
@@ -66,15 +68,11 @@ __all__ = ["DOUBLE", "PARAM", "PARAM_DOUBLE", "SINGLE", "UNSAFE", "WORD", "BACKQ
 @lru_cache(maxsize=1024)
 def shell_contexts(template: tuple[str | None, ...]) -> tuple[Context, ...]:
     """The context of each hole (`None`) in a template of text pieces and holes."""
-    seq: list[str | int] = []
-    holes = 0
-    for piece in template:
-        if piece is None:
-            seq.append(holes)
-            holes += 1
-        else:
-            seq.extend(piece)
-    found = ShellLexer(seq).run()
+    # A NUL never reaches a shell (a file holding one is refused, a value holding one fails
+    # its step): here it marks the holes.
+    text = "".join(HOLE if piece is None else piece.replace(HOLE, " ") for piece in template)
+    holes = template.count(None)
+    found = ShellLexer(text, range(holes)).run()
     return tuple(found[hole] for hole in range(holes))
 
 
@@ -88,14 +86,25 @@ def contexts_of(template: Sequence[str | None]) -> tuple[Context, ...]:
 
 # Quotes, expansions and substitutions nested deeper than this are not followed.
 MAX_NESTING = 64
+# Runs of characters that change nothing where they are: read at once.
+_DOUBLE_RUN = re.compile(r'[^"\\$`\0\n]+')
+_SINGLE_RUN = re.compile(r"[^'\\\0\n]+")
+_PARAM_RUN = re.compile(r"[^}\\'\"$`\0\n]+")
+_BACKQUOTE_SPECIAL = re.compile(r"[\\`\0]")
 
 
 class ShellLexer:
-    """Reads a sequence of characters and holes (ints) with a stack of frames."""
+    """Reads text whose holes are HOLE characters, with a stack of frames.
 
-    def __init__(self, seq: list[str | int], in_backquotes: bool = False,
+    `numbers` gives each hole, in order, the number it has in the whole command (a lexer
+    for the inside of backquotes reads part of it).
+    """
+
+    def __init__(self, text: str, numbers: Sequence[int], in_backquotes: bool = False,
                  depth: int = 0) -> None:
-        self.seq = seq
+        self.text = text
+        self.number_at = dict(zip((m.start() for m in re.finditer(HOLE, text)), numbers,
+                                  strict=True))
         self.in_backquotes = in_backquotes
         self.depth = depth  # the frames of the lexers around this one (backquotes)
         self.i = 0
@@ -105,6 +114,9 @@ class ShellLexer:
         self.after_name: int | None = None  # the hole right after `$NAME`
         self.lost: str | None = None
         self.plain = PlainText(self)
+        self.readers = {"plain": self.plain.read, "single": self.in_single,
+                        "double": self.in_double, "param": self.in_param,
+                        "arith": self.in_arith}
 
     def push(self, frame: Frame) -> None:
         """Enter a quote, an expansion or a `$(…)`; deeper than MAX_NESTING is not followed
@@ -114,25 +126,38 @@ class ShellLexer:
         self.stack.append(frame)
 
     def peek(self, ahead: int = 1) -> str | int | None:
+        """The character `ahead` of the current one, a hole's number, or None at the end."""
         at = self.i + ahead
-        return self.seq[at] if at < len(self.seq) else None
+        if at >= len(self.text):
+            return None
+        char = self.text[at]
+        return self.number_at[at] if char == HOLE else char
+
+    def skip(self, run: re.Pattern) -> str:
+        """Read at once the characters from here that `run` matches; return them."""
+        match = run.match(self.text, self.i)
+        if match is None:
+            return ""
+        self.i = match.end()
+        return match.group()
 
     def lose(self, reason: str) -> None:
         """Stop following the text: every later hole is unsafe."""
         self.lost = self.lost or reason
 
     def run(self) -> dict[int, Context]:
-        while self.i < len(self.seq) and self.lost is None:
-            item = self.seq[self.i]
+        text, readers = self.text, self.readers
+        while self.i < len(text) and self.lost is None:
+            char = text[self.i]
             frame = self.stack[-1]
-            if isinstance(item, int):
+            if char == HOLE:
                 self.i += 1
-                self.hole(item, frame)
+                self.hole(self.number_at[self.i - 1], frame)
             else:
-                getattr(self, f"in_{frame.kind}")(frame, item)
-        for item in self.seq[self.i:]:
-            if isinstance(item, int) and item not in self.contexts:
-                self.contexts[item] = unsafe(f"after {self.lost}, which this check cannot "
+                readers[frame.kind](frame, char)  # type: ignore[operator]
+        for at, hole in self.number_at.items():
+            if at >= self.i and hole not in self.contexts:
+                self.contexts[hole] = unsafe(f"after {self.lost}, which this check cannot "
                                              "follow")
         for frame in self.stack:
             if isinstance(frame, PlainFrame):
@@ -268,12 +293,16 @@ class ShellLexer:
                 self.lose("`\\'` inside `$'…'` (dash ends the quote there, bash does not)")
             self.i += 1 if isinstance(nxt, int) else 2
             return
-        if c == "\n":
-            self.newline_inside()
+        if c in "\n\\":
+            if c == "\n":
+                self.newline_inside()
+            self.i += 1
+            chars = c
+        else:
+            chars = self.skip(_SINGLE_RUN)
         word = self.owner_word()
         if word is not None:
-            word.add(c, quoted=True)
-        self.i += 1
+            word.add(chars, quoted=True)
 
     def in_double(self, frame: QuoteFrame, c: str) -> None:
         word = self.owner_word()
@@ -293,12 +322,15 @@ class ShellLexer:
             self.dollar()
         elif c == "`":
             self.backquote()
-        else:
-            if c == "\n":
-                self.newline_inside()
+        elif c == "\n":
+            self.newline_inside()
             if word is not None:
                 word.add(c, quoted=True)
             self.i += 1
+        else:
+            chars = self.skip(_DOUBLE_RUN)
+            if word is not None:
+                word.add(chars, quoted=True)
 
     # ------------------------------------------------------------------ expansions
 
@@ -343,30 +375,43 @@ class ShellLexer:
     def backquote(self) -> None:
         """`` `…` ``: undo its backslash layer, lex the inside as a new plain text."""
         in_double = self.in_double_quotes()
-        inner: list[str | int] = []
+        text = self.text
+        inner: list[str] = []
+        numbers: list[int] = []
         escaped: set[int] = set()
         j = self.i + 1
-        while j < len(self.seq) and self.seq[j] != "`":
-            item = self.seq[j]
-            nxt = self.seq[j + 1] if j + 1 < len(self.seq) else None
-            if item == "\\" and isinstance(nxt, int):
-                escaped.add(nxt)
-            if item == "\\" and isinstance(nxt, str) and (nxt in "\\`$" or
-                                                         (in_double and nxt == '"')):
-                inner.append(nxt)
-                j += 2
+        while True:
+            special = _BACKQUOTE_SPECIAL.search(text, j)
+            if special is None:
+                self.lose("a backquote that is never closed")
+                return
+            inner.append(text[j:special.start()])
+            j = special.start()
+            char = text[j]
+            if char == "`":
+                break
+            if char == HOLE:
+                numbers.append(self.number_at[j])
+                inner.append(HOLE)
+                j += 1
                 continue
-            inner.append(item)
-            j += 1
-        if j >= len(self.seq):
-            self.lose("a backquote that is never closed")
-            return
-        if "\n" in inner and self.heredoc_waiting():
+            nxt = text[j + 1:j + 2]
+            if nxt == HOLE:
+                escaped.add(self.number_at[j + 1])
+            if nxt and (nxt in "\\`$" or (in_double and nxt == '"')):
+                inner.append(nxt)  # the backslash of this layer is removed
+                j += 2
+            else:
+                inner.append("\\")
+                j += 1
+        inside_text = "".join(inner)
+        if "\n" in inside_text and self.heredoc_waiting():
             self.lose("a here-document whose command goes on over more lines")
             return
         reason = self.stack_reason()
         raw = self.read_raw()
-        inside = ShellLexer(inner, in_backquotes=True, depth=self.depth + len(self.stack))
+        inside = ShellLexer(inside_text, numbers, in_backquotes=True,
+                            depth=self.depth + len(self.stack))
         for hole, context in inside.run().items():
             if hole in escaped:
                 context = unsafe(AFTER_BACKSLASH)
@@ -384,12 +429,8 @@ class ShellLexer:
 
     def in_param(self, frame: ParamFrame, c: str) -> None:
         if frame.state == "head":
-            run = []
-            for item in self.seq[self.i:self.i + 256]:
-                if not isinstance(item, str):
-                    break
-                run.append(item)
-            match = PARAM_HEAD.match("".join(run))
+            run = self.text[self.i:self.i + 256].split(HOLE, 1)[0]
+            match = PARAM_HEAD.match(run)
             if match is None:
                 if run:  # a hole right after `${` is reported by hole()
                     self.lose("a parameter expansion `${…}` this check cannot read")
@@ -418,10 +459,11 @@ class ShellLexer:
             self.dollar()
         elif c == "`":
             self.backquote()
-        else:
-            if c == "\n":
-                self.newline_inside()
+        elif c == "\n":
+            self.newline_inside()
             self.i += 1
+        else:
+            self.skip(_PARAM_RUN)
 
     def param_operator(self, frame: ParamFrame, c: str) -> None:
         nxt = self.peek()
