@@ -10,7 +10,7 @@ hostile text: quotes, `$(…)`, backquotes, `;`, `&&`, line breaks, `EOF` lines,
 backslashes, unicode, `{{…}}`, leading dashes, globs, the empty string. A planted command
 creates the file `canary`; it must never exist.
 
-CI runs a bounded number of examples; a longer search:
+CI runs a bounded number of examples (the `ci` profile, in conftest.py); a longer search:
 
     HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_quoting_property.py
 """
@@ -24,19 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from runbook_lang.evaluation.evaluate import Evaluator
 from runbook_lang.syntax import nodes as n
 from runbook_lang.syntax.shellwords import BACKQUOTED_PARAM, contexts_of
 from runbook_lang.syntax.source import Span
-
-settings.register_profile("ci", max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 SHELLS = [["/usr/bin/dash", "-c"], ["/usr/bin/bash", "-c"], ["/usr/bin/bash", "--posix", "-c"]]
 HOLE = "\0"  # marks an interpolation in a snippet's text (never in a real command)
