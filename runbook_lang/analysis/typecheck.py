@@ -348,8 +348,9 @@ def quoting_notes(reason: str, name: str) -> list[str]:
         return [f"in a here-document write ${name} (with an unquoted delimiter, <<EOF): the "
                 "shell inserts the value as text"]
     if "arithmetic" in reason or "`[[ … ]]`" in reason:
-        return ["bash also evaluates a variable's value as arithmetic: check that it is a "
-                f"number first (case ${name} in ''|*[!0-9]*) exit 1;; esac)"]
+        return ["or do the arithmetic in the runbook (`sleep {{ minutes * 60 }}`); bash also "
+                "evaluates a variable's value as arithmetic, so check that it is a number "
+                f"first (case ${name} in ''|*[!0-9]*) exit 1;; esac)"]
     if "`eval`" in reason:
         return [f"let eval expand it: eval '… \"${name}\"'"]
     if "comment" in reason:
