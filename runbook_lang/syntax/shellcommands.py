@@ -85,8 +85,11 @@ class CommandWords:
             self.declare_options |= set(word[1:])
 
     def _name(self, word: str | None) -> None:
-        if word in BUILTIN_WRAPPERS or (self.words[:-1] and (word or "").startswith("-")):
-            return  # `command -p eval …`: the name is still to come
+        # `command -p eval …`, `time -p eval …` (the keyword `time` is not a word here):
+        # the name is still to come.
+        if word in BUILTIN_WRAPPERS or word == "-p" or \
+                (self.words[:-1] and (word or "").startswith("-")):
+            return
         self.name, self.named, self.first = word, True, len(self.words)
 
     def _shell(self, word: str | None, program: str | None) -> None:

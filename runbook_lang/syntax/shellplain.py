@@ -43,6 +43,8 @@ class PlainText:
         self.lx = lexer
 
     def start_word(self, frame: PlainFrame) -> Word:
+        """The word being read, started here if none is: its role comes from what precedes
+        it (a redirection, a `case`, `function`, the command so far)."""
         if frame.word is None:
             state = frame.case[-1] if frame.case else None
             if frame.redirect:
@@ -59,6 +61,7 @@ class PlainText:
         return frame.word
 
     def read(self, frame: PlainFrame, c: str) -> None:
+        """Read the character `c` at the lexer's position (and maybe more after it)."""
         if frame.mode == "comment":
             if c == "\n":
                 frame.mode = "normal"
@@ -118,6 +121,7 @@ class PlainText:
             self.start_word(frame).add(self.lx.skip(_WORD_RUN))
 
     def newline(self, frame: PlainFrame) -> None:
+        """A line break: it ends the command, and here-document bodies start after it."""
         self.finish_word(frame)
         self.lx.i += 1
         if self.lx.heredoc_waiting(frame):
@@ -131,6 +135,7 @@ class PlainText:
             frame.line, frame.line_hole = [], False
 
     def body_char(self, frame: PlainFrame, c: str) -> None:
+        """Here-document bodies: lines until the one that is the delimiter."""
         if c != "\n":
             frame.line.append(self.lx.skip(_LINE_RUN))
             return
@@ -147,6 +152,7 @@ class PlainText:
         frame.line, frame.line_hole = [], False
 
     def operator(self, frame: PlainFrame, c: str) -> None:
+        """`;` `&` `|` `(` `)` and their doubles: the end of a command or of a `$(…)`."""
         nxt = self.lx.peek()
         cmd = frame.cmd
         if c in "<>":
@@ -199,6 +205,7 @@ class PlainText:
             self.end_command(frame)
 
     def redirection(self, frame: PlainFrame, c: str, nxt) -> None:
+        """`<` `>` and friends: the next word is a file, or a here-document delimiter."""
         if frame.cmd.dbracket:  # `<` and `>` compare strings in `[[ … ]]`
             self.finish_word(frame)
             self.lx.i += 1
@@ -227,6 +234,8 @@ class PlainText:
         frame.redirect = "redirect"
 
     def finish_word(self, frame: PlainFrame) -> None:
+        """The word being read ends: it becomes part of the command, or changes the state
+        (a keyword, a here-document delimiter, a `case` word)."""
         word, frame.word = frame.word, None
         if word is None:
             return
@@ -276,6 +285,7 @@ class PlainText:
                 self.end_command(frame)
 
     def close_dbracket(self, cmd: Command) -> None:
+        """`]]`: if the test compared numbers or named a variable, its values are unsafe."""
         if cmd.dbracket_code:
             for hole in cmd.dbracket_holes:
                 if self.lx.contexts[hole].safe:
@@ -283,6 +293,7 @@ class PlainText:
         cmd.dbracket, cmd.dbracket_code, cmd.dbracket_holes = False, False, []
 
     def end_command(self, frame: PlainFrame) -> None:
+        """The simple command ends: the next word is a command name again."""
         self.finish_word(frame)
         if frame.cmd.dbracket:
             self.close_dbracket(frame.cmd)

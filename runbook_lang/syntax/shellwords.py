@@ -14,8 +14,9 @@ The template is a sequence of text pieces and holes (`None`); `shell_contexts` r
 `Context` per hole. A hole is lexed as a word character: the quoting chosen for its context
 never opens or closes anything, so the text after it is read the same whatever the value.
 
-The lexer here handles holes, quotes and expansions; `shellplain` reads plain text (words,
-operators, here-documents, comments); `shellframes` holds the data both share.
+The lexer here handles holes and quotes; `shellplain` reads plain text (words, operators,
+here-documents, comments), `shellexpansions` the `$…` forms and backquotes, `shellcommands`
+knows which commands read their arguments again, and `shellframes` holds the shared data.
 """
 
 from __future__ import annotations
@@ -26,25 +27,20 @@ from dataclasses import replace
 from functools import lru_cache
 
 from .shellcommands import CODE_VARIABLES
+from .shellexpansions import Expansions
 from .shellframes import (
     AFTER_BACKSLASH,
-    AFTER_DOLLAR,
     ANSI_C,
-    ARITHMETIC,
     BACKQUOTED_PARAM,
-    BASH_ARITHMETIC,
     COMMENT,
     DOUBLE,
     HEREDOC,
     HOLE,
-    LOCALE,
     PARAM,
     PARAM_AFTER_NAME,
     PARAM_DOUBLE,
-    PARAM_HEAD,
     PARAM_NAME,
     SINGLE,
-    SPECIAL_PARAMS,
     SUBSCRIPT,
     SUBSCRIPTED,
     UNSAFE,
@@ -89,8 +85,6 @@ MAX_NESTING = 64
 # Runs of characters that change nothing where they are: read at once.
 _DOUBLE_RUN = re.compile(r'[^"\\$`\0\n]+')
 _SINGLE_RUN = re.compile(r"[^'\\\0\n]+")
-_PARAM_RUN = re.compile(r"[^}\\'\"$`\0\n]+")
-_BACKQUOTE_SPECIAL = re.compile(r"[\\`\0]")
 
 
 class ShellLexer:
@@ -114,9 +108,10 @@ class ShellLexer:
         self.after_name: int | None = None  # the hole right after `$NAME`
         self.lost: str | None = None
         self.plain = PlainText(self)
+        self.expansions = Expansions(self)
         self.readers = {"plain": self.plain.read, "single": self.in_single,
-                        "double": self.in_double, "param": self.in_param,
-                        "arith": self.in_arith}
+                        "double": self.in_double, "param": self.expansions.in_param,
+                        "arith": self.expansions.in_arith}
 
     def push(self, frame: Frame) -> None:
         """Enter a quote, an expansion or a `$(…)`; deeper than MAX_NESTING is not followed
@@ -146,6 +141,7 @@ class ShellLexer:
         self.lost = self.lost or reason
 
     def run(self) -> dict[int, Context]:
+        """Read the whole text; the context of each hole, by its number."""
         text, readers = self.text, self.readers
         while self.i < len(text) and self.lost is None:
             char = text[self.i]
@@ -167,6 +163,7 @@ class ShellLexer:
     # ------------------------------------------------------------------ holes
 
     def hole(self, hole: int, frame: Frame) -> None:
+        """A hole: record its context; it reads as part of the word it is in."""
         forced = self.forced.pop(hole, None)
         context = unsafe(forced) if forced else self.context_here(hole, frame)
         self.contexts[hole] = context
@@ -178,6 +175,7 @@ class ShellLexer:
             self.lose(PARAM_NAME)
 
     def context_here(self, hole: int, frame: Frame) -> Context:
+        """The context of a hole in `frame`, the innermost frame."""
         after_name = self.after_name == hole
         base: Context
         if isinstance(frame, PlainFrame):
@@ -228,6 +226,7 @@ class ShellLexer:
 
     @staticmethod
     def frame_reason(frame: Frame) -> str | None:
+        """Why everything inside `frame` (or its current word) is unsafe, or None."""
         if isinstance(frame, ArithFrame):
             return frame.reason
         if isinstance(frame, (QuoteFrame, ParamFrame)):
@@ -257,12 +256,14 @@ class ShellLexer:
                 frame.cmd.dbracket_holes.append(hole)
 
     def owner_word(self) -> Word | None:
+        """The word of the innermost plain text: quotes and expansions are part of it."""
         for frame in reversed(self.stack):
             if isinstance(frame, PlainFrame):
                 return frame.word
         return None
 
     def in_double_quotes(self) -> bool:
+        """Whether the innermost frame reads text as within `"…"`."""
         frame = self.stack[-1]
         return (isinstance(frame, QuoteFrame) and frame.kind == DOUBLE) or \
             (isinstance(frame, ParamFrame) and frame.in_double)
@@ -277,12 +278,10 @@ class ShellLexer:
         if self.heredoc_waiting():
             self.lose("a here-document whose command goes on over more lines")
 
-    def in_plain(self, frame: PlainFrame, c: str) -> None:
-        self.plain.read(frame, c)
-
     # ------------------------------------------------------------------ quotes
 
     def in_single(self, frame: QuoteFrame, c: str) -> None:
+        """Inside `'…'` (or `$'…'`): everything is literal up to the next `'`."""
         if c == "'":
             self.stack.pop()
             self.i += 1
@@ -305,6 +304,7 @@ class ShellLexer:
             word.add(chars, quoted=True)
 
     def in_double(self, frame: QuoteFrame, c: str) -> None:
+        """Inside `"…"`: backslashes, `$` and backquotes keep their meaning."""
         word = self.owner_word()
         if c == '"':
             self.stack.pop()
@@ -332,193 +332,10 @@ class ShellLexer:
             if word is not None:
                 word.add(chars, quoted=True)
 
-    # ------------------------------------------------------------------ expansions
-
     def dollar(self) -> None:
-        """`$` in plain text, in `"…"`, in a `${…}` word or in arithmetic."""
-        word = self.owner_word()
-        if word is not None:
-            word.dynamic = True
-        nxt = self.peek()
-        in_double = self.in_double_quotes()
-        if isinstance(nxt, int):
-            self.forced[nxt] = AFTER_DOLLAR
-            self.i += 1
-        elif nxt == "(" and self.peek(2) == "(":
-            self.push(ArithFrame("))", ARITHMETIC))
-            self.i += 3
-        elif nxt == "(":
-            self.push(PlainFrame(closer=")"))
-            self.i += 2
-        elif nxt == "{":
-            self.push(ParamFrame(in_double))
-            self.i += 2
-        elif nxt == "[":
-            self.push(ArithFrame("]", BASH_ARITHMETIC))
-            self.i += 2
-        elif nxt in ("'", '"') and not in_double:
-            quote = QuoteFrame(SINGLE, ANSI_C) if nxt == "'" else QuoteFrame(DOUBLE, LOCALE)
-            self.push(quote)
-            self.i += 2
-        elif isinstance(nxt, str) and nxt.isascii() and (nxt.isalpha() or nxt == "_"):
-            self.i += 1
-            while _name_char(self.peek(0)):
-                self.i += 1
-            following = self.peek(0)
-            if isinstance(following, int):
-                self.after_name = following
-        elif isinstance(nxt, str) and nxt in SPECIAL_PARAMS:
-            self.i += 2
-        else:
-            self.i += 1
+        """`$` at the current position (see `Expansions.dollar`)."""
+        self.expansions.dollar()
 
     def backquote(self) -> None:
-        """`` `…` ``: undo its backslash layer, lex the inside as a new plain text."""
-        in_double = self.in_double_quotes()
-        text = self.text
-        inner: list[str] = []
-        numbers: list[int] = []
-        escaped: set[int] = set()
-        j = self.i + 1
-        while True:
-            special = _BACKQUOTE_SPECIAL.search(text, j)
-            if special is None:
-                self.lose("a backquote that is never closed")
-                return
-            inner.append(text[j:special.start()])
-            j = special.start()
-            char = text[j]
-            if char == "`":
-                break
-            if char == HOLE:
-                numbers.append(self.number_at[j])
-                inner.append(HOLE)
-                j += 1
-                continue
-            nxt = text[j + 1:j + 2]
-            if nxt == HOLE:
-                escaped.add(self.number_at[j + 1])
-            if nxt and (nxt in "\\`$" or (in_double and nxt == '"')):
-                inner.append(nxt)  # the backslash of this layer is removed
-                j += 2
-            else:
-                inner.append("\\")
-                j += 1
-        inside_text = "".join(inner)
-        if "\n" in inside_text and self.heredoc_waiting():
-            self.lose("a here-document whose command goes on over more lines")
-            return
-        reason = self.stack_reason()
-        raw = self.read_raw()
-        inside = ShellLexer(inside_text, numbers, in_backquotes=True,
-                            depth=self.depth + len(self.stack))
-        for hole, context in inside.run().items():
-            if hole in escaped:
-                context = unsafe(AFTER_BACKSLASH)
-            elif reason:
-                context = unsafe(reason)
-            elif context.safe:
-                context = settle(replace(context, layers=context.layers + 1,
-                                          no_backslash=context.no_backslash or raw))
-            self.contexts[hole] = context
-            self.register(hole)
-        word = self.owner_word()
-        if word is not None:
-            word.dynamic = True
-        self.i = j + 1
-
-    def in_param(self, frame: ParamFrame, c: str) -> None:
-        if frame.state == "head":
-            run = self.text[self.i:self.i + 256].split(HOLE, 1)[0]
-            match = PARAM_HEAD.match(run)
-            if match is None:
-                if run:  # a hole right after `${` is reported by hole()
-                    self.lose("a parameter expansion `${…}` this check cannot read")
-                frame.state = "after"
-                return
-            self.i += match.end()
-            frame.state = "after"
-        elif frame.state == "after":
-            self.param_operator(frame, c)
-        elif c == "}":
-            self.stack.pop()
-            self.i += 1
-        elif c == "\\":
-            nxt = self.peek()
-            if isinstance(nxt, int):
-                self.forced[nxt] = AFTER_BACKSLASH
-                self.i += 1
-            else:
-                self.i += 2
-        elif c == "'" and frame.in_double:
-            self.lose("a `'` inside `\"${…}\"` (bash reads it as a quote, dash does not)")
-        elif c in "'\"":
-            self.push(QuoteFrame(SINGLE if c == "'" else DOUBLE))
-            self.i += 1
-        elif c == "$":
-            self.dollar()
-        elif c == "`":
-            self.backquote()
-        elif c == "\n":
-            self.newline_inside()
-            self.i += 1
-        else:
-            self.skip(_PARAM_RUN)
-
-    def param_operator(self, frame: ParamFrame, c: str) -> None:
-        nxt = self.peek()
-        frame.state = "word"
-        if c == "}":
-            self.stack.pop()
-            self.i += 1
-        elif c == "[":
-            frame.state = "after"
-            self.push(ArithFrame("]", SUBSCRIPT))
-            self.i += 1
-        elif c == ":" and isinstance(nxt, str) and nxt in "-=+?":
-            self.i += 2
-        elif c in "-=+?":
-            self.i += 1
-        elif c in "#%":
-            frame.taint = (f"in the pattern of `${{…{c}…}}`, where quoting differs between "
-                           "shells")
-            self.i += 2 if nxt == c else 1
-        elif c in ":/^,@":
-            frame.taint = "in a bash-only parameter expansion"
-            self.i += 1
-        else:
-            self.lose("a parameter expansion `${…}` this check cannot read")
-
-    def in_arith(self, frame: ArithFrame, c: str) -> None:
-        opener = "(" if frame.closer == "))" else "["
-        closer = frame.closer[0]
-        if c == opener:
-            frame.depth += 1
-        elif c == closer and frame.depth:
-            frame.depth -= 1
-        elif c == closer:
-            if frame.closer == "))" and self.peek() != ")":
-                self.lose("a `$((…)` that bash and dash may read differently")
-                return
-            self.stack.pop()
-            self.i += len(frame.closer)
-            return
-        elif c == "\\":
-            nxt = self.peek()
-            self.i += 1 if isinstance(nxt, int) else 2
-            return
-        elif c in "'\"":
-            self.push(QuoteFrame(SINGLE if c == "'" else DOUBLE))
-        elif c == "$":
-            self.dollar()
-            return
-        elif c == "`":
-            self.backquote()
-            return
-        elif c == "\n":
-            self.newline_inside()
-        self.i += 1
-
-
-def _name_char(c: object) -> bool:
-    return isinstance(c, str) and c.isascii() and (c.isalnum() or c == "_")
+        """A backquote at the current position (see `Expansions.backquote`)."""
+        self.expansions.backquote()
