@@ -136,6 +136,12 @@ class ShellLexer:
         self.i = match.end()
         return match.group()
 
+    def deciding(self) -> bool:
+        """Whether text still to come can change a context found: the end of a `[[ … ]]`
+        test holding a hole (an arithmetic operator there makes it unsafe)."""
+        return any(isinstance(frame, PlainFrame) and frame.cmd.dbracket_holes
+                   for frame in self.stack)
+
     def lose(self, reason: str) -> None:
         """Stop following the text: every later hole is unsafe."""
         self.lost = self.lost or reason
@@ -143,7 +149,10 @@ class ShellLexer:
     def run(self) -> dict[int, Context]:
         """Read the whole text; the context of each hole, by its number."""
         text, readers = self.text, self.readers
+        last = max(self.number_at, default=-1)
         while self.i < len(text) and self.lost is None:
+            if self.i > last and not self.deciding():
+                break  # nothing after the last hole can change a context
             char = text[self.i]
             frame = self.stack[-1]
             if char == HOLE:
