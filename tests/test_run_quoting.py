@@ -88,14 +88,16 @@ def test_a_value_in_a_here_document_is_refused_before_anything_runs(ws):
     assert run_dirs(ws.root / ".runbook" / "runs") == []
 
 
-def test_a_value_in_a_comment_is_refused(ws):
-    result = ws.runbook("check", write(ws, """
+def test_a_value_in_a_comment_is_refused_before_anything_runs(ws):
+    result = run(ws, """
         param x: string = "ok"
         step s "S" { run "echo start # {{x}}" }
-    """))
-    assert result.exit_code == 2
+    """, "--param", "x=a\ntouch canary")
+    assert result.exit_code == 2, result.output
     assert "t.runbook:3:32" in result.stderr
-    assert "in a comment" in result.stderr
+    assert "no quoting is safe for `{{ x }}` in a comment" in result.stderr
+    assert no_canary(ws)
+    assert run_dirs(ws.root / ".runbook" / "runs") == []
 
 
 def test_the_env_fix_that_e280_suggests_works(ws):
