@@ -89,14 +89,24 @@ def test_safe_contexts(template: str, expected: list[str]) -> None:
 
 
 def test_backquotes_count_their_levels() -> None:
-    assert [c.layers for c in contexts("echo `echo @ \\`echo @\\``; echo @")] == [1, 2, 0]
+    found = contexts('echo `echo @ \\`echo @\\``; echo "`echo @`" @')
+    assert [c.layers for c in found] == [(False,), (False, False), (True,), ()]
 
 
 def test_bash_reads_dollar_paren_in_backquotes_before_undoing_them() -> None:
-    [plain, nested, quoted] = contexts('echo "`echo @ "$(echo @ "@")"`"')
+    [plain, nested, quoted] = contexts('echo `echo @ "$(echo @ "@")"`')
     assert not plain.no_backslash
-    assert nested.no_backslash and nested.layers == 1
+    assert nested.no_backslash and nested.layers == (False,)
     assert quoted.kind == DOUBLE and quoted.no_backslash
+
+
+def test_backquotes_within_double_quotes_have_two_limits() -> None:
+    [raw, escaped_raw] = contexts('echo "`echo $(echo @) \\"$(echo @)\\"`"')
+    assert "parses once more" in raw.reason and "parses once more" in escaped_raw.reason
+    [unescaped] = contexts('echo "`echo "@"`"')
+    assert "unescaped" in unescaped.reason
+    [escaped] = contexts('echo "`echo \\"@\\"`"')
+    assert escaped.kind == DOUBLE and escaped.layers == (True,)
 
 
 def test_a_bare_word_is_quoted_where_it_could_be_read_otherwise() -> None:
@@ -201,11 +211,15 @@ FORMS = {
     "default value in double quotes": (Context(PARAM_DOUBLE), VALUE, "\"it's \\$HOME\""),
     "process substitution look-alike in \"${X:-…}\"": (Context(PARAM_DOUBLE), "<(x)>",
                                                       '"<""(x)>"""'),
-    # `a`b\c`: `a\`b\\c` in double quotes, each backslash and backquote escaped once more.
-    "double quotes in backquotes": (Context(DOUBLE, layers=1), "a`b\\c", "a\\\\\\`b\\\\\\\\c"),
-    "process substitution look-alike in backquotes": (Context(DOUBLE, layers=1), "{>(",
+    # a`b\$c: a\`b\\\$c in double quotes, then each \ ` $ escaped once more.
+    "double quotes in backquotes": (Context(DOUBLE, layers=(False,)), "a`b\\$c",
+                                    "a\\\\\\`b\\\\\\\\\\\\\\$c"),
+    "double quotes in backquotes within double quotes": (Context(DOUBLE, layers=(True,)),
+                                                          'a"b', 'a\\\\\\"b'),
+    "process substitution look-alike in backquotes": (Context(DOUBLE, layers=(False,)), "{>(",
                                                       '{>""('),
-    "word in two levels of backquotes": (Context(WORD, layers=2), "`", "'\\\\\\`'"),
+    "word in two levels of backquotes": (Context(WORD, layers=(False, False)), "`",
+                                         "'\\\\\\`'"),
 }
 
 
@@ -236,7 +250,8 @@ def test_an_unsafe_context_is_refused_at_run_time_too() -> None:
 SAFE_CONTEXTS = [Context(kind, layers=layers, bare=bare, after_name=after, no_backslash=raw,
                          in_param=in_param)
                  for kind in (WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE)
-                 for layers in (0, 1, 2, 3) for bare in (True, False)
+                 for layers in ((), (False,), (True,), (False, True), (True, False, True))
+                 for bare in (True, False)
                  for after in (False, True) for raw in (False, True)
                  for in_param in (False, True)
                  if not (raw and (kind == PARAM_DOUBLE or in_param))

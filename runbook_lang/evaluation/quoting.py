@@ -14,12 +14,13 @@ text, as one word, in that context — under dash and under bash alike:
 - the word of an unquoted `${X:-…}`: `'…'`; within `"${X:-…}"`: a nested `"…"`;
 - wherever bash scans a `"…"` ahead (within `${…}` or backquotes), an empty `""` before
   each `(`: bash may read `<(` and `>(` there as a process substitution;
-- inside backquotes: the inner context's form, then each backslash and backquote escaped
-  once more per level of backquotes.
+- inside backquotes: the inner context's form, then each backslash, backquote and `$`
+  (and `"` where the backquotes are within double quotes) escaped once more per level.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from ..errors import EvalError
@@ -47,7 +48,7 @@ def quote_for(context: Context, text: str) -> str:
     elif context.kind == DOUBLE and context.no_backslash:
         quoted = f'"{_single(text)}"'  # close the double quotes, a quoted word, reopen
     elif context.kind == DOUBLE:
-        scanned = context.in_param or context.layers > 0
+        scanned = context.in_param or bool(context.layers)
         quoted = ('""' if context.after_name else "") + \
             (_inside_double_scanned(text) if scanned else _inside_double(text))
     elif context.kind == PARAM:
@@ -74,8 +75,9 @@ def quoted_forms(value: str) -> set[str]:
              _inside_double(value), f'"{_single(value)}"', _inside_double_scanned(value),
              f'"{_inside_double_scanned(value)}"'}
     layered = set(forms)
-    for layers in range(1, MAX_LAYERS + 1):
-        layered |= {_in_backquotes(form, layers) for form in forms}
+    for depth in range(1, MAX_LAYERS + 1):
+        for layers in itertools.product((False, True), repeat=depth):
+            layered |= {_in_backquotes(form, layers) for form in forms}
     return layered
 
 
@@ -109,8 +111,13 @@ def _inside_double_scanned(text: str) -> str:
     return quoted + '""' if quoted.endswith(("<", ">")) else quoted
 
 
-def _in_backquotes(text: str, layers: int) -> str:
-    # Inside `…` the shell first removes one backslash before `\`, `` ` `` and `$`.
-    for _ in range(layers):
-        text = text.replace("\\", "\\\\").replace("`", "\\`")
+def _in_backquotes(text: str, layers: tuple[bool, ...]) -> str:
+    # Inside `…` the shell first removes one backslash before `\`, `` ` `` and `$`, and
+    # before `"` where the backquotes are within double quotes. Escaping `$` and `"` as well
+    # keeps bash's brace expansion, which reads the text before that, from seeing a `$(` or
+    # a quote of the value.
+    for within_double in layers:
+        text = text.replace("\\", "\\\\").replace("`", "\\`").replace("$", "\\$")
+        if within_double:
+            text = text.replace('"', '\\"')
     return text

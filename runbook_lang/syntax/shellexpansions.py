@@ -18,6 +18,8 @@ from .shellframes import (
     AFTER_DOLLAR,
     ANSI_C,
     ARITHMETIC,
+    BACKQUOTE_QUOTE,
+    BACKQUOTED_RAW,
     BASH_ARITHMETIC,
     DOUBLE,
     HOLE,
@@ -92,6 +94,7 @@ class Expansions:
         inner: list[str] = []
         numbers: list[int] = []
         escaped: set[int] = set()
+        bare_quote = False  # an unescaped `"` inside backquotes within `"…"`
         j = self.lx.i + 1
         while True:
             special = _BACKQUOTE_SPECIAL.search(text, j)
@@ -99,6 +102,7 @@ class Expansions:
                 self.lx.lose("a backquote that is never closed")
                 return
             inner.append(text[j:special.start()])
+            bare_quote = bare_quote or (in_double and '"' in text[j:special.start()])
             j = special.start()
             char = text[j]
             if char == "`":
@@ -121,18 +125,22 @@ class Expansions:
         if "\n" in inside_text and self.lx.heredoc_waiting():
             self.lx.lose("a here-document whose command goes on over more lines")
             return
-        reason = self.lx.stack_reason()
+        reason = self.lx.stack_reason() or (BACKQUOTE_QUOTE if bare_quote else None)
         raw = self.lx.read_raw()
         inside = self.lx.__class__(inside_text, numbers, in_backquotes=True,
-                            depth=self.lx.depth + len(self.lx.stack))
+                                   depth=self.lx.depth + len(self.lx.stack))
         for hole, context in inside.run().items():
             if hole in escaped:
                 context = unsafe(AFTER_BACKSLASH)
             elif reason:
                 context = unsafe(reason)
             elif context.safe:
-                context = settle(replace(context, layers=context.layers + 1,
-                                          no_backslash=context.no_backslash or raw))
+                layers = (*context.layers, in_double)
+                no_backslash = context.no_backslash or raw
+                # Bash parses a `$(…)` inside backquotes within `"…"` with the backquotes'
+                # backslashes still in: no quoting reads the same both ways there.
+                context = unsafe(BACKQUOTED_RAW) if no_backslash and any(layers) else \
+                    settle(replace(context, layers=layers, no_backslash=no_backslash))
             self.lx.contexts[hole] = context
             self.lx.register(hole)
         word = self.lx.owner_word()

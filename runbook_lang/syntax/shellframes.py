@@ -20,7 +20,8 @@ class Context:
 
     kind: WORD (a plain word), SINGLE (`'…'`), DOUBLE (`"…"`), PARAM (the word of an
     unquoted `${X:-…}`), PARAM_DOUBLE (the same within `"…"`), or UNSAFE with a `reason`.
-    layers: how many backquotes enclose it. bare: whether a plain word may stay unquoted.
+    layers: the backquotes around it, innermost first: True for one within `"…"` (where
+    `\"` is undone as well). bare: whether a plain word may stay unquoted.
     after_name: right after `$NAME`, whose name the value must not extend.
     no_backslash: inside `$(…)` or `${…}` within backquotes, which bash reads once before
     undoing the backquotes' backslashes: the quoting must not rely on backslashes.
@@ -28,7 +29,7 @@ class Context:
     """
 
     kind: str
-    layers: int = 0
+    layers: tuple[bool, ...] = ()
     bare: bool = True
     after_name: bool = False
     no_backslash: bool = False
@@ -71,6 +72,12 @@ PARAM_AFTER_NAME = "right after `$NAME` inside `\"${…}\"`, which bash misreads
 ANSI_C = "in `$'…'` quoting, which bash decodes and dash does not"
 LOCALE = "in `$\"…\"`, which bash translates and dash does not"
 ARRAY = "in a bash array assignment `NAME=(…)`"
+BACKQUOTE_QUOTE = ("in backquotes within `\"…\"` that hold an unescaped `\"` (POSIX leaves "
+                   "it undefined; bash's brace expansion then reads values as unquoted): "
+                   "write `\\\"`, or `$(…)` instead of backquotes")
+BACKQUOTED_RAW = ("in `$(…)` or `${…}` inside backquotes within `\"…\"`, which bash parses "
+                  "once more with the backquotes' backslashes still in: use `$(…)` instead of "
+                  "the backquotes")
 BACKQUOTED_PARAM = ("in `\"${…}\"` inside backquotes, which bash reads before undoing their "
                     "backslashes")
 

@@ -31,7 +31,9 @@ from .shellexpansions import Expansions
 from .shellframes import (
     AFTER_BACKSLASH,
     ANSI_C,
+    BACKQUOTE_QUOTE,
     BACKQUOTED_PARAM,
+    BACKQUOTED_RAW,
     COMMENT,
     DOUBLE,
     HEREDOC,
@@ -57,8 +59,9 @@ from .shellframes import (
 )
 from .shellplain import PlainText
 
-__all__ = ["DOUBLE", "PARAM", "PARAM_DOUBLE", "SINGLE", "UNSAFE", "WORD", "BACKQUOTED_PARAM",
-           "Context", "contexts_of", "shell_contexts", "unsafe"]
+__all__ = ["DOUBLE", "PARAM", "PARAM_DOUBLE", "SINGLE", "UNSAFE", "WORD", "BACKQUOTE_QUOTE",
+           "BACKQUOTED_PARAM", "BACKQUOTED_RAW", "Context", "contexts_of", "shell_contexts",
+           "unsafe"]
 
 
 @lru_cache(maxsize=1024)
