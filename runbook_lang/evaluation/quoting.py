@@ -62,7 +62,7 @@ def quote_for(context: Context, text: str) -> str:
 
 
 def check_no_nul(text: str) -> None:
-    """Refuse a value holding a NUL byte: the shell would cut the command there."""
+    """Refuse a value holding a NUL byte: no command line can carry one."""
     if "\0" in text:
         raise EvalError("an interpolated value holds a NUL byte, which a shell command "
                         "cannot carry")
