@@ -178,3 +178,30 @@ def test_a_failed_check_never_shows_the_secret_in_any_form(ws, secret):
     for text in texts:
         for form in forms:
             assert form not in text, form
+
+
+HOSTILE_SECRETS = ["it's \"quoted\" $HOME `x` \\ end", "tab\there-and-more", "ünï-çødé-sécret",
+                   "semi;colon&amp|pipe", "dollar$(id)paren", "new\nline-in-secret"]
+
+
+@pytest.mark.parametrize("secret", HOSTILE_SECRETS)
+def test_a_secret_quoted_into_any_context_is_masked_in_every_record(ws, secret):
+    result = ws.run("secrets_quoted", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 0, result.output
+    plan = ws.run("secrets_quoted", "--dry-run", env={"CANARY_TOKEN": secret})
+    texts = [result.output, plan.output] + [
+        p.read_text(errors="replace") for p in (ws.root / ".runbook").rglob("*") if p.is_file()]
+    pieces = [piece for piece in secret.replace("\n", " ").split() if len(piece) >= 4]
+    for text in texts:
+        assert secret not in text
+        for piece in pieces:
+            assert piece not in text, piece
+    commands = [r["command"] for r in events_of(ws)]
+    assert len(commands) == 6 and all("***" in c for c in commands), commands
+
+
+def events_of(ws) -> list[dict]:
+    run_dir = next((ws.root / ".runbook" / "runs").iterdir())
+    records = [json.loads(line) for line in
+               (run_dir / "transcript.jsonl").read_text().splitlines()]
+    return [r for r in records if r["event"] == "command_started"]
