@@ -15,6 +15,7 @@ from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic, at_span
 from ..syntax.loader import Module, available_stdlib
 from ..syntax.walk import assigned, children, name_node, names_in
+from .identity import check_identity
 from .typecheck import (
     HTTP_PROBE,
     NUMERIC,
@@ -51,6 +52,8 @@ def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: b
     out.extend(module.diagnostics)
     if module.ast is not None:
         out.extend(Analyser(module, is_main).run())
+        if is_main:
+            out.extend(check_identity(module, any(d.is_error for d in out)))
     for imported in module.imports.values():
         if imported is not None:
             _analyse_module(imported, out, seen, is_main=False)

@@ -33,7 +33,7 @@ CLOSERS = {v: k for k, v in OPENERS.items()}
 # a clear message. A keyword is never followed straight by `(`, `.` or `=`: a contextual word
 # written that way is a name (`message(text: …)`, `within.x`, `env { every = 1 }`).
 CONTEXTUAL_WORDS = frozenset("""AS FROM FILE EVERY WITHIN TOLERATE BACKOFF INTO ABORT CONTINUE
-APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS HEADER BODY""".split())
+APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS SIGNERS HEADER BODY""".split())
 NAME_FOLLOWS = re.compile(r"[(.]|[ \t\r\n]*=(?!=)")
 COMPARISON_WORDS = frozenset({"in", "contains", "matches"})
 COMPARISON_SIGNS = frozenset({"==", "!=", "<", "<=", ">", ">="})
