@@ -249,8 +249,7 @@ def _check_external(expected: str | None, recs: list[dict | None], hashes: list[
         return
     problems.append(Problem(n, (recs[-1] or {}).get("seq"), (
         f"no record has the head you gave ({expected[:12]}…): the transcript was rewritten "
-        f"or cut since that head was kept (its last record, line {n}, has "
-        f"{hashes[-1][:12]}…)")))
+        f"or cut since that head was kept (it now ends with {hashes[-1][:12]}…)")))
 
 
 def _check_snapshot(snapshot: bytes | None, recs: list[dict | None],

@@ -306,10 +306,11 @@ class LocalStore:
 
     def runs(self) -> list[RunSummary]:
         """Every run under the root, newest first (run ids sort by start time)."""
-        if not self.root.is_dir():
-            return []
-        dirs = sorted((d for d in self.root.iterdir() if (d / TRANSCRIPT).is_file()),
-                      key=lambda d: d.name, reverse=True)
+        with reading("list the runs", self.root):
+            if not self.root.is_dir():
+                return []
+            dirs = sorted((d for d in self.root.iterdir() if (d / TRANSCRIPT).is_file()),
+                          key=lambda d: d.name, reverse=True)
         return [summarize(self._ref(d, d / TRANSCRIPT), self.records(
             self._ref(d, d / TRANSCRIPT))[0]) for d in dirs]
 
