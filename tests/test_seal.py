@@ -17,7 +17,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import OPERATOR, Workspace, events, read_transcript, signal_mid_step
+from conftest import OPERATOR, Workspace, events, read_transcript, signal_mid_step, wait_for
 from keys import fingerprint, make_key, public, write_signers
 
 from runbook_lang.trust import seal_head
@@ -307,3 +307,28 @@ def test_a_stopped_run_extended_by_hand_is_not_resumed(ws):
     approve = ws.runbook("approve", run_dir.name, "release_gate", "--as", "carol")
     assert approve.exit_code == 2
     assert "no decision is recorded for it" in approve.stderr
+
+
+def test_an_interrupted_run_is_sealed_too(ws, keys):
+    """Every stop is sealed: here Ctrl-C in the middle of a step (no `signers`: the key
+    given in RUNBOOK_SIGNING_KEY signs all the same, for `verify --signers` to check)."""
+    proc = ws.start("run", ws.add("resume_hang"),
+                    env={"RUNBOOK_SIGNING_KEY": str(keys[OPERATOR])})
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout
+    (run_dir,) = (ws.root / ".runbook" / "runs").iterdir()
+    last = read_transcript(run_dir)[-1]
+    assert (last["event"], last["status"]) == ("run_finished", "interrupted")
+    assert f"sealed: record {last['seq']} signed by {OPERATOR}" in stdout
+    write_signers(ws.root / "allowed_signers", f"{OPERATOR} {public(keys[OPERATOR])}")
+    checked = ws.runbook("verify", str(run_dir), "--signers", "allowed_signers")
+    assert checked.exit_code == 0, checked.output
+    assert f"sealed by {OPERATOR} (key {fingerprint(keys[OPERATOR])}) at record " \
+           f"{last['seq']}" in checked.stdout

@@ -371,3 +371,17 @@ def test_without_signers_names_are_asserted_as_before(ws):
     assert "gate release_gate by bob via approve-command on" in shown
     assert shown.count(", asserted") == 2
     assert "Sealed by        nobody (the head is not signed)" in shown
+
+
+def test_a_dry_run_says_what_a_real_run_would_refuse(sws, keys):
+    result = sws.runbook("run", "quorum.runbook", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "Note: a real run would refuse: gate release_gate has self_approval false and " \
+           "this runbook verifies identities" in result.stdout
+    signed = sws.runbook("run", "quorum.runbook", "--dry-run", "--sign-with", keys[OPERATOR])
+    assert "a real run would refuse" not in signed.stdout
+    flagged = sws.runbook("run", "quorum.runbook", "--dry-run", "--sign-with", keys[OPERATOR],
+                          "--approve", "release_gate=alice")
+    assert "Note: a real run would refuse: --approve release_gate=alice: this runbook " \
+           "counts only signed approvals" in flagged.stdout
+    assert not (sws.root / ".runbook").exists()

@@ -24,6 +24,7 @@ from .plan import Plan
 from .prepare import ParamInput, complete_runtime, resolve_param_values
 from .runtime import Clock, RunOptions, Runtime, StepRun
 from .signoff import (
+    OperatorKey,
     RunTrust,
     operator_key_spec,
     prove_key,
@@ -97,7 +98,7 @@ def take_lock(rt: Runtime, store: RunStore, run_id: str):
 # ---------------------------------------------------------------------- dry-run
 
 
-def plan_run(rt: Runtime, file: str) -> Plan:
+def plan_run(rt: Runtime, file: str, sign_with: str | None = None) -> Plan:
     """Walk the runbook without effects: the plan."""
     plan = Plan(runbook=file, title=runbook_title(rt),
                 params={k: rt.mask(to_text(v)) for k, v in rt.scope.params.items()},
@@ -106,6 +107,7 @@ def plan_run(rt: Runtime, file: str) -> Plan:
     if any(s["status"] == "missing" for s in rt.secret_status):
         plan.notes.append("some secrets are not set; a real run would refuse to start "
                           "until they are")
+    plan.notes.extend(identity_notes(rt, sign_with))
     plan.mask = rt.mask
     rt.recorder = plan
     outcome: Outcome = Interpreter(rt).execute()
@@ -133,6 +135,25 @@ def new_trust(rt: Runtime, sign_with: str | None, run_id: str) -> RunTrust:
     if spec is not None:
         trust.key = prove_key(spec[0], spec[1], trust.operator, run_id, trust.signers)
     return trust
+
+
+def identity_notes(rt: Runtime, sign_with: str | None) -> list[str]:
+    """Dry-run: what a real run would refuse about signatures, found without signing."""
+    from ..analysis.identity import signers_path
+
+    signers = signers_path(rt.module)
+    if signers is None:
+        return []
+    trust = RunTrust(signers.resolve(), rt.options.operator)
+    spec = operator_key_spec(sign_with, trust.signers, trust.operator)
+    trust.starter_key = {"fingerprint": "(not proven in a dry-run)"} if spec else None
+    if spec is not None:
+        trust.key = OperatorKey(spec[0], spec[1], "(not proven in a dry-run)")
+    try:
+        require_identities(rt.module, rt.evaluator(None).eval, rt.options.approvals, trust)
+    except Refused as error:
+        return [f"a real run would refuse: {error}"]
+    return []
 
 
 def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = None
@@ -246,7 +267,7 @@ def prepare_request(request: RunRequest) -> Runtime:
 def plan_request(request: RunRequest) -> Plan:
     """The front door's `plan`."""
     request.dry_run = True
-    return plan_run(prepare_request(request), request.file)
+    return plan_run(prepare_request(request), request.file, request.sign_with)
 
 
 def run_request(request: RunRequest, store: RunStore) -> RunResult:

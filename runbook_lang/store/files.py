@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Self
 
 from ..errors import RecordError, StoreError
-from .access import Access, access_in, make_dir, open_file, reading, write_file
+from .access import PRIVATE, Access, access_in, make_dir, open_file, reading, write_file
 from .base import LockKey, RunRef, RunSummary, Torn
 from .chain import (
     COMMON,
@@ -230,7 +230,7 @@ class FileRunWriter:
 class FileLog:
     """One output log file, written as the command's output arrives."""
 
-    def __init__(self, path: Path, access: Access) -> None:
+    def __init__(self, path: Path, access: Access = PRIVATE) -> None:
         self.path = path
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
