@@ -385,3 +385,20 @@ def test_a_dry_run_says_what_a_real_run_would_refuse(sws, keys):
     assert "Note: a real run would refuse: --approve release_gate=alice: this runbook " \
            "counts only signed approvals" in flagged.stdout
     assert not (sws.root / ".runbook").exists()
+
+
+def test_without_ssh_keygen_a_signed_vote_is_not_counted_and_says_why(sws, keys, tmp_path):
+    run_id = paused(sws, "quorum.runbook", "--sign-with", keys[OPERATOR])
+    for who in ("alice", "bob"):
+        assert sws.runbook("approve", run_id, "release_gate", "--as", who, "--key",
+                           keys[who]).exit_code == 0
+    result = sws.runbook("resume", run_id, env={"PATH": str(tmp_path)})
+    assert result.exit_code == 3, result.output
+    assert "not counted: alice's decision (runbook approve): the signature cannot be checked: " \
+           "ssh-keygen was not found on PATH" in result.stdout
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert lines(sws) == ["prepare"]
+    # Not a verdict on the votes: with ssh-keygen back, they count.
+    again = sws.runbook("resume", run_id)
+    assert again.exit_code == 0, again.output
+    assert lines(sws) == ["prepare", "release"]

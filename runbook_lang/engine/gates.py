@@ -176,7 +176,13 @@ class Gates:
         None (approved and recorded, or refused and said why)."""
         problem = rules.refusal(vote.approver, self.starter)
         if problem is None and self.trust.verifies:
-            check = self.trust.check(vote, rules.name)
+            try:
+                check = self.trust.check(vote, rules.name)
+            except TrustError as error:  # no ssh-keygen, the signers file gone: not counted
+                # now, and looked at again by the next resume (the vote may be good).
+                vote.decision_id = None
+                self.refuse(rules, vote, f"the signature cannot be checked: {error}")
+                return None
             if not check.verified:
                 problem = check.reason
             elif not rules.quorum.self_approval:
