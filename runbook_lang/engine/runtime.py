@@ -317,6 +317,8 @@ class Runtime:
         # Set by the session: told of each command's process group (the run lock).
         self.processes: Any = None
         self.secret_status: list[dict] = []
+        # Set by the session for a real run: identities and signatures (signoff.RunTrust).
+        self.trust: Any = None
 
     # ------------------------------------------------------------------ values
 
