@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ..syntax import nodes as n
 from ..syntax.loader import Module, available_stdlib
 from ..syntax.walk import assigned, children, name_node
+from .quoting import check_command_quoting
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol
 from .typecheck import HTTP_PROBE, RUN_PROBE, ExpressionChecker, suggest
 
@@ -62,6 +63,7 @@ class StatementChecker:
 
     def exec_run(self, st: n.Run, ctx: Context) -> None:
         self.types.check(st.command, ctx.inner(in_command=True))
+        check_command_quoting(self.report, self.module, st.command)
         if st.into is not None:
             self.assign(st.into, "string", ctx, self.types.mentions_secret(st.command, ctx))
 

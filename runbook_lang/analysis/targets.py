@@ -54,7 +54,7 @@ class TargetChecker:
                               f"{first.span.line})", item.span,
                               "a runbook names one inventory; put every group in it")
         elif not self.is_main:
-            self.report.warn("W307", "`targets` in an imported module has no effect: the "
+            self.report.warn("W309", "`targets` in an imported module has no effect: the "
                              "runbook that runs names the inventory", item.span)
 
     def instance_context(self, step: n.Step, ctx: Context) -> Context:
@@ -65,7 +65,7 @@ class TargetChecker:
         for name, vtype in INSTANCE_NAMES.items():
             hidden = ctx.scope.get(name)
             if hidden is not None and hidden.kind in ("param", "let", "secret"):
-                self.report.warn("W308", f"inside `on` step `{step.name.name}`, `{name}` is "
+                self.report.warn("W310", f"inside `on` step `{step.name.name}`, `{name}` is "
                                  f"the current host's {'name' if name == 'host' else 'vars'}"
                                  f", not {hidden.kind} `{name}`", step.name.span,
                                  f"rename the {hidden.kind} to use it here")
