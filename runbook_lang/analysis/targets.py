@@ -101,8 +101,10 @@ class TargetChecker:
         if inventory is not None:
             if name in inventory.hosts or name in inventory.groups:
                 return
+            # Named as the `targets` line writes it: the same message from any directory.
+            written = self.ast.targets.path if self.ast.targets is not None else inventory.path
             self.report.error("E309", f"no host or group named `{name}` in inventory "
-                              f"{inventory.path}", node.span,
+                              f"{written}", node.span,
                               suggest(name, [*inventory.hosts, *inventory.groups]))
             return
         if self.ast.targets is not None:

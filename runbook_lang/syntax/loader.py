@@ -111,7 +111,10 @@ class Loader:
             where = at_span(module.source.path, item.path_span)
             for found in error.diagnostics:
                 if found.location is None:
-                    found = Diagnostic(found.severity, found.code, found.message, where,
+                    # At the `targets` line, the file is named as written there: the same
+                    # message from any working directory (the editor's too).
+                    message = found.message.replace(shown, item.path, 1)
+                    found = Diagnostic(found.severity, found.code, message, where,
                                        found.hints)
                 module.diagnostics.append(found)
             if error.text:
