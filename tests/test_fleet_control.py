@@ -315,3 +315,23 @@ def test_from_an_unknown_host_names_the_instances(fws):
     assert result.exit_code == 2, result.output
     assert "deploy[web1]" in result.stderr
     assert result.run_dirs() == []
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_an_ssh_config_that_is_not_there_is_refused_by_its_name(fws, how):
+    name = fws.write(deploy_all())
+    missing = str(fws.root / "no_such_config")
+    if how == "flag":
+        result = fws.run(name, "--ssh-config", missing)
+        assert f"--ssh-config {missing}: no such file" in result.stderr
+    else:
+        result = fws.run(name, env={"RUNBOOK_SSH_CONFIG": missing})
+        assert f"RUNBOOK_SSH_CONFIG={missing}: no such file" in result.stderr
+    assert result.exit_code == 2, result.output
+    assert result.run_dirs() == []
+
+
+def test_a_stale_ssh_config_does_not_stop_a_runbook_without_hosts(fws):
+    name = fws.write('step here "Here" { run "true" }\n')
+    result = fws.run(name, env={"RUNBOOK_SSH_CONFIG": str(fws.root / "no_such_config")})
+    assert result.exit_code == 0, result.output

@@ -107,13 +107,17 @@ def settle_targets(module: Module, limit: str | None, forks: int,
     cannot be used."""
     if forks < 1:
         raise Refused(f"--forks {forks}: at least one host at a time")
-    if ssh_config is not None and not Path(ssh_config).is_file():
-        raise Refused(f"--ssh-config {ssh_config}: no such file")
+    on_steps = [u for u in module.runbook.of("step") if u.on is not None]
+    # Only a runbook that reaches hosts needs the file (a stale RUNBOOK_SSH_CONFIG in the
+    # shell does not stop local runbooks); the message names where the path came from.
+    if on_steps and ssh_config is not None and not Path(ssh_config).is_file():
+        source = "RUNBOOK_SSH_CONFIG=" \
+            if ssh_config == os.environ.get("RUNBOOK_SSH_CONFIG") else "--ssh-config "
+        raise Refused(f"{source}{ssh_config}: no such file")
     inventory = module.inventory
     settled = Targets(inventory, limit, None, forks)
     if limit is None:
         return settled
-    on_steps = [u for u in module.runbook.of("step") if u.on is not None]
     if not on_steps:
         raise Refused(f"--limit {limit}: no step of {module.source.path} runs on hosts")
     pool = inventory or _named_hosts(module)
