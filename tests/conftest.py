@@ -1,6 +1,7 @@
-"""Shared helpers for the behavioural tests: the real `runbook` command in a temporary
-directory, the fixtures under `tests/fixtures/run/`, transcripts, a local HTTP server, and
-normalisation of what changes from run to run (times, ids, hosts, paths, hashes).
+"""Shared helpers for the behavioural tests: the `runbook` command in a temporary directory
+(in this process, or a real process where a test needs one), the fixtures under
+`tests/fixtures/run/`, transcripts, a local HTTP server, and normalisation of what changes
+from run to run (times, ids, hosts, paths, hashes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import harness
 import pytest
+from harness import call_main, decode
 
 from runbook_lang import __version__
 
@@ -29,6 +32,21 @@ RUNBOOK = Path(sys.executable).with_name("runbook")
 OPERATOR = "tester"
 CANARY = "canary-7f3a9c1e5b2d"
 _IMPORT = re.compile(r'import\s+"\./([^"]+)"')
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--real-processes", action="store_true",
+                     help="run every `runbook` call in a real process, not in-process "
+                          "(slower; tells a harness problem from a product one)")
+
+
+def pytest_configure(config) -> None:
+    harness.REAL_PROCESSES = config.getoption("--real-processes")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for sock in _RESERVED:
+        sock.close()
 
 
 def fixture_path(name: str) -> Path:
@@ -105,7 +123,7 @@ def finished(records: list[dict]) -> dict:
 
 
 class Workspace:
-    """A temporary working directory holding copied fixtures; runs the real CLI there."""
+    """A temporary working directory holding copied fixtures; runs the CLI there."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -124,14 +142,25 @@ class Workspace:
         return [str(RUNBOOK), *map(str, args)]
 
     def runbook(self, *args: str, env: dict | None = None, timeout: float = 60,
-                stdin=subprocess.DEVNULL) -> Result:
-        """Run `runbook ARGS…` to completion."""
-        proc = subprocess.run(self.command(*args), cwd=self.root, env=clean_env(**(env or {})),
+                cwd: Path | None = None) -> Result:
+        """`runbook ARGS…` to completion, in this process (see harness.py): what a user
+        sees of it, byte for byte, without starting Python again."""
+        where = cwd or self.root
+        call = call_main(args, cwd=where, env=clean_env(**(env or {})), timeout=timeout,
+                         program=str(RUNBOOK))
+        return Result(call.exit_code, decode(call.stdout), decode(call.stderr), where)
+
+    def process(self, *args: str, env: dict | None = None, timeout: float = 60,
+                stdin=subprocess.DEVNULL, cwd: Path | None = None) -> Result:
+        """`runbook ARGS…` to completion in a real process (the smoke tests, and where a
+        test needs what only a process has)."""
+        where = cwd or self.root
+        proc = subprocess.run(self.command(*args), cwd=where, env=clean_env(**(env or {})),
                               capture_output=True, text=True, timeout=timeout, stdin=stdin)
-        return Result(proc.returncode, proc.stdout, proc.stderr, self.root)
+        return Result(proc.returncode, proc.stdout, proc.stderr, where)
 
     def run(self, fixture: str, *args: str, env: dict | None = None, **kwargs) -> Result:
-        """Copy a fixture and `runbook run` it."""
+        """Copy a fixture and `runbook run` it (in this process)."""
         return self.runbook("run", self.add(fixture), *args, env=env, **kwargs)
 
     def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -270,11 +299,19 @@ def server():
     srv.close()
 
 
+# Sockets bound (never listening) for the rest of the session: see closed_port().
+_RESERVED: list[socket.socket] = []
+
+
 def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on (connection refused).
+
+    The socket stays bound without listening, so the port stays refused: released, another
+    test (another xdist worker, a demo service) could be given it and answer on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------- normalisation
