@@ -1,4 +1,4 @@
-"""The example runbooks in examples/, run for real with the real `runbook` command.
+"""The example runbooks in examples/, run for real with the `runbook` command.
 
 Each run happens in a temporary copy of examples/, so the demo services, their pidfiles and
 the transcripts stay out of the checkout. After each run: the transcript verifies, and no
@@ -144,6 +144,7 @@ def test_the_production_gate_only_applies_to_production(ws, examples):
 # ---------------------------------------------------------------------- real runs
 
 
+@pytest.mark.slow  # each example waits out its watch windows (seconds)
 @pytest.mark.parametrize("name", RUNBOOKS)
 def test_example_runs_to_success_and_leaves_nothing_running(ws, examples, name):
     result = run_example(ws, name, "--yes")
@@ -158,6 +159,7 @@ def test_example_runs_to_success_and_leaves_nothing_running(ws, examples, name):
         assert not listening(port), f"port {port} is still open after {name}"
 
 
+@pytest.mark.slow
 def test_deploy_of_a_broken_release_rolls_back_to_the_old_version(ws, examples, server):
     result = run_example(ws, "deploy.runbook", "--param", "version=2.0.0-broken",
                          "--param", "keep_running=true",
@@ -217,6 +219,7 @@ FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAILURES)
 def test_example_failure_path(ws, examples, name):
     args, failed_step, status, state_ok = FAILURES[name]

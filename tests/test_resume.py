@@ -240,6 +240,7 @@ def test_a_rejection_by_approve_ends_the_resumed_run_as_rejected(ws):
     assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
 
 
+@pytest.mark.slow  # waits out the gate's timeout in real time
 def test_a_gate_past_its_timeout_ends_the_run_as_rejected_and_rolls_back(ws):
     assert ws.run("resume_gate_timeout").exit_code == 3
     run_id = the_run(ws).name
