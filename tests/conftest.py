@@ -203,8 +203,11 @@ def run_in_terminal(ws, *args: str, answers: str) -> tuple[int, str]:
         os.close(master)
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll until `predicate()` is truthy (for background processes); fail after timeout."""
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll until `predicate()` is truthy (for background processes); fail after timeout.
+
+    The timeout is a bound, not a wait: on a busy machine a `runbook` process can take
+    seconds just to start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -223,7 +226,7 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

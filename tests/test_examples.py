@@ -52,11 +52,12 @@ def processes_under(root: Path) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            # Other programs' command lines and names need not be UTF-8.
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            state = (entry / "stat").read_text(errors="replace").rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(root) in cmdline and state not in ("Z", "X"):
+        if os.fsencode(root) in cmdline and state not in ("Z", "X"):
             found.append(int(entry.name))
     return found
 
