@@ -1,152 +1,217 @@
-"""Startup, check, per-step and streaming figures, each against its baseline in the same run.
+"""runbook-lang against its own targets and its peers, in one run.
 
-    python bench/bench_run.py [--runs 5]
+    python bench/bench_run.py [--runs 5] [--parts startup,check,steps,recording,stream]
+                              [--steps 200] [--peers just,task,ansible] [--json]
+                              [--save FILE]
+    python bench/bench_run.py --profile [--steps 200] [--top 25]
 
-Prints a table; every figure is a median of --runs repetitions. Targets (the project's
-quality bar): `runbook --version` within 3x a bare Python start; `runbook check` of 5,000
-steps within 1.5 s; per-step overhead of `runbook run` within 3 ms of running the command
-directly, durable transcript on; recording within 1 ms a step; 400 MB of output streamed at
-50 MB/s or more with the process under 150 MiB peak memory.
+Prints a table of medians (each of --runs whole-process runs, cases taking turns), the
+ratios between figures measured in the same run, and every target with its verdict.
+--json prints one JSON document instead; --save FILE writes it as well. A peer that is
+not installed is skipped and said so; its targets are reported as not measured.
+--profile profiles `runbook run` of --steps trivial steps instead (profile_steps.py).
+docs/performance.md explains each figure and gives today's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from gen_steps import generate  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PYTHON = sys.executable
-RUNBOOK = [PYTHON, "-m", "runbook_lang"]
+from measure import BenchError, Part, clean_environment, machine_info  # noqa: E402
+from parts import (  # noqa: E402
+    bench_check,
+    bench_recording,
+    bench_startup,
+    bench_steps,
+    bench_stream,
+)
+from peers import PEERS, dash_version, runbook_argv  # noqa: E402
 
-
-def timed(cmd: list[str], cwd: Path, runs: int, stdout=subprocess.DEVNULL) -> float:
-    """Median wall time of a command, in seconds."""
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, stdout=stdout, stderr=subprocess.DEVNULL, check=False)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+PARTS = ("startup", "check", "steps", "recording", "stream")
+SYMBOLS = {"<=": "≤", ">=": "≥"}
 
 
-def peak_rss_of(cmd: list[str], cwd: Path) -> tuple[float, int, float]:
-    """(seconds, exit code, peak RSS in MiB) of one run, measured from a fresh child."""
-    probe = (
-        "import resource,subprocess,sys,time;"
-        "t=time.perf_counter();"
-        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL);"
-        "d=time.perf_counter()-t;"
-        "print(d, r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    out = subprocess.run([PYTHON, "-c", probe, *cmd], cwd=cwd, capture_output=True, text=True,
-                         check=True).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]) / 1024
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(word.strip() for word in text.split(",") if word.strip())
 
 
-def bench_startup(work: Path, runs: int) -> list[tuple]:
-    bare = timed([PYTHON, "-c", "pass"], work, runs)
-    version = timed([*RUNBOOK, "--version"], work, runs)
-    helptext = timed([*RUNBOOK, "--help"], work, runs)
-    big = work / "big.runbook"
-    big.write_text(generate(5000))
-    lines = big.read_text().count("\n")
-    check = timed([*RUNBOOK, "check", str(big)], work, runs)
-    return [
-        ("python -c pass (baseline)", f"{bare * 1000:.0f} ms", ""),
-        ("runbook --version", f"{version * 1000:.0f} ms", f"{version / bare:.2f}x bare (≤ 3x)"),
-        ("runbook --help", f"{helptext * 1000:.0f} ms", f"{helptext / bare:.2f}x bare"),
-        (f"runbook check, 5,000 steps ({lines:,} lines)", f"{check:.2f} s",
-         f"{'ok' if check <= 1.5 else 'OVER'} (≤ 1.5 s)"),
-    ]
-
-
-def bench_steps(work: Path, runs: int, steps: int = 300) -> list[tuple]:
-    book = work / "steps.runbook"
-    book.write_text("".join(f'step s{i} "true {i}" {{\n  run "true"\n}}\n' for i in range(steps)))
-    script = work / "steps.sh"
-    script.write_text("#!/bin/sh\n" + "sh -c true\n" * steps)
-    script.chmod(0o755)
-    direct = timed(["/bin/sh", str(script)], work, runs)
-    runbook = timed([*RUNBOOK, "run", str(book), "--transcript-dir", str(work / "runs")], work,
-                    runs)
-    overhead = (runbook - direct) / steps * 1000
-    return [
-        (f"{steps} x sh -c true, shell script (baseline)", f"{direct * 1000:.0f} ms", ""),
-        (f"{steps} steps of run \"true\", transcript on", f"{runbook * 1000:.0f} ms",
-         f"{overhead:.2f} ms/step overhead incl. startup (≤ 3 ms)"),
-    ]
-
-
-def bench_recording(work: Path, steps: int = 300) -> list[tuple]:
-    """The transcript's own cost per step: the records a step writes, and its fsync."""
-    sys.path.insert(0, str(HERE.parent))
-    from runbook_lang.store.transcript import TranscriptWriter
-
-    writer = TranscriptWriter(work / "rec" / "r1", "r1")
-    digest = {"bytes": 5, "sha256": "0" * 64, "tail": "true\n", "log": "output/x.log"}
-    start = time.perf_counter()
-    for i in range(steps):
-        writer.sync()  # before each step starts
-        writer.append("step_started", step=f"s{i}", title="t", attempt=1)
-        writer.append("command_started", step=f"s{i}", command="true", cwd="/tmp")
-        out, err = writer.output_paths(i, f"s{i}")
-        out.touch()
-        err.touch()
-        writer.append("command_finished", step=f"s{i}", command="true", cwd="/tmp",
-                      exit_code=0, duration_ms=1, stdout=digest, stderr=digest, log="x")
-        writer.append("step_finished", step=f"s{i}", title="t", attempt=1,
-                      status="succeeded", reason="", duration_ms=1)
-    writer.close()
-    per_step = (time.perf_counter() - start) / steps * 1000
-    return [("recording: 4 records + logs + fsync per step", f"{per_step:.3f} ms/step",
-             f"{'ok' if per_step <= 1 else 'OVER'} (≤ 1 ms)")]
-
-
-def bench_stream(work: Path, megabytes: int = 400) -> list[tuple]:
-    book = work / "stream.runbook"
-    command = f"head -c {megabytes}000000 /dev/zero"
-    book.write_text(f'step big "{megabytes} MB" {{\n  run "{command}"\n}}\n')
-    direct, _, direct_rss = peak_rss_of(["sh", "-c", f"head -c {megabytes}000000 /dev/zero"],
-                                        work)
-    seconds, code, rss = peak_rss_of([*RUNBOOK, "run", str(book), "--transcript-dir",
-                                      str(work / "runs")], work)
-    rate = megabytes / seconds
-    return [
-        (f"{megabytes} MB to /dev/null directly (baseline)", f"{direct:.2f} s", ""),
-        (f"{megabytes} MB through runbook run (exit {code})", f"{seconds:.2f} s",
-         f"{rate:.0f} MB/s (≥ 50), peak {rss:.0f} MiB (< 150)"),
-    ]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--skip-stream", action="store_true")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
-    env_note = f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+def _sizes(text: str) -> tuple[int, ...]:
     try:
-        rows = bench_startup(work, args.runs) + bench_steps(work, args.runs)
-        rows += bench_recording(work)
-        if not args.skip_stream:
-            rows += bench_stream(work)
+        return tuple(int(word) for word in _list(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of step counts: {text!r}") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; names of parts and peers are checked here, with a clear message."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--parts", type=_list, default=PARTS,
+                        help=f"comma-separated, of: {','.join(PARTS)} (default: all)")
+    parser.add_argument("--skip-stream", action="store_true", help="leave out the stream part")
+    parser.add_argument("--steps", type=int, default=200, help="steps for steps and --profile")
+    parser.add_argument("--peers", type=_list, default=tuple(PEERS),
+                        help=f"comma-separated, of: {','.join(PEERS)}; '' for none")
+    parser.add_argument("--check-sizes", type=_sizes,
+                        default=(1000, 5000, 20000), help="step counts for check")
+    parser.add_argument("--megabytes", type=int, default=400, help="output for stream")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--save", type=Path, metavar="FILE",
+                        help="also write the JSON document to FILE")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile `runbook run` of --steps steps instead")
+    parser.add_argument("--top", type=int, default=25, help="rows per --profile table")
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.parts if p not in PARTS]
+    if unknown:
+        parser.error(f"unknown part {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    unknown = [p for p in args.peers if p not in PEERS]
+    if unknown:
+        parser.error(f"unknown peer {', '.join(unknown)}; choose from {', '.join(PEERS)}")
+    if min(args.runs, args.steps, args.megabytes, *args.check_sizes) < 1:
+        parser.error("--runs, --steps, --megabytes and --check-sizes must be at least 1")
+    if args.skip_stream:
+        args.parts = tuple(p for p in args.parts if p != "stream")
+    return args
+
+
+def tool_versions(parts: tuple[str, ...], peers: tuple[str, ...]) -> dict[str, str]:
+    """The version of everything that was timed."""
+    from measure import first_line
+
+    runbook = first_line([*runbook_argv(), "--version"]) or "does not start"
+    versions = {"runbook": runbook, "sh": dash_version()}
+    if "steps" in parts:
+        for name in peers:
+            versions[PEERS[name].name] = PEERS[name].version() or "not installed"
+    return versions
+
+
+def run_parts(args: argparse.Namespace, work: Path) -> list[Part]:
+    """Run the chosen parts in order; a part that fails is reported, the others still run."""
+    jobs: dict[str, Callable[[Path], Part]] = {
+        "startup": lambda w: bench_startup(w, args.runs),
+        "check": lambda w: bench_check(w, args.runs, args.check_sizes),
+        "steps": lambda w: bench_steps(w, args.runs, args.steps, args.peers),
+        "recording": lambda w: bench_recording(w, args.runs, args.steps),
+        "stream": lambda w: bench_stream(w, args.runs, args.megabytes),
+    }
+    done = []
+    for name in args.parts:
+        scratch = work / name
+        scratch.mkdir()
+        if not args.json:
+            print(f"… {name}", file=sys.stderr, flush=True)
+        try:
+            done.append(jobs[name](scratch))
+        except BenchError as exc:
+            done.append(Part(name, error=str(exc)))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return done
+
+
+def document(args: argparse.Namespace, parts: list[Part], machine: dict,
+             versions: dict[str, str]) -> dict:
+    """Everything measured, as one JSON-ready document."""
+    figures = [f for p in parts for f in p.figures]
+    targets = [t.as_dict() for p in parts for t in p.targets]
+    verdicts = [t["passed"] for t in targets if t["passed"] is not None]
+    return {
+        "runs": args.runs,
+        "steps": args.steps,
+        "parts": [p.name for p in parts],
+        "machine": machine,
+        "tools": versions,
+        "figures": {f.key: {"label": f.label, "value": round(f.value, 4), "unit": f.unit,
+                            "samples": f.samples, "note": f.note} for f in figures},
+        "ratios": {f.key: round(f.value, 4) for f in figures if f.unit == "x"},
+        "targets": targets,
+        "all_passed": all(verdicts) if verdicts else None,
+        "skipped": [note for p in parts for note in p.notes],
+        "errors": {p.name: p.error for p in parts if p.error},
+    }
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit in ("x", "s"):
+        return f"{value:.2f} {unit}"
+    if unit in ("ms", "us"):
+        return f"{value:.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{value:.0f} {unit}"
+
+
+def render(doc: dict, parts: list[Part]) -> str:
+    """The table a person reads."""
+    m = doc["machine"]
+    load = " ".join(f"{x:.2f}" for x in m["load_average"])
+    after = " ".join(f"{x:.2f}" for x in m["load_average_after"])
+    lines = [
+        f"runbook-lang benchmarks: medians of {doc['runs']} whole-process runs, taking turns",
+        f"machine: {m['cpu_count']} CPUs ({m.get('cpu_model', '?')}), Python {m['python']}, "
+        f"{m['platform']}",
+        f"load average: {load} before, {after} after",
+        "tools: " + ", ".join(f"{k} {v}" if not v.startswith(k) else v
+                              for k, v in doc["tools"].items()),
+    ]
+    rows = [f for p in parts for f in p.figures]
+    width = max([len(f.label) for f in rows] + [len(t["label"]) for t in doc["targets"]] + [20])
+    for part in parts:
+        lines.append(f"\n{part.name}")
+        if part.error:
+            lines.append("  FAILED: " + part.error.replace("\n", "\n    "))
+        for fig in part.figures:
+            lines.append(f"  {fig.label.ljust(width)}  {_value(fig.value, fig.unit):>11}  "
+                         f"{fig.note}".rstrip())
+        lines += [f"  ({note})" for note in part.notes]
+    if doc["targets"]:
+        lines.append("\ntargets")
+    for t in doc["targets"]:
+        verdict = {True: "PASS", False: "MISS", None: "n/a "}[t["passed"]]
+        bar = f"{SYMBOLS[t['op']]} {t['limit']:g} {t['unit']}"
+        lines.append(f"  {verdict}  {t['label'].ljust(width)}  {_value(t['value'], t['unit']):>11}"
+                     f"  ({bar})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or the profile); 0 when every chosen part could be measured."""
+    args = parse_args(argv)
+    removed = clean_environment()
+    if args.profile:
+        from profile_steps import profile_run
+
+        print(profile_run(args.steps, args.top))
+        return 0
+    machine = machine_info() | {"environment_removed": removed}
+    versions = tool_versions(args.parts, args.peers)
+    work = Path(tempfile.mkdtemp(prefix="runbook-bench-"))
+    try:
+        parts = run_parts(args, work)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    width = max(len(r[0]) for r in rows)
-    print(f"runbook-lang benchmarks ({env_note}, median of {args.runs})")
-    for name, value, verdict in rows:
-        print(f"  {name.ljust(width)}  {value:>10}  {verdict}")
+    machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    doc = document(args, parts, machine, versions)
+    text = json.dumps(doc, indent=2)
+    if args.save:
+        args.save.write_text(text + "\n")
+    print(text if args.json else render(doc, parts))
+    return 1 if doc["errors"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -49,6 +49,18 @@ class Interrupted(RunbookError):
     """Ctrl-C or SIGTERM reached the run: stop now, record `interrupted`."""
 
 
+class ParseFailure(RunbookError):
+    """A file or an interpolation that cannot be parsed into an AST.
+
+    `diagnostics` holds the `syntax.diagnostics.Diagnostic`s that say why (this module
+    imports nothing of ours, nor `typing`: `runbook --version` imports it).
+    """
+
+    def __init__(self, diagnostics: list) -> None:
+        super().__init__(diagnostics[0].message if diagnostics else "parse failed")
+        self.diagnostics = diagnostics
+
+
 class LoadError(RunbookError):
     """A runbook file itself cannot be read: missing, a directory, not UTF-8 text."""
 
@@ -59,6 +71,11 @@ class ParamError(RunbookError):
 
 class StoreError(RunbookError):
     """The store cannot be reached or cannot do what was asked; the message says why."""
+
+
+class RecordError(RunbookError):
+    """The run's record cannot be written (disk full, folder gone or read-only): the run
+    stops at once, since nothing may run unrecorded."""
 
 
 class LockBusy(RunbookError):

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,8 +25,22 @@ from pathlib import Path
 import harness
 import pytest
 from harness import call_main, decode
+from hypothesis import HealthCheck, settings
+
+# The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
+from pgcluster import pg_cluster, pg_empty_db, pg_store  # noqa: F401
+from pgruns import pg_as, pg_paused, pg_runner  # noqa: F401
+from sshfleet import fleet  # noqa: F401  (the SSH test fleet: a real sshd, see sshfleet.py)
 
 from runbook_lang import __version__
+
+# Generated cases (hypothesis): a bounded number in CI, a long search on demand with
+# HYPOTHESIS_PROFILE=long. No deadline: the cases run real shells on a shared machine.
+settings.register_profile("ci", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run"
 RUNBOOK = Path(sys.executable).with_name("runbook")
@@ -54,11 +69,16 @@ def fixture_path(name: str) -> Path:
     return FIXTURES / (name if name.endswith(".runbook") else f"{name}.runbook")
 
 
+# Run locks of the tests' runbooks, apart from the user's own (~/.runbook/locks).
+LOCK_DIR = Path(tempfile.mkdtemp(prefix="runbook-test-locks-"))
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment of a `runbook` process: no colour, a fixed operator, no stray secrets."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RUNBOOK_", "CANARY", "PYTEST_"))}
-    env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8")
+    env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8",
+               RUNBOOK_LOCK_DIR=str(LOCK_DIR))
     env.update(extra)
     return env
 
@@ -245,6 +265,7 @@ class Server:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.trickled = 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -258,6 +279,9 @@ class Server:
                                         "headers": {k.lower(): v for k, v in
                                                     self.headers.items()},
                                         "body": body})
+                if self.path.startswith("/trickle"):
+                    self.trickle()
+                    return
                 status, headers, payload = server.answer(self.path, body, self.headers)
                 data = payload.encode()
                 self.send_response(status)
@@ -267,6 +291,22 @@ class Server:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+
+            def trickle(self) -> None:
+                """Ten bytes, one every 2 s: each read succeeds, the whole takes 20 s. Stops
+                as soon as the client goes away (its socket reads as closed)."""
+                self.send_response(200)
+                self.send_header("Content-Length", "10")
+                self.end_headers()
+                try:
+                    for _ in range(10):
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        server.trickled += 1
+                        if select.select([self.connection], [], [], 2)[0]:
+                            return
+                except OSError:
+                    pass
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from harness import call_main, decode
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-VALID = sorted((FIXTURES / "valid").glob("*.runbook"))
-INVALID = sorted((FIXTURES / "invalid").glob("*.runbook"))
-WARNINGS = sorted((FIXTURES / "warnings").glob("*.runbook"))
+VALID = sorted(p for p in (FIXTURES / "valid").glob("*.runbook") if p.is_file())
+INVALID = sorted(p for p in (FIXTURES / "invalid").glob("*.runbook") if p.is_file())
+WARNINGS = sorted(p for p in (FIXTURES / "warnings").glob("*.runbook") if p.is_file())
 
 _EXPECT = re.compile(rb"^# expect: ([EW]\d{3}) (-|(?:(\S+):)?(\d+):(\d+)) (.+)$")
 
@@ -112,9 +112,10 @@ def copy_folder(kind: str, target: Path) -> Path:
 
 
 def strip_spans(value):
-    """A JSON value without any `span` or `path_span` key, at any depth."""
+    """A JSON value without any `span` or `…_span` key (places), at any depth."""
     if isinstance(value, dict):
-        return {k: strip_spans(v) for k, v in value.items() if k not in ("span", "path_span")}
+        return {k: strip_spans(v) for k, v in value.items()
+                if k != "span" and not k.endswith("_span")}
     if isinstance(value, list):
         return [strip_spans(v) for v in value]
     return value

@@ -7,7 +7,7 @@ import shlex
 import pytest
 from conftest import FIXTURES, normalise
 
-ALL = sorted(p.stem for p in FIXTURES.glob("*.runbook"))
+ALL = sorted(p.stem for p in FIXTURES.glob("*.runbook") if p.is_file())
 
 
 def dry_run_args(name: str) -> list[str]:

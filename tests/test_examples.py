@@ -22,8 +22,9 @@ from conftest import events, finished, normalise, read_transcript, run_dirs
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 STDLIB = ROOT / "stdlib"
-RUNBOOKS = sorted(p.name for p in EXAMPLES.glob("*.runbook"))
-MODULES = sorted(EXAMPLES.glob("lib/*.runbook")) + sorted(STDLIB.glob("*.runbook"))
+RUNBOOKS = sorted(p.name for p in EXAMPLES.glob("*.runbook") if p.is_file())
+MODULES = sorted(p for p in [*EXAMPLES.glob("lib/*.runbook"), *STDLIB.glob("*.runbook")]
+                 if p.is_file())
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(),
                                 reason="leftover processes are found through /proc")

@@ -5,6 +5,7 @@ one does, captured variables come back, and the whole transcript still verifies.
 
 import hashlib
 import json
+import os
 import signal
 import socket
 import time
@@ -21,6 +22,8 @@ from conftest import (
     step_order,
     wait_for,
 )
+
+from runbook_lang.executors.local import group_alive
 
 
 def lines(ws, name: str = "runs.txt") -> list[str]:
@@ -434,3 +437,135 @@ def test_after_the_holder_is_killed_the_next_run_takes_its_lock_over(ws):
     takeover = read_transcript(new)[0]["lock_takeover"]
     assert (takeover["run_id"], takeover["pid"], takeover["user"]) == (dead.name, pid, OPERATOR)
     assert takeover["found"] == "stale lock of a run that is gone"
+
+
+# ---------------------------------------------------------------------- during a rollback
+
+
+def test_a_run_interrupted_during_its_rollback_resumes_the_rollback(ws):
+    _, code, _ = stop_mid_step(ws, "resume_mid_rollback", signal.SIGINT)
+    assert code == 130
+    run_dir = the_run(ws)
+    assert lines(ws, "trail.txt") == ["one", "two", "three", "boom", "undo-three",
+                                      "undo-two-start"]
+    (ws.root / "release.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 1, result.output
+    # The undo of `two` had not finished: it runs again; `three`'s undo had: never again.
+    # Nothing goes forward (`later` never runs) and `finally` runs once, at the end.
+    assert lines(ws, "trail.txt") == ["one", "two", "three", "boom", "undo-three",
+                                      "undo-two-start", "undo-two-start", "undo-two",
+                                      "undo-one", "finally-rolled_back"]
+    records = read_transcript(run_dir)
+    first, resumed = events(records, "rollback_started")
+    assert (first["trigger"], first["steps"]) == ("boom", ["three", "two", "one"])
+    assert (resumed["steps"], resumed["resumed"]) == (["two", "one"], True)
+    assert finished(records)["status"] == "rolled_back"
+    assert finished(records)["failed_step"] == "boom"
+    summary = {line.split()[0]: line.split()[1] for line in result.stdout.splitlines()
+               if line.startswith("  ") and len(line.split()) == 3}
+    assert summary == {"one": "rolled_back", "two": "rolled_back", "three": "rolled_back",
+                       "boom": "failed"}
+    assert_verifies(ws, run_dir)
+
+
+def test_a_run_killed_during_its_rollback_resumes_the_rollback(ws):
+    _, code, _ = stop_mid_step(ws, "resume_mid_rollback", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    run_dir = the_run(ws)
+    (ws.root / "release.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 1, result.output
+    assert lines(ws, "trail.txt")[-4:] == ["undo-two-start", "undo-two", "undo-one",
+                                           "finally-rolled_back"]
+    assert "later" not in lines(ws, "trail.txt")
+    assert lines(ws, "trail.txt").count("undo-three") == 1
+    assert finished(read_transcript(run_dir))["status"] == "rolled_back"
+    assert_verifies(ws, run_dir)
+
+
+def test_a_finished_rollback_is_not_run_again_when_finally_was_interrupted(ws):
+    _, code, _ = stop_mid_step(ws, "resume_mid_rollback", signal.SIGINT)
+    (ws.root / "release.txt").touch()
+    run_dir = the_run(ws)
+    assert ws.runbook("resume", run_dir.name).exit_code == 1
+    # Ended as rolled back: a further resume is refused, nothing runs again.
+    again = ws.runbook("resume", run_dir.name)
+    assert again.exit_code == 2
+    assert "ended as rolled_back" in again.stderr
+
+
+# ---------------------------------------------------------------------- for-step addresses
+
+
+def test_from_an_instance_starts_at_that_instance(ws):
+    result = ws.run("for_addresses", "--from", "deploy[b]")
+    assert result.exit_code == 0, result.output
+    assert lines(ws, "trail.txt") == ["deploy-b", "deploy-c", "after"]
+    statuses = {r["step"]: r["status"] for r in events(result.records(), "step_finished")}
+    assert statuses == {"prep": "skipped", "deploy[a]": "skipped", "deploy[b]": "succeeded",
+                        "deploy[c]": "succeeded", "after": "succeeded"}
+
+
+def test_fail_at_an_instance_fails_that_instance_only(ws):
+    result = ws.run("for_addresses", "--fail-at", "deploy[b]")
+    assert result.exit_code == 1, result.output
+    assert lines(ws, "trail.txt") == ["prep", "deploy-a", "deploy-b", "undo-b", "undo-a",
+                                      "undo-prep"]
+    assert finished(result.records())["failed_step"] == "deploy[b]"
+
+
+@pytest.mark.parametrize("flag", ["--from", "--fail-at"])
+def test_an_unknown_instance_is_refused_with_the_known_ones(ws, flag):
+    result = ws.run("for_addresses", flag, "deploy[x]")
+    assert result.exit_code == 2
+    assert (f"{flag} deploy[x]: deploy has no such instance (instances: deploy[a], deploy[b], "
+            "deploy[c])") in result.stderr
+    assert not (ws.root / "trail.txt").exists()
+    assert not result.run_dirs()
+
+
+def test_a_mistyped_fail_at_never_turns_a_drill_into_a_deploy(ws):
+    result = ws.run("for_addresses_late", "--fail-at", "deploy[x]")
+    assert result.exit_code == 1, result.output
+    # The list was only known at run time: `deploy` fails before any instance runs.
+    assert lines(ws, "trail.txt") == ["undo-list"]
+    reasons = {r["step"]: r["reason"] for r in events(result.records(), "step_finished")}
+    assert reasons["deploy"] == ("--fail-at deploy[x]: deploy has no such instance (instances: "
+                                 "deploy[a], deploy[b]); nothing was run")
+
+
+# ---------------------------------------------------------------------- orphans
+
+
+def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws):
+    """kill -9 of runbook leaves the running command's process group alive: no run or
+    resume of the same lock may start while it lives, and the refusal names it."""
+    name = ws.add("resume_hang")
+    proc = ws.start("run", name)
+    pid_file = ws.root / "pid.txt"
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
+                 what="the hanging step")
+        group = int(pid_file.read_text())
+        proc.kill()
+        proc.communicate(timeout=30)
+        run_dir = the_run(ws)
+        for args in (("resume", run_dir.name), ("run", name)):
+            refused = ws.runbook(*args)
+            assert refused.exit_code == 2, refused.output
+            assert f"process group {group} is still running" in refused.stderr
+            assert f"kill -TERM -{group}" in refused.stderr
+        assert lines(ws) == ["first", "hang"]
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, NameError):
+            pass
+    wait_for(lambda: not group_alive(group), what="the group to end")
+    (ws.root / "done.txt").touch()
+    result = ws.runbook("resume", run_dir.name)
+    assert result.exit_code == 0, result.output
+    assert lines(ws) == ["first", "hang", "hang", "after"]

@@ -28,15 +28,28 @@ def test_abort_stops_and_undoes_nothing(ws):
     assert (finished(records)["status"], finished(records)["failed_step"]) == ("failed", "breaks")
 
 
-def test_continue_records_the_failure_and_goes_on(ws):
+def test_continue_tolerates_the_failure_and_the_run_succeeds(ws):
     result = ws.run("policy_continue")
-    assert result.exit_code == 1
+    assert result.exit_code == 0
     assert trail(ws) == ["first", "breaks", "later"]
     records = result.records()
     statuses = {r["step"]: r["status"] for r in events(records, "step_finished")}
     assert statuses == {"first": "succeeded", "breaks": "failed", "later": "succeeded"}
-    assert (finished(records)["status"], finished(records)["failed_step"]) == ("failed", "breaks")
-    assert "run failed (exit 1)" in result.stdout
+    assert events(records, "step_finished", step="breaks")[0]["tolerated"] is True
+    assert "tolerated" not in events(records, "step_finished", step="first")[0]
+    assert (finished(records)["status"], finished(records)["failed_step"]) == ("succeeded", None)
+    assert "⚠ breaks tolerated" in result.stdout
+    assert re.search(r"breaks\s+tolerated", result.stdout)
+    assert "run succeeded (exit 0)" in result.stdout
+
+
+def test_a_tolerated_failure_is_not_undone_by_a_later_rollback(ws):
+    result = ws.run("policy_continue_rollback")
+    assert result.exit_code == 1
+    records = result.records()
+    assert events(records, "rollback_started")[0]["steps"] == ["last", "first"]
+    assert step_order(records, "rollback") == ["last", "first"]
+    assert trail(ws) == ["first", "breaks", "last", "undo-last", "undo-first"]
 
 
 def test_rollback_undoes_the_failed_step_then_completed_steps_in_reverse(ws):

@@ -104,3 +104,16 @@ def test_confirm_with_yes_passes_and_is_recorded(ws):
     assert (answered["step"], answered["text"], answered["answer"], answered["method"]) == \
         ("release", "Release to production now?", "yes", "flag")
     assert "? Release to production now? yes (--yes)" in result.stdout
+
+
+def test_end_of_input_at_a_gate_prompt_pauses_with_the_approvals_so_far(ws):
+    code, output = run_in_terminal(ws, "run", ws.add("gate_quorum"),
+                                   answers="alice\na\nok\n\x04")
+    assert code == 3, output
+    assert "the terminal closed" in output
+    assert "waiting at gate approve_prod: 1 more approval needed" in output
+    assert "internal error" not in output
+    records = read_transcript(sorted((ws.root / ".runbook" / "runs").iterdir())[-1])
+    assert [r["approver"] for r in events(records, "gate_approved")] == ["alice"]
+    assert events(records, "gate_waiting")[-1]["approved"] == ["alice"]
+    assert finished(records)["status"] == "paused"

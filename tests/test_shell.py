@@ -4,28 +4,56 @@ import hashlib
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from runbook_lang.evaluation.masking import Masker
-from runbook_lang.executors.shell import CAPTURE_LIMIT, CommandResult, interrupt, run_command
+from runbook_lang.executors import CommandSpec
+from runbook_lang.executors.local import LocalExecutor
+from runbook_lang.executors.streams import CAPTURE_LIMIT, Output, StreamDigest
+from runbook_lang.store.files import FileLog
 
 CANARY = "CANARY-s3cr3t-9f8e7d"
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+EXECUTOR = LocalExecutor(Path("/"), ENV)
+interrupt = EXECUTOR.interrupt
 
 
-def run(command: str, tmp_path: Path, **kwargs) -> CommandResult:
-    options = {
-        "env": ENV,
-        "cwd": str(tmp_path),
-        "masker": Masker([CANARY]),
-        "stdout_log": None,
-        "stderr_log": None,
-        "capture": True,
-    }
-    options.update(kwargs)
-    return run_command(command, **options)
+@dataclass
+class CommandResult:
+    """What the executor and the output sinks tell of one command."""
+
+    exit_code: int
+    stdout: StreamDigest
+    stderr: StreamDigest
+    captured: str | None
+    capture_truncated: bool
+    timed_out: bool
+    interrupted: bool
+
+
+def run(command: str, tmp_path: Path, *, cwd: str | None = None, masker: Masker | None = None,
+        stdout_log: Path | None = None, stderr_log: Path | None = None, capture: bool = True,
+        echo=None, timeout: float | None = None, grace: float = 5.0,
+        env: dict | None = None) -> CommandResult:
+    """Run one command through the local executor with masked, logged, captured output;
+    `env` is the executor's whole base environment (default ENV)."""
+    executor = EXECUTOR if env is None else LocalExecutor(Path("/"), env)
+    masker = masker or Masker([CANARY])
+    out = Output("stdout", masker.stream(), FileLog(stdout_log) if stdout_log else None, echo,
+                 capture)
+    err = Output("stderr", masker.stream(), FileLog(stderr_log) if stderr_log else None, echo)
+    spec = CommandSpec(command, cwd=cwd or str(tmp_path), timeout=timeout, grace=grace)
+    try:
+        ended = executor.run(spec, out, err)
+    finally:
+        for sink in (out, err):
+            if sink.log is not None:
+                sink.log.close()
+    return CommandResult(ended.code, out.digest(), err.digest(), out.captured(),
+                         out.capture_truncated, ended.timed_out, ended.interrupted)
 
 
 def alive(pid: int) -> bool:

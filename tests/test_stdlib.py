@@ -19,7 +19,7 @@ import pytest
 from conftest import clean_env, closed_port, events, read_transcript, run_dirs
 
 STDLIB = Path(__file__).resolve().parents[1] / "stdlib"
-MODULES = sorted(p.stem for p in STDLIB.glob("*.runbook"))
+MODULES = sorted(p.stem for p in STDLIB.glob("*.runbook") if p.is_file())
 
 
 def run_book(ws, text: str, *args: str, name: str = "t.runbook", **kwargs):
@@ -544,6 +544,21 @@ def test_git_tag_default_message_and_push(ws, repo):
     assert result.exit_code == 0, result.output
     assert git(repo, "tag", "-l", "--format=%(contents:subject)", "v1.5.0") == "Release v1.5.0"
     assert git(remote, "tag", "-l") == "v1.5.0"
+
+
+def test_git_tag_takes_any_repository_path(ws, repo):
+    """`"… $(git -C {{repo}} …)"`: the path is one word inside `$(…)` in double quotes too."""
+    hostile = ws.root / "src;touch canary;x"
+    repo.rename(hostile)
+    result = run_book(ws, """
+        import "std/git" as git
+        param repo: string
+        step tag "Tag" { git.tag(name: "v1.5.0", repo: repo) }
+    """, "--param", f"repo={hostile.name}", env=GIT_ENV)
+    assert result.exit_code == 0, result.output
+    assert "as v1.5.0" in result.output
+    assert git(hostile, "cat-file", "-t", "v1.5.0") == "tag"
+    assert not (ws.root / "canary").exists()
 
 
 # ---------------------------------------------------------------------- std/metrics

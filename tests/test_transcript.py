@@ -1,4 +1,5 @@
-"""Tests for the hash-chained run transcript (runbook_lang.store.transcript)."""
+"""Tests for the hash-chained run transcript of the local store (runbook_lang.store.files and
+runbook_lang.store.chain)."""
 
 import hashlib
 import json
@@ -12,22 +13,42 @@ from pathlib import Path
 
 import pytest
 
-from runbook_lang.store.transcript import (
-    ZERO,
-    TranscriptWriter,
-    find_run_dir,
-    list_runs,
-    new_run_id,
-    read_records,
-    runs_root,
-    verify,
-)
+from runbook_lang.store import RunRef
+from runbook_lang.store.chain import ZERO, VerifyResult
+from runbook_lang.store.files import FileRunWriter as TranscriptWriter
+from runbook_lang.store.files import LocalStore, new_run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def verify(path: Path) -> VerifyResult:
+    """`runbook verify PATH` of the local store: exactly the transcript (or run dir) named."""
+    path = Path(path)
+    transcript = path if path.is_file() else path / "transcript.jsonl"
+    return LocalStore().verify(RunRef(path.name, str(transcript.parent), transcript))
+
+
+def find_run_dir(ref: str, base: Path | None) -> Path | None:
+    found = LocalStore(base).resolve(ref)
+    return Path(found.location) if found is not None else None
+
+
+def list_runs(base: Path | None) -> list[Path]:
+    return [Path(run.location) for run in LocalStore(base).runs()]
+
+
+def read_records(path: Path) -> tuple[list[dict], dict | None]:
+    store = LocalStore()
+    records, torn = store.records(store.resolve(str(path)))
+    return records, torn.to_json() if torn else None
+
+
+def runs_root(base: Path | None) -> Path:
+    return LocalStore(base).root
 
 
 def make_run(run_dir: Path, n: int = 5, close: bool = True) -> TranscriptWriter:
@@ -71,7 +92,7 @@ def test_long_chain_verifies(tmp_path):
     assert result.ok, result.problems
     assert result.records == 500
     assert result.head == w.head
-    assert json.loads((tmp_path / "run" / "head").read_text()) == {"records": 500, "head": w.head}
+    assert json.loads((tmp_path / "run" / "head").read_text()) == {"seq": 499, "hash": w.head}
     assert verify(tmp_path / "run" / "transcript.jsonl").ok
 
 
@@ -131,10 +152,10 @@ def test_masking_of_nested_strings(tmp_path):
 
 def test_output_paths(tmp_path):
     w = TranscriptWriter(tmp_path / "run", "r1")
-    out, err = w.output_paths(3, "deploy[web1]")
+    out, err = (w.output_path(3, "deploy[web1]", s) for s in ("stdout", "stderr"))
     assert out == tmp_path / "run" / "output" / "00003-deploy_web1_.stdout.log"
     assert err == tmp_path / "run" / "output" / "00003-deploy_web1_.stderr.log"
-    assert w.output_paths(12, "a b/c.d-e_f")[0].name == "00012-a_b_c.d-e_f.stdout.log"
+    assert w.output_path(12, "a b/c.d-e_f", "stdout").name == "00012-a_b_c.d-e_f.stdout.log"
     w.close()
 
 
@@ -290,7 +311,7 @@ def test_truncated_mid_line_is_torn(tmp_path):
 
 def test_torn_tail_after_crash_is_the_only_problem(tmp_path):
     run_dir = tmp_path / "run"
-    make_run(run_dir, close=False)  # not synced: the head anchor does not cover the tail
+    make_run(run_dir, close=False).sync()  # a crash while writing the next line
     with open(run_dir / "transcript.jsonl", "ab") as f:
         f.write(b'{"seq":5,"time":"2026-')
     result = verify(run_dir)
@@ -330,7 +351,7 @@ def run_with_logs(run_dir: Path, top_level_log: bool = False) -> TranscriptWrite
     w = TranscriptWriter(run_dir, "r1")
     w.append("run_started", runbook="x.runbook")
     started = w.append("command_started", step="switch", command="echo hi", cwd="/")
-    out, err = w.output_paths(started["seq"], "switch")
+    out, err = (w.output_path(started["seq"], "switch", s) for s in ("stdout", "stderr"))
     out.write_bytes(b"hi\n")
     err.write_bytes(b"")
     streams = {}
@@ -381,7 +402,7 @@ def test_output_log_size_and_escape(tmp_path):
 
 def test_missing_transcript(tmp_path):
     result = verify(tmp_path / "nothing")
-    assert not result.ok and "does not exist" in result.problems[0].reason
+    assert not result.ok and "transcript.jsonl is missing" in result.problems[0].reason
 
 
 # --- resume -------------------------------------------------------------------------------
@@ -450,8 +471,8 @@ def test_read_records_is_tolerant(tmp_path):
 CHILD = """
 import sys
 from pathlib import Path
-from runbook_lang.store.transcript import TranscriptWriter
-w = TranscriptWriter(Path(sys.argv[1]), "crash")
+from runbook_lang.store.files import FileRunWriter
+w = FileRunWriter(Path(sys.argv[1]), "crash")
 i = 0
 while True:
     w.append("note", step="s", text="x" * (i % 5000), i=i)
@@ -478,7 +499,9 @@ def test_sigkill_mid_run_leaves_a_verifiable_prefix(tmp_path):
     assert child.returncode == -signal.SIGKILL
     result = verify(run_dir)
     assert result.records > 200
-    assert result.ok or all("torn" in p.reason for p in result.problems), result.problems
+    # Records after the last sync are unsealed, as a torn line is torn: what a crash leaves.
+    assert not result.tampered, result.problems
+    assert all(p.kind in ("torn", "unsealed") for p in result.problems)
     w, info = TranscriptWriter.reopen(run_dir)
     w.append("run_resumed", torn=info)
     w.close()

@@ -109,6 +109,15 @@ def test_installed_wheel_checks_a_std_import(wheel: Path, tmp_path: Path) -> Non
     assert (result.returncode, result.stdout, result.stderr) == \
         (0, "../project/uses_std.runbook: ok\n", "")
 
+    # A core install has no pygls: `runbook lsp` says which extra brings it, and the
+    # Pygments entry point is there for Pygments alone (nothing imports it without it).
+    lsp = run(venv / "bin" / "runbook", "lsp", cwd=elsewhere)
+    assert lsp.returncode == 2 and "pip install 'runbook-lang[lsp]'" in lsp.stderr, lsp.stderr
+    assert "Traceback" not in lsp.stderr
+    entry = run(python, "-c", "from importlib.metadata import entry_points; "
+                "print([e.value for e in entry_points(group='pygments.lexers')])", cwd=elsewhere)
+    assert entry.stdout.strip() == "['runbook_lang.highlight:RunbookLexer']", entry.stderr
+
     # The package found its grammar and stdlib inside site-packages, not in this checkout.
     where = run(python, "-c", "from runbook_lang import resources; "
                 "print(resources.grammar_path()); print(resources.stdlib_dir())", cwd=elsewhere)

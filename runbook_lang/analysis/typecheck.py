@@ -1,7 +1,7 @@
-"""Scopes and expression types for the analyser: what a name is, what an expression yields.
+"""Expression types and names: what an expression yields, and whether its names exist.
 
-`ExpressionChecks` is mixed into the `Analyser`; it reports through the analyser's `error`
-and `warn`, and knows types only where they are certain (anything else is `None`).
+`ExpressionChecker` is a collaborator of the `Analyser`: it reports through the analyser's
+`Reporter` and knows types only where they are certain (anything else is `None`).
 """
 
 from __future__ import annotations
@@ -9,79 +9,38 @@ from __future__ import annotations
 import difflib
 import re
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
-from ..evaluation.values import type_name
+from ..evaluation.builtins import BUILTINS
 from ..syntax import nodes as n
-from ..syntax.transform import ERROR_NAME
+from ..syntax.lexicon import RESERVED
+from ..syntax.loader import Module
 from ..syntax.walk import names_in
+from .constants import signed_constant
+from .quoting import in_stdlib
+from .scope import FINALLY_NAMES, Context, Reporter, Symbol, assigned_variables
 
-RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
-run http watch expect confirm note wait set fail if else for when timeout retry env dir
-description rollback in and or not contains matches true false""".split())
-
-TYPES = ("string", "int", "float", "bool", "duration", "list")
 NUMERIC = {"int", "float", "number"}
 # Types whose values have no fields (`.name`); all but strings and lists have no items (`[i]`).
 SCALARS = frozenset({"int", "float", "number", "bool", "duration", "string", "list"})
-# Builtins: name -> (min args, max args, result type).
-BUILTINS = {
-    "number": (1, 1, "number"), "int": (1, 1, "int"), "float": (1, 1, "float"),
-    "str": (1, 1, "string"), "bool": (1, 1, "bool"), "len": (1, 1, "int"),
-    "lower": (1, 1, "string"), "upper": (1, 1, "string"), "trim": (1, 1, "string"),
-    "json": (1, 1, None), "getenv": (1, 2, "string"), "raw": (1, 1, "string"),
-}
 RUN_PROBE = {"exit_code": "int", "stdout": "string", "stderr": "string", "duration": "duration"}
 HTTP_PROBE = {"status": "int", "body": "string", "headers": None, "duration": "duration"}
-FINALLY_NAMES = {"run_status": "string", "failed_step": "string"}
 
 
-@dataclass
-class Symbol:
-    """A name in scope: what defined it, its type if known, and where it may be unset."""
+class ExpressionChecker:
+    """Type and name checks of the expressions of one module."""
 
-    kind: str  # param, secret, let, var, loop, task_param, probe, builtin
-    type: str | None
-    span: n.Span | None = None
-    setter: str | None = None  # the step that sets a variable
-    maybe_unset: bool = False
-    secret: bool = False  # derived from a secret
-    used: bool = False
-
-
-@dataclass
-class Context:
-    """Where the walk is: the current step, whether inside if/finally/task, the scope."""
-
-    scope: dict[str, Symbol]
-    step: str | None = None
-    conditional: bool = False
-    in_finally: bool = False
-    in_task: bool = False
-    in_command: bool = False
-    locals: dict[str, Symbol] = field(default_factory=dict)
-    # Variables certainly set on the way here (in this block or one around it).
-    definite: set[str] = field(default_factory=set)
-
-    def lookup(self, name: str) -> Symbol | None:
-        """The symbol a name refers to here (locals first)."""
-        return self.locals.get(name) or self.scope.get(name)
-
-    def inner(self, **changes) -> Context:
-        """A copy for a nested block, with some fields changed."""
-        new = Context(self.scope, self.step, self.conditional, self.in_finally, self.in_task,
-                      self.in_command, dict(self.locals), set(self.definite))
-        for key, value in changes.items():
-            setattr(new, key, value)
-        return new
-
-
-class ExpressionChecks:
-    """Type and name checks of expressions (mixed into the Analyser)."""
+    def __init__(self, report: Reporter, module: Module) -> None:
+        assert module.ast is not None
+        self.report = report
+        self.error = report.error
+        self.warn = report.warn
+        self.module = module
+        self.ast = module.ast
 
     def expect_type(self, expr, ctx: Context, wanted: str, what: str) -> None:
         """Check an expression and report it when its type is not `wanted`."""
-        found = self.expr(expr, ctx)
+        found = self.check(expr, ctx)
         if found is None or found == wanted or found == "any":
             return
         if wanted == "number" and found in NUMERIC:
@@ -95,9 +54,9 @@ class ExpressionChecks:
         return any((sym := ctx.lookup(name)) is not None and sym.secret
                    for name in names_in(expr))
 
-    def expr(self, expr, ctx: Context) -> str | None:
+    def check(self, expr, ctx: Context) -> str | None:
         """Check an expression; return its type when it is known statically."""
-        return getattr(self, f"expr_{expr.kind}")(expr, ctx)
+        return _CHECKS[expr.kind](self, expr, ctx)
 
     def expr_literal(self, e: n.Literal_, ctx: Context) -> str:
         return e.type
@@ -108,14 +67,16 @@ class ExpressionChecks:
     def expr_string(self, e: n.String, ctx: Context) -> str:
         for part in e.parts:
             if part.kind == "interpolation":
-                self.expr(part.expr, ctx)
+                self.check(part.expr, ctx)
                 if ctx.in_command:
                     self.command_warnings(part.expr, ctx)
         return "string"
 
     def command_warnings(self, expr, ctx: Context) -> None:
         """W300/W301 for an interpolation inside a `run` command."""
-        if expr.kind == "call" and expr.func.name == "raw":
+        # A shipped stdlib task that runs code it is given documents that contract; the
+        # warning is for runbooks, whose authors can act on it.
+        if expr.kind == "call" and expr.func.name == "raw" and not in_stdlib(self.module.path):
             self.warn("W300", "`raw()` inserts text into the command without shell quoting",
                       expr.span, "make sure the value can never come from untrusted input")
         for name in names_in(expr):
@@ -128,11 +89,11 @@ class ExpressionChecks:
 
     def expr_list(self, e: n.ListExpr, ctx: Context) -> str:
         for item in e.items:
-            self.expr(item, ctx)
+            self.check(item, ctx)
         return "list"
 
     def expr_name(self, e: n.Name, ctx: Context) -> str | None:
-        if e.name == ERROR_NAME:
+        if e.name == n.ERROR_NAME:
             return None
         sym = ctx.lookup(e.name)
         if sym is None:
@@ -156,7 +117,7 @@ class ExpressionChecks:
 
     def undefined(self, e: n.Name, ctx: Context) -> None:
         """Report an undefined name, with the best hint available."""
-        later = self.collect_assigned().get(e.name) if ctx.step else None
+        later = assigned_variables(self.ast).get(e.name) if ctx.step else None
         hint = ""
         if e.name in RESERVED:
             hint = f"`{e.name}` is a reserved word: it never names a value"
@@ -174,9 +135,9 @@ class ExpressionChecks:
                 return self.module_member(e, sym)
             if sym is not None and sym.type == "response":
                 sym.used = True
-                self.expr(e.target, ctx)
+                self.check(e.target, ctx)
                 return {"status": "int", "body": "string"}.get(e.name)
-        target = self.expr(e.target, ctx)
+        target = self.check(e.target, ctx)
         if target in SCALARS:
             self.error("E241", f"{article(target)} has no fields: `.{e.name}` cannot be read",
                        e.span, "fields belong to json() values, `http … into` results and "
@@ -197,8 +158,8 @@ class ExpressionChecks:
         return None
 
     def expr_index(self, e: n.Index, ctx: Context) -> None:
-        target = self.expr(e.target, ctx)
-        self.expr(e.index, ctx)
+        target = self.check(e.target, ctx)
+        self.check(e.index, ctx)
         if target in SCALARS - {"string", "list"}:
             self.error("E241", f"{article(target)} cannot be indexed", e.span,
                        "index lists, strings and json() values")
@@ -206,22 +167,22 @@ class ExpressionChecks:
 
     def expr_call(self, e: n.Call, ctx: Context) -> str | None:
         for arg in e.args:
-            self.expr(arg, ctx)
-        spec = BUILTINS.get(e.func.name)
-        if spec is None:
+            self.check(arg, ctx)
+        builtin = BUILTINS.get(e.func.name)
+        if builtin is None:
             self.error("E270", f"unknown function `{e.func.name}`", e.func.span,
                        suggest(e.func.name, BUILTINS) or
                        "builtins: " + ", ".join(sorted(BUILTINS)))
             return None
-        low, high, result = spec
+        low, high = builtin.min_args, builtin.max_args
         if not low <= len(e.args) <= high:
             wanted = str(low) if low == high else f"{low} or {high}"
             self.error("E271", f"`{e.func.name}()` takes {wanted} argument"
                        f"{'s' if high != 1 else ''}, given {len(e.args)}", e.span)
-        return result
+        return builtin.result
 
     def expr_unary(self, e: n.Unary, ctx: Context) -> str | None:
-        operand = self.expr(e.operand, ctx)
+        operand = self.check(e.operand, ctx)
         if e.op == "not":
             if operand not in (None, "bool"):
                 self.error("E241", f"`not` needs a bool, found {article(operand)}", e.operand.span)
@@ -232,7 +193,7 @@ class ExpressionChecks:
         return operand
 
     def expr_binary(self, e: n.Binary, ctx: Context) -> str | None:
-        left, right = self.expr(e.left, ctx), self.expr(e.right, ctx)
+        left, right = self.check(e.left, ctx), self.check(e.right, ctx)
         op = e.op
         if op in ("and", "or"):
             for side, node in ((left, e.left), (right, e.right)):
@@ -272,6 +233,15 @@ class ExpressionChecks:
             return "bool"
         return self.arithmetic(e, left, right)
 
+    def check_bounds(self, expr, what: str, positive: bool) -> None:
+        """E243 for a constant that is negative (or zero, where time must pass)."""
+        value = signed_constant(expr)
+        if value is None:
+            return
+        if value < 0 or (positive and value == 0):
+            need = "more than zero" if positive else "zero or more"
+            self.error("E243", f"{what} must be {need}", expr.span)
+
     def arithmetic(self, e: n.Binary, left: str | None, right: str | None) -> str | None:
         """The type of `+ - * /` over two known types, or an error."""
         if left is None or right is None:
@@ -293,13 +263,6 @@ class ExpressionChecks:
                    "use str(x) to join a value into text, or an interpolation \"{{x}}\""
                    if op == "+" and "string" in (left, right) else "")
         return None
-
-
-def type_of_value(value) -> str:
-    """The language type of a constant value (durations are kept as written here)."""
-    if isinstance(value, DurationValue):
-        return "duration"
-    return type_name(value)
 
 
 def assignable(found: str, wanted: str) -> bool:
@@ -326,21 +289,6 @@ def article(type_name: str | None) -> str:
     return names.get(type_name, f"a {type_name}")
 
 
-class DurationValue:
-    """A constant duration: equal to another of the same length (`90s` is `1m30s`)."""
-
-    __slots__ = ("ms", "text")
-
-    def __init__(self, ms: int, text: str) -> None:
-        self.ms, self.text = ms, text
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, DurationValue) and other.ms == self.ms
-
-    def __hash__(self) -> int:
-        return hash(self.ms)
-
-
 def compile_pattern(pattern: str) -> re.Pattern:
     """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
     with warnings.catch_warnings():
@@ -352,3 +300,10 @@ def suggest(name: str, candidates) -> str:
     """A "did you mean" hint for a misspelt name, or ""."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
+
+
+_CHECKS: dict[str, Callable[[ExpressionChecker, object, Context], str | None]] = {
+    kind: getattr(ExpressionChecker, f"expr_{kind}")
+    for kind in ("literal", "duration", "string", "list", "name", "field", "index", "call",
+                 "unary", "binary")
+}

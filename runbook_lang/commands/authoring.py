@@ -6,27 +6,20 @@ import html
 import sys
 from pathlib import Path
 
-from ..analysis.analyzer import analyse
-from ..errors import LoadError
+from ..engine.prepare import StaticErrors, load_checked
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Refused
 from ..reporting.output import print_diagnostics
-from ..syntax.loader import Loader
-from ..syntax.sourcemap import SourceMap
-
-EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
 
 def _load(path: str):
-    loader = Loader()
+    """The checked module, or None after printing why it cannot be used."""
     try:
-        module = loader.load(Path(path), path)
-    except LoadError as error:
+        return load_checked(path)
+    except StaticErrors as error:
+        print_diagnostics(error.diagnostics, error.sources)
+    except Refused as error:
         sys.stderr.write(f"runbook: error: {error}\n")
-        return None
-    errors = [d for d in analyse(module) if d.is_error]
-    if errors:
-        print_diagnostics(errors, SourceMap(loader))
-        return None
-    return module
+    return None
 
 
 def _text(module, node) -> str:
@@ -291,7 +284,7 @@ def run_init(args) -> int:
 
 def run_fmt(args) -> int:
     """`runbook fmt FILE… [--check]`: indentation and blank lines in the canonical layout."""
-    from .formatting import format_source
+    from ..syntax.formatting import format_source
 
     changed, failed = [], False
     for name in args.files:
@@ -316,4 +309,4 @@ def run_fmt(args) -> int:
         print(f"{verb} {name}")
     if failed:
         return EXIT_USAGE
-    return EXIT_CHANGED if (args.check and changed) else EXIT_OK
+    return EXIT_FAILED if (args.check and changed) else EXIT_OK

@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from ..store.transcript import find_run_dir, list_runs, read_records, verify
-
-EXIT_OK, EXIT_BAD, EXIT_USAGE = 0, 1, 2
-
-
-def locate(ref: str, base: Path | None = None) -> Path | None:
-    """A transcript given as a run id, a run directory or a transcript.jsonl path."""
-    return find_run_dir(ref, base)
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from ..store import store_for
 
 
 def run_verify(args) -> int:
-    """Recompute the hash chain and the output digests; exit 1 naming the first bad line."""
-    run_dir = locate(args.transcript)
-    if run_dir is None:
+    """Check the record; exit 1 naming the first bad place, 0 with the head when intact."""
+    import re
+    from pathlib import Path
+
+    from ..engine.audit import audit_run
+
+    head = args.head.lower() if args.head else None
+    if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head):
+        raise UsageError(f"--head {args.head}: expected the 64 hex digits of a head hash, "
+                         "as `runbook verify` prints it")
+    store = store_for()
+    ref = store.resolve(args.transcript)
+    if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
                          "id, a run directory or a transcript.jsonl)\n")
         return EXIT_USAGE
-    result = verify(run_dir)
-    if result.ok:
-        print(f"ok: {result.records} records, chain and output logs intact")
-        print(f"head: {result.head}")
-        return EXIT_OK
-    first = result.problems[0]
-    print(f"FAILED: {_located(first)}")
-    for problem in result.problems[1:]:
-        print(f"  also: {_located(problem)}")
-    return EXIT_BAD
+    audit = audit_run(store, ref, signers=Path(args.signers) if args.signers else None,
+                      head=head)
+    if not audit.ok:
+        first = audit.problems[0]
+        print(f"FAILED: {_located(first)}")
+        for problem in audit.problems[1:]:
+            print(f"  also: {_located(problem)}")
+        return EXIT_FAILED
+    result = audit.chain
+    print(f"ok: {result.records} records; chain, head, snapshot and output logs intact")
+    print(f"head: {result.head}")
+    if head is not None:
+        print("the head you gave is the last record")
+    if audit.sealed is not None:
+        print(audit.sealed)
+    for decision in audit.decisions:
+        print(decision.describe())
+    return EXIT_OK
 
 
 def _located(problem) -> str:
@@ -45,12 +56,15 @@ def run_show(args) -> int:
     """Print the audit report of a run."""
     from ..reporting.report import build_report, render_html, render_json, render_text
 
-    run_dir = locate(args.transcript)
-    if run_dir is None:
+    store = store_for()
+    ref = store.resolve(args.transcript)
+    if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
         return EXIT_USAGE
-    records, _torn = read_records(run_dir)
-    report = build_report(records, verify(run_dir))
+    from ..engine.audit import seal_summary
+
+    records, _torn = store.records(ref)
+    report = build_report(records, store.verify(ref), seal_summary(store.seal(ref)))
     renderers = {"text": render_text, "markdown": lambda r: render_text(r, markdown=True),
                  "html": render_html, "json": render_json}
     sys.stdout.write(renderers[args.format](report))
@@ -59,17 +73,10 @@ def run_show(args) -> int:
 
 def run_history(args) -> int:
     """The recorded runs, newest first."""
-    base = Path(args.transcript_dir) if args.transcript_dir else None
     rows = []
-    for run_dir in list_runs(base):
-        records, _ = read_records(run_dir)
-        started = next((r for r in records if r.get("event") == "run_started"), {})
-        finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), {})
-        operator = (started.get("operator") or {}).get("user", "?")
-        duration = finished.get("duration_ms")
-        rows.append((run_dir.name, started.get("runbook", "?"),
-                     finished.get("status", "unfinished"), operator,
-                     started.get("time", "?"),
+    for run in store_for(transcript_dir=args.transcript_dir).runs():
+        duration = run.duration_ms
+        rows.append((run.run_id, run.runbook, run.status, run.operator, run.started,
                      f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))
     if not rows:
         print("no recorded runs here")

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EXIT_CODES, EvalError, Interrupted, StepFailed
+from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .gates import Gates
 from .plan import PlanStep
-from .runtime import Frame, Runtime, StepRun
-from .statements import Statements, source_text
+from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun
+from .statements import Statements
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Outcome:
     failed_step: str | None = None
     reason: str = ""
     steps: list[StepRun] = field(default_factory=list)
+    # The record could not be written: the run stopped without its end recorded.
+    unrecorded: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -34,30 +36,39 @@ class Outcome:
 class Interpreter:
     """Runs (or plans) the units of a loaded runbook with an initialised Runtime."""
 
-    def __init__(self, rt: Runtime, completed: list[StepRun] | None = None) -> None:
+    def __init__(self, rt: Runtime, progress: Progress | None = None) -> None:
         self.rt = rt
         self.statements = Statements(rt)
         self.gates = Gates(rt, self)
-        self.ast = rt.module.ast
+        self.ast = rt.module.runbook
+        self.progress = progress or Progress()
         # Steps that finished (earlier ones too, after a resume): what a rollback unwinds.
-        self.completed: list[StepRun] = list(completed or [])
-        self.ran: list[StepRun] = list(completed or [])
-        self.failed: list[StepRun] = []
+        self.completed: list[StepRun] = list(self.progress.completed)
+        # Every step instance of the run so far, for the summary.
+        self.ran: list[StepRun] = list(self.progress.ran)
+        # Failures tolerated by `on_failure continue`: recorded, shown, never undone.
+        self.tolerated: list[StepRun] = []
         self.rollback_failed = False
         self.units = self.ast.units
 
     # ------------------------------------------------------------------ the run
 
-    def execute(self, start_index: int = 0, done: set[str] | None = None) -> Outcome:
-        """Run units from `start_index`; `done` names instances that finished earlier."""
-        done = done or set()
+    def execute(self) -> Outcome:
+        """Run the units (after a resume: those not finished yet, or the rollback that was
+        under way), then `finally`."""
         outcome: Outcome | None = None
         try:
-            outcome = self.run_units(start_index, done)
+            outcome = self.resume_outcome() or self.run_units(self.progress.done)
         except Interrupted:
             self.rt.display.stop_spinner()
             return Outcome("interrupted", self._current_name(), "interrupted by a signal",
                            self.ran)
+        except RecordError as error:
+            # Nothing may run unrecorded: no rollback, no finally; the run stops here and
+            # can be resumed once the record can be written again.
+            self.rt.display.stop_spinner()
+            return Outcome("failed", self._current_name(), str(error), self.ran,
+                           unrecorded=True)
         except Exception as error:  # noqa: BLE001 - a defect must still end the record
             # A bug in runbook itself must not leave a half-written record: the run ends as
             # failed (resumable), and `finally` still gets to clean up.
@@ -71,22 +82,64 @@ class Interpreter:
             self.run_finally(outcome)
         except Interrupted:
             return Outcome("interrupted", outcome.failed_step, "interrupted in finally", self.ran)
+        except RecordError as error:
+            return Outcome("failed", outcome.failed_step, str(error), self.ran, unrecorded=True)
         except Exception as error:  # noqa: BLE001 - as above, for `finally`
             outcome.status = "failed" if outcome.status == "succeeded" else outcome.status
             outcome.reason = outcome.reason or f"internal error in finally: {error}"
         outcome.steps = self.ran
         return outcome
 
+    def resume_outcome(self) -> Outcome | None:
+        """A resumed run whose failure was already being handled never goes forward again:
+        it finishes the rollback under way (LANGUAGE.md §7), or, when that rollback had
+        finished, ends as it did."""
+        pending = self.progress.rollback
+        if pending is None:
+            return None
+        if not pending.finished:
+            ok = self.finish_rollback(pending)
+        else:
+            ok = not pending.failed
+        if pending.cause == "rejected":
+            status = "rejected" if ok else "rollback_failed"
+        else:
+            status = "rolled_back" if ok else "rollback_failed"
+        return Outcome(status, pending.trigger, pending.reason)
+
+    def finish_rollback(self, pending: PendingRollback) -> bool:
+        """Undo the steps a rollback had not finished, in its order; never one twice."""
+        by_name = {step.name: step for step in self.ran}
+        left = [by_name[name] for name in pending.steps
+                if name not in pending.done and name in by_name]
+        names = [step.name for step in left]
+        trigger = by_name.get(pending.trigger) or StepRun(None, pending.trigger, "", "")
+        self.rt.record("rollback_started", trigger=pending.trigger, steps=names, resumed=True,
+                       cause=pending.cause, reason=pending.reason)
+        self.rt.display.line(f"↺ resuming the rollback after {pending.trigger}: "
+                             + (", ".join(names) if names else "nothing left to undo"),
+                             "yellow")
+        ok = not pending.failed
+        for step in left:
+            ok = self.undo(step, trigger) and ok
+        self.rt.record("rollback_finished", trigger=pending.trigger, steps=pending.steps,
+                       status="succeeded" if ok else "failed")
+        self.rollback_failed = not ok
+        return ok
+
+    def add_ran(self, instance: StepRun) -> None:
+        """Count an instance in the summary; a resumed run's retry replaces its failure."""
+        self.ran = [step for step in self.ran if step.name != instance.name]
+        self.ran.append(instance)
+
     def _current_name(self) -> str | None:
         return self.ran[-1].name if self.ran else None
 
-    def run_units(self, start_index: int, done: set[str]) -> Outcome:
+    def run_units(self, done: set[str]) -> Outcome:
         from_index = self.from_index()
         total = len(self.units)
         for index, unit in enumerate(self.units):
             number = f"{index + 1}/{total}"
-            if index < start_index:
-                continue
             if from_index is not None and index < from_index and unit.kind != "gate":
                 # Gates are not skipped: starting later must not bypass an approval.
                 self.skip(unit, number, f"before --from {self.rt.options.from_step}: skipped "
@@ -102,7 +155,7 @@ class Interpreter:
                     return self.rejected(unit)
                 continue
             try:
-                instances = self.instances(unit, number)
+                instances = self.from_instance(unit, self.instances(unit, number), number)
             except StepFailed as error:
                 # The list of a `for` step could not be computed: the step fails as a whole.
                 instance = StepRun(unit, unit.name.name, unit.name.name, number)
@@ -120,9 +173,6 @@ class Interpreter:
                 outcome = self.on_failure(instance, failure)
                 if outcome is not None:
                     return outcome
-        if self.failed:
-            first = self.failed[0]
-            return Outcome("failed", first.name, first.status_reason)
         return Outcome("succeeded")
 
     def from_index(self) -> int | None:
@@ -143,35 +193,57 @@ class Interpreter:
         if unit.loop_over is None:
             return [StepRun(unit, name, self.title(unit, base), number)]
         items = self.statements.value(unit.loop_over, base)
+        var = unit.loop_var.name if unit.loop_var is not None else "item"
         if isinstance(items, Unknown):
-            loop = {unit.loop_var.name: items}
+            loop = {var: items}
             frame = Frame(StepRun(unit, f"{name}[…]", "", number, loop=loop), self.rt.module, loop)
             return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
         if not isinstance(items, list):
             raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
         if not items:
             # Nothing to run, but the record says so instead of leaving no trace.
-            self.skip(unit, number, f"`for {unit.loop_var.name} in …` has no items")
+            self.skip(unit, number, f"`for {var} in …` has no items")
             return []
         out = []
-        seen: dict[str, int] = {}
-        for item in items:
-            loop = {unit.loop_var.name: item}
-            instance_name = f"{name}[{to_text(item)}]"
-            # Instance names are addresses (--from, resume, rollback): a repeated item gets
-            # its occurrence number, `deploy[a#2]`, so that no two instances share one.
-            seen[instance_name] = seen.get(instance_name, 0) + 1
-            if seen[instance_name] > 1:
-                instance_name = f"{name}[{to_text(item)}#{seen[instance_name]}]"
+        for item, instance_name in zip(items, instance_names(name, items), strict=True):
+            loop = {var: item}
             frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
                           loop)
             out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
+        self.check_fail_at(unit, out)
         return out
+
+    def check_fail_at(self, unit, instances: list[StepRun]) -> None:
+        """`--fail-at NAME[item]` must name one of NAME's instances: a mistyped item must
+        fail the step, never let a rollback drill run as a real deploy."""
+        target = self.rt.options.fail_at
+        if target is None or not target.startswith(unit.name.name + "["):
+            return
+        names = [i.name for i in instances]
+        if target not in names:
+            raise StepFailed(f"--fail-at {target}: {unit.name.name} has no such instance "
+                             f"(instances: {', '.join(names)}); nothing was run")
+
+    def from_instance(self, unit, instances: list[StepRun], number: str) -> list[StepRun]:
+        """`--from NAME[item]`: the instances before that one are skipped by the operator."""
+        target = self.rt.options.from_step
+        if target is None or not target.startswith(unit.name.name + "["):
+            return instances
+        names = [i.name for i in instances]
+        if target not in names:
+            raise StepFailed(f"--from {target}: {unit.name.name} has no such instance "
+                             f"(instances: {', '.join(names)}); nothing was run")
+        start = names.index(target)
+        for skipped in instances[:start]:
+            self.skip_instance(skipped, f"before --from {target}: skipped by the operator")
+        return instances[start:]
 
     def unit_failed(self, instance: StepRun, reason: str) -> None:
         """Record a step that failed before any attempt could start."""
-        instance.status, instance.status_reason = "failed", reason
-        self.ran.append(instance)
+        tolerated = self.policy(instance.unit) == "continue"
+        instance.status = "tolerated" if tolerated else "failed"
+        instance.status_reason = reason
+        self.add_ran(instance)
         if self.rt.dry:
             self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
                                             _kind(instance.unit), instance.title, "fails",
@@ -179,8 +251,9 @@ class Interpreter:
             return
         self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
         self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
-                       status="failed", reason=reason, duration_ms=0)
-        self.rt.display.step_finished(instance.name, "failed", 0, self.rt.mask(reason))
+                       status="failed", reason=reason, duration_ms=0,
+                       **({"tolerated": True} if tolerated else {}))
+        self.rt.display.step_finished(instance.name, instance.status, 0, self.rt.mask(reason))
 
     def title(self, unit, frame: Frame) -> str:
         try:
@@ -201,7 +274,21 @@ class Interpreter:
         self.rt.record("step_finished", step=name, title=instance.title, attempt=1,
                        status="skipped", reason=reason, duration_ms=0)
         self.rt.display.step_finished(name, "skipped", 0, reason)
-        self.ran.append(instance)
+        self.add_ran(instance)
+
+    def skip_instance(self, instance: StepRun, reason: str) -> None:
+        """Record one instance of a `for` step as skipped."""
+        instance.status, instance.status_reason = "skipped", reason
+        if self.rt.dry:
+            self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
+                                            _kind(instance.unit), instance.title, "skipped",
+                                            reason))
+            return
+        self.rt.record("step_started", step=instance.name, title=instance.title, attempt=1)
+        self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
+                       status="skipped", reason=reason, duration_ms=0)
+        self.rt.display.step_finished(instance.name, "skipped", 0, reason)
+        self.add_ran(instance)
 
     def run_step(self, instance: StepRun) -> str | None:
         """Run one step instance with its retries; the failure reason, or None on success."""
@@ -209,7 +296,7 @@ class Interpreter:
         frame = Frame(instance, self.rt.module, dict(instance.loop))
         when = self.condition(unit.when, frame) if unit.when is not None else True
         if when is False:
-            reason = f"when {source_text(frame, unit.when)} is false"
+            reason = f"when {frame.source(unit.when)} is false"
             instance.status, instance.status_reason = "skipped", reason
             if self.rt.dry:
                 self.plan_step(instance, frame, "skipped", reason)
@@ -218,11 +305,11 @@ class Interpreter:
             self.rt.record("step_finished", step=instance.name, title=instance.title, attempt=1,
                            status="skipped", reason=reason, duration_ms=0)
             self.rt.display.step_finished(instance.name, "skipped", 0, reason)
-            self.ran.append(instance)
+            self.add_ran(instance)
             return None
         if self.rt.dry:
             status = "decided at run time" if isinstance(when, Unknown) else "will run"
-            reason = f"when {source_text(frame, unit.when)}" if isinstance(when, Unknown) else ""
+            reason = f"when {frame.source(unit.when)}" if isinstance(when, Unknown) else ""
             return self.plan_step(instance, frame, status, reason)
         return self.attempts(instance, frame)
 
@@ -233,7 +320,7 @@ class Interpreter:
         except StepFailed as error:
             self.unit_failed(instance, error.reason)
             return error.reason
-        self.ran.append(instance)
+        self.add_ran(instance)
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
@@ -244,11 +331,14 @@ class Interpreter:
             try:
                 self.prepare(instance, frame)
                 self.body(instance, frame)
+                # A signal that arrived while the last statement finished still stops the
+                # run here: a step never counts as succeeded after Ctrl-C.
+                self.rt.interrupts.check()
                 if self.rt.options.fail_at in (instance.name, unit.name.name):
                     # After the body, as a real failure at the end of the step would be:
                     # the step's own undo then has something to undo.
                     raise StepFailed("failure injected by --fail-at")
-            except Interrupted:
+            except (Interrupted, RecordError):
                 instance.status = "interrupted"
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
                 raise
@@ -257,18 +347,23 @@ class Interpreter:
                 # (continue, rollback) still applies.
                 failure = as_failure(error).reason
                 instance.duration_ms = int((time.monotonic() - started) * 1000)
+                last = attempt > count
+                tolerated = last and self.policy(unit) == "continue"
                 self.rt.record("step_finished", step=instance.name, title=instance.title,
                                attempt=attempt, status="failed", reason=failure,
-                               duration_ms=instance.duration_ms)
-                self.rt.display.step_finished(instance.name, "failed", instance.duration_ms,
-                                              self.rt.mask(failure))
-                if attempt <= count:
+                               duration_ms=instance.duration_ms,
+                               **({"tolerated": True} if tolerated else {}))
+                self.rt.display.step_finished(
+                    instance.name, "tolerated" if tolerated else "failed",
+                    instance.duration_ms, self.rt.mask(failure))
+                if not last:
                     self.rt.display.line(f"    retrying in {Duration(int(pause * 1000))} "
                                          f"(attempt {attempt + 1} of {count + 1})", "yellow")
                     self.rt.interrupts.sleep(pause)
                     pause *= backoff
                     continue
-                instance.status, instance.status_reason = "failed", failure
+                instance.status = "tolerated" if tolerated else "failed"
+                instance.status_reason = failure
                 return failure
             instance.duration_ms = int((time.monotonic() - started) * 1000)
             instance.status, instance.status_reason = "succeeded", ""
@@ -294,8 +389,12 @@ class Interpreter:
     def prepare(self, instance: StepRun, frame: Frame) -> None:
         """Evaluate the step's env, dir and timeout for this attempt."""
         unit = instance.unit
-        instance.env = {var.name.name: to_text(self.statements.value(var.value, frame))
-                        for var in unit.env or []}
+        instance.env = {}
+        for var in unit.env or []:
+            text = to_text(self.statements.value(var.value, frame))
+            # `env { T = upper(token) }`: a value computed from a secret is masked too.
+            self.rt.scope.mask_derived(var.value, text, frame)
+            instance.env[var.name.name] = text
         cwd = self.rt.base_dir
         if unit.dir is not None:
             cwd = cwd / self.statements.text(unit.dir, frame)
@@ -303,7 +402,7 @@ class Interpreter:
         instance.deadline = None
         if unit.timeout is not None:
             limit = self.statements.duration(unit.timeout, frame, "timeout")
-            instance.deadline = time.monotonic() + limit.seconds
+            instance.deadline = self.rt.clock.monotonic() + limit.seconds
 
     def body(self, instance: StepRun, frame: Frame) -> None:
         unit = instance.unit
@@ -311,8 +410,8 @@ class Interpreter:
             within = self.statements.duration(unit.within, frame, "within") if unit.within \
                 else None
             every = self.statements.duration(unit.every, frame, "every") if unit.every else None
-            self.statements.run_check(instance.title, unit.probe, unit.expects, within, every,
-                                      frame)
+            self.statements.checks.run_check(instance.title, unit.probe, unit.expects, within,
+                                             every, frame)
         else:
             self.statements.block(unit.body, frame)
 
@@ -402,22 +501,26 @@ class Interpreter:
     def on_failure(self, instance: StepRun, reason: str) -> Outcome | None:
         policy = self.policy(instance.unit)
         if policy == "continue":
-            self.failed.append(instance)
+            # Tolerated: the run's status stays as it is (LANGUAGE.md §7).
+            instance.status = "tolerated"
+            self.tolerated.append(instance)
             return None
         if policy == "abort":
             return Outcome("failed", instance.name, reason)
-        ok = self.rollback(instance, include_trigger=True)
+        ok = self.rollback(instance, include_trigger=True, reason=reason)
         return Outcome("rolled_back" if ok else "rollback_failed", instance.name, reason)
 
     def rejected(self, gate: n.Gate) -> Outcome:
         outcome = Outcome("rejected", gate.name.name, f"gate {gate.name.name} was not approved")
         if self.ast.default_policy == "rollback" and self.completed:
             trigger = StepRun(gate, gate.name.name, "", "")
-            if not self.rollback(trigger, include_trigger=False):
+            if not self.rollback(trigger, include_trigger=False, cause="rejected",
+                                 reason=outcome.reason):
                 outcome.status = "rollback_failed"
         return outcome
 
-    def rollback(self, trigger: StepRun, include_trigger: bool) -> bool:
+    def rollback(self, trigger: StepRun, include_trigger: bool, cause: str = "failed",
+                 reason: str = "") -> bool:
         """Undo the failed step, then every completed step in reverse order (a saga)."""
         plan = []
         if include_trigger and undo_block(trigger.unit) is not None:
@@ -425,7 +528,8 @@ class Interpreter:
         plan.extend(done for done in reversed(self.completed)
                     if undo_block(done.unit) is not None)
         names = [step.name for step in plan]
-        self.rt.record("rollback_started", trigger=trigger.name, steps=names)
+        self.rt.record("rollback_started", trigger=trigger.name, steps=names, cause=cause,
+                       reason=reason)
         if not self.rt.dry:
             self.rt.display.line(f"↺ rolling back after {trigger.name}: "
                                  + (", ".join(names) if names else "nothing to undo"), "yellow")
@@ -453,9 +557,9 @@ class Interpreter:
             step.deadline = None
             if step.unit.timeout is not None:
                 limit = self.statements.duration(step.unit.timeout, frame, "timeout")
-                step.deadline = time.monotonic() + limit.seconds
+                step.deadline = self.rt.clock.monotonic() + limit.seconds
             self.statements.block(body, frame)
-        except Interrupted:
+        except (Interrupted, RecordError):
             raise
         except Exception as failure:  # noqa: BLE001 - an undo that breaks is a failed undo
             error = as_failure(failure)
@@ -480,8 +584,8 @@ class Interpreter:
 
     def run_finally(self, outcome: Outcome) -> None:
         blocks = self.ast.of("finally")
-        self.rt.builtins["run_status"] = outcome.status
-        self.rt.builtins["failed_step"] = outcome.failed_step or ""
+        self.rt.scope.builtins["run_status"] = outcome.status
+        self.rt.scope.builtins["failed_step"] = outcome.failed_step or ""
         if not blocks:
             return
         unit = n.Step.make(span=blocks[0].span, name=n.Ident.make(span=blocks[0].span,
@@ -504,7 +608,7 @@ class Interpreter:
         try:
             for block in blocks:
                 self.statements.block(block.body, frame)
-        except Interrupted:
+        except (Interrupted, RecordError):
             raise
         except Exception as failure:  # noqa: BLE001 - a broken finally fails the run
             error = as_failure(failure)
@@ -521,6 +625,19 @@ class Interpreter:
         self.rt.record("step_finished", step="finally", title="finally", attempt=1,
                        status="succeeded", reason="", duration_ms=ms, phase="finally")
         self.rt.display.step_finished("finally", "succeeded", ms)
+
+
+def instance_names(name: str, items: list) -> list[str]:
+    """The addresses of a `for` step's instances: `NAME[item]`, and for an item that repeats,
+    its occurrence number (`deploy[a#2]`), so that no two instances share one."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for item in items:
+        instance = f"{name}[{to_text(item)}]"
+        seen[instance] = seen.get(instance, 0) + 1
+        names.append(instance if seen[instance] == 1 else
+                     f"{name}[{to_text(item)}#{seen[instance]}]")
+    return names
 
 
 def as_failure(error: Exception) -> StepFailed:

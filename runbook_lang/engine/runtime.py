@@ -1,26 +1,34 @@
-"""The state of one run (or dry-run): options, values in scope, the record being written.
+"""The state of one run (or dry-run), split by what it holds.
 
-`Runtime` is shared by the interpreter (which orders steps, failure policies and rollback)
-and the statement executor; `Frame` is where a statement runs (its step, task, locals).
+- `RunOptions`: what the operator asked for (fixed for the run).
+- `Scope`: the values a run can name (params, secrets, lets, variables, builtins) and which
+  of them derive from a secret.
+- `ResumeState`: what a resumed run takes over from its transcript and its store.
+- `Runtime`: the run's collaborators (display, masker, recorder, executors, interrupts,
+  clock) and the small helpers statements share (evaluate, record, mask).
+
+`Frame` is where a statement runs (its step, its module, its local names).
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from ..errors import EvalError, Interrupted
+from ..errors import EvalError, Interrupted, StepFailed
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker
-from ..evaluation.values import Unknown
+from ..evaluation.values import Duration, Unknown, to_text
 from ..reporting.display import Display
 from ..syntax import nodes as n
 from ..syntax.loader import Module
 
-# Values derived from a secret are masked from this length on (see Runtime.mask_derived).
+# Values derived from a secret are masked from this length on (see Scope.mask_derived).
 MIN_DERIVED = 4
 
 
@@ -37,7 +45,6 @@ class RunOptions:
     fail_at: str | None = None
     interactive: bool = False
     argv: list[str] = field(default_factory=list)
-    transcript_dir: Path | None = None
     output_json: bool = False
 
 
@@ -45,7 +52,7 @@ class RunOptions:
 class StepRun:
     """One executed step instance (`NAME` or `NAME[item]` for a `for` step)."""
 
-    unit: n.Step | n.Gate
+    unit: Any  # n.Step | n.Gate; None for a module's own frame
     name: str
     title: str
     number: str
@@ -68,12 +75,42 @@ class Frame:
     phase: str = "step"  # step, rollback, finally
     depth: int = 0
 
+    def source(self, expr) -> str:
+        """An expression as written in its file (for plans and check reports)."""
+        return self.module.source.text[expr.span.start:expr.span.end]
+
+    def inner(self, extra: dict | None = None) -> Frame:
+        """A nested frame (an `if` arm, a loop body): one level deeper, more names."""
+        names = {**self.locals, **extra} if extra else self.locals
+        return Frame(self.step, self.module, names, self.phase, self.depth + 1)
+
+
+class Clock(Protocol):
+    """Where a run reads the time: the system clock, or a test's."""
+
+    def time(self) -> float:
+        """Seconds since the epoch (for gate timeouts that outlive the process)."""
+
+    def monotonic(self) -> float:
+        """A monotonic clock (for deadlines within the process)."""
+
+
+class SystemClock:
+    """The real clock."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 class Interrupts:
-    """SIGINT/SIGTERM handling: stop the running command's group and flag the run."""
+    """SIGINT/SIGTERM handling: stop the running command(s) and flag the run."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_signal: Callable[[], None] | None = None) -> None:
         self.event = threading.Event()
+        self._on_signal = on_signal
         self._previous: dict = {}
 
     def install(self) -> None:
@@ -81,7 +118,7 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self.on_signal)
+            self._previous[sig] = signal.signal(sig, self.handle)
 
     def restore(self) -> None:
         """Put the previous handlers back."""
@@ -89,11 +126,11 @@ class Interrupts:
             signal.signal(sig, handler)
         self._previous.clear()
 
-    def on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
-        from ..executors import shell
-
+    def handle(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        """The signal handler: flag the run, stop what runs."""
         self.event.set()
-        shell.interrupt()
+        if self._on_signal is not None:
+            self._on_signal()
 
     def check(self) -> None:
         """Raise Interrupted once a signal has arrived."""
@@ -104,7 +141,6 @@ class Interrupts:
         """A line typed at the terminal; Interrupted on Ctrl-C (a prompt must not swallow
         it), TimeoutError once `deadline` (a time.monotonic() value) has passed."""
         import select
-        import time
 
         while True:
             self.check()
@@ -127,37 +163,29 @@ class Interrupts:
             raise Interrupted()
 
 
-class Runtime:
-    """Values, options and sinks of one run; shared by the interpreter and statements."""
+class Scope:
+    """The values of a run by name, and which derive from a secret."""
 
-    def __init__(self, module: Module, options: RunOptions, display: Display) -> None:
+    def __init__(self, module: Module, masker: Masker, dry: bool) -> None:
         self.module = module
-        self.options = options
-        self.display = display
-        self.dry = options.dry_run
-        self.masker = Masker()
-        display.mask = self.masker.mask
+        self.masker = masker
+        self.dry = dry
         self.params: dict = {}
         self.secrets: dict[str, str | Unknown] = {}
         self.variables: dict = {}
+        # Per module: its params (main file), secrets and lets; `__secrets__` names those
+        # that derive from a secret.
         self.globals: dict[Path, dict] = {}
-        self.tainted: set[str] = set()
-        self.setters: dict[str, str] = {}
         self.builtins: dict = {}
-        self.recorder = None  # set by the interpreter: transcript writer or plan
-        self.interrupts = Interrupts()
-        # Filled by `runbook resume` from the transcript and from `runbook approve`.
-        self.prior_approvals: dict[str, list[str]] = {}
-        self.stored_decisions: dict[str, list[dict]] = {}
-        self.gate_waiting_since: dict[str, float] = {}
-        self.operator_at_start: str | None = None
+        self.tainted: set[str] = set()
+        # Variable -> the step that sets it (for "not set: step X did not run").
+        self.setters: dict[str, str] = {}
+        # Secret-derived variables a resumed run cannot restore, with the step that set them.
         self.unrestorable: dict[str, str] = {}
-        self.secret_status: list[dict] = []
+        # Environment variables that hold a secret (`secret x from env "X"`): `getenv("X")`
+        # reads a secret too.
+        self.secret_env: set[str] = set()
         self._derived: set[str] = set()
-        self.base_dir = module.path.parent
-        self.base_env = dict(os.environ)
-
-    # ------------------------------------------------------------------ names
 
     def lookup(self, name: str, frame: Frame | None):
         """A name's value, looking in locals, run-wide variables, then the module's globals."""
@@ -177,9 +205,9 @@ class Runtime:
             return {k: v for k, v in self.globals[imported.path].items()
                     if not k.startswith("__")}
         if name in self.unrestorable:
-            raise EvalError(f"`{name}` derives from a secret, so the transcript keeps it masked "
-                            f"and a resumed run cannot restore it (set in step "
-                            f"`{self.unrestorable[name]}`)")
+            raise EvalError(f"`{name}` cannot be restored by a resumed run: the transcript "
+                            "keeps it masked (it derives from a secret) or by its digest only "
+                            f"(it is too large); it was set in step `{self.unrestorable[name]}`")
         if name in self.setters:
             if self.dry:
                 return Unknown(f"{name}: set in step {self.setters[name]}")
@@ -202,9 +230,12 @@ class Runtime:
             self.masker.add(text)
 
     def is_tainted(self, expr, frame: Frame | None) -> bool:
-        """Whether an expression reads a secret (directly or through a variable)."""
-        from ..syntax.walk import names_in
+        """Whether an expression reads a secret (directly, through a variable, or by
+        `getenv` of the variable a secret comes from)."""
+        from ..syntax.walk import env_reads, names_in
 
+        if self.secret_env and not self.secret_env.isdisjoint(env_reads(expr)):
+            return True
         module = frame.module if frame is not None else self.module
         module_secrets = self.globals.get(module.path, {}).get("__secrets__", set())
         for name in names_in(expr):
@@ -215,6 +246,115 @@ class Runtime:
             if name in self.tainted or name in module_secrets:
                 return True
         return False
+
+
+@dataclass
+class PendingRollback:
+    """A rollback a resumed run takes over: the undo blocks it planned, those finished."""
+
+    trigger: str
+    steps: list[str]
+    cause: str = "failed"  # failed (a step) or rejected (a gate)
+    reason: str = ""
+    done: set[str] = field(default_factory=set)
+    failed: bool = False
+    finished: bool = False
+
+
+@dataclass
+class Progress:
+    """How far a run got, for a resumed run: what never runs again and what to unwind."""
+
+    # Instances that finished (succeeded, skipped or tolerated): never run again.
+    done: set[str] = field(default_factory=set)
+    # Instances that succeeded, in order: what a rollback unwinds.
+    completed: list[StepRun] = field(default_factory=list)
+    # Every instance recorded so far, with its status and duration: the summary's rows.
+    ran: list[StepRun] = field(default_factory=list)
+    # A rollback under way (or finished) when the run stopped.
+    rollback: PendingRollback | None = None
+
+
+@dataclass
+class ResumeState:
+    """What a resumed run takes over: approvals recorded, decisions made since, waits."""
+
+    prior_approvals: dict[str, list[str]] = field(default_factory=dict)
+    stored_decisions: dict[str, list[dict]] = field(default_factory=dict)
+    gate_waiting_since: dict[str, float] = field(default_factory=dict)
+    operator_at_start: str | None = None
+
+
+class Recorder(Protocol):
+    """Where a real run's events go (a store's run writer)."""
+
+    def append(self, event: str, **fields: object) -> dict: ...
+
+    def sync(self) -> None: ...
+
+
+class Runtime:
+    """One run's collaborators, and the helpers its statements share."""
+
+    def __init__(self, module: Module, options: RunOptions, display: Display,
+                 clock: Clock | None = None) -> None:
+        from .targets import Executors
+
+        self.module = module
+        self.options = options
+        self.display = display
+        self.dry = options.dry_run
+        self.masker = Masker()
+        display.mask = self.masker.mask
+        self.scope = Scope(module, self.masker, self.dry)
+        self.resume = ResumeState()
+        self.clock: Clock = clock or SystemClock()
+        self.base_dir = module.path.parent
+        self.executors = Executors(self.base_dir)
+        self.interrupts = Interrupts(self.executors.interrupt)
+        # Set by the session: the run's writer (a real run) or the plan (a dry-run).
+        self.recorder: Any = None
+        # Set by the session: told of each command's process group (the run lock).
+        self.processes: Any = None
+        self.secret_status: list[dict] = []
+        # Set by the session for a real run: identities and signatures (signoff.RunTrust).
+        self.trust: Any = None
+
+    # ------------------------------------------------------------------ values
+
+    def evaluator(self, frame: Frame | None) -> Evaluator:
+        """An evaluator that sees what `frame` sees."""
+        return self.scope.evaluator(frame)
+
+    def value(self, expr, frame: Frame):
+        """Evaluate, turning evaluation errors into a step failure that says where."""
+        try:
+            return self.scope.evaluator(frame).eval(expr)
+        except EvalError as error:
+            raise StepFailed(f"line {expr.span.line}: {error}") from None
+
+    def text(self, string: n.String, frame: Frame, quote: bool = False) -> str:
+        """Render a string (shell-quoted interpolations with `quote`)."""
+        try:
+            return self.scope.evaluator(frame).render(string, quote=quote)
+        except EvalError as error:
+            raise StepFailed(f"line {string.span.line}: {error}") from None
+
+    def duration(self, expr, frame: Frame, what: str):
+        """A duration (or, in a dry-run, an Unknown), else the step fails."""
+        value = self.value(expr, frame)
+        if isinstance(value, (Duration, Unknown)):
+            return value
+        raise StepFailed(f"line {expr.span.line}: `{what}` needs a duration, got "
+                         f"{to_text(value)!r}")
+
+    def time_left(self, frame: Frame) -> float | None:
+        """Seconds until the step's timeout (None without one)."""
+        if frame.step.deadline is None:
+            return None
+        return frame.step.deadline - self.clock.monotonic()
+
+    # ------------------------------------------------------------------ output and record
 
     def mask(self, text: str) -> str:
         """Text with every secret value replaced by ***."""
@@ -230,3 +370,7 @@ class Runtime:
         if self.recorder is None or self.dry:
             return None
         return self.recorder.append(event, **fields)
+
+    def plan(self, frame: Frame, kind: str, **details) -> None:
+        """Dry-run: add what a statement would do to the plan."""
+        self.recorder.action(frame, kind, **details)

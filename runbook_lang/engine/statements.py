@@ -7,25 +7,34 @@ condition that depends on one is planned both ways as "decided at run time".
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sys
 import time
 
-from ..errors import EvalError, StepFailed
+from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
-from .probes import Probes
+from ..syntax.loader import Module
+from .checks import Checks
+from .command import command_failure, run_command
+from .http import Requests
 from .runtime import Frame, Runtime
 
 # Deeper task calls are a runaway recursion, not a procedure.
 MAX_TASK_DEPTH = 64
+# A variable's value is recorded whole up to this size (as JSON), else by size and digest.
+RECORDED_VALUE_LIMIT = 64 << 10
 
 
-class Statements(Probes):
+class Statements:
     """Executes statement lists within a Frame."""
 
     def __init__(self, rt: Runtime) -> None:
-        super().__init__(rt)
+        self.rt = rt
+        self.requests = Requests(rt)
+        self.checks = Checks(rt, self.requests)
 
     def block(self, statements, frame: Frame) -> None:
         """Run statements in order; the first failure propagates."""
@@ -35,30 +44,49 @@ class Statements(Probes):
 
     def value(self, expr, frame: Frame):
         """Evaluate, turning evaluation errors into a step failure that says where."""
-        try:
-            return self.rt.evaluator(frame).eval(expr)
-        except EvalError as error:
-            raise StepFailed(f"line {expr.span.line}: {error}") from None
+        return self.rt.value(expr, frame)
 
     def text(self, string: n.String, frame: Frame, quote: bool = False) -> str:
         """Render a string (shell-quoted interpolations with `quote`)."""
-        try:
-            return self.rt.evaluator(frame).render(string, quote=quote)
-        except EvalError as error:
-            raise StepFailed(f"line {string.span.line}: {error}") from None
+        return self.rt.text(string, frame, quote)
+
+    def duration(self, expr, frame: Frame, what: str):
+        """A duration-valued expression, else the step fails."""
+        return self.rt.duration(expr, frame, what)
+
+    def plan(self, frame: Frame, kind: str, **details) -> None:
+        """Dry-run: add what this statement would do to the plan."""
+        self.rt.plan(frame, kind, **details)
+
+    def exec_check(self, st: n.CheckStatement, frame: Frame) -> None:
+        self.checks.exec_check(st, frame)
+
+    def exec_watch(self, st: n.Watch, frame: Frame) -> None:
+        self.checks.exec_watch(st, frame)
 
     def assign(self, name: str, value, frame: Frame, tainted: bool) -> None:
         """Set a run-wide variable and record it (masked when it derives from a secret)."""
-        self.rt.variables[name] = value
+        self.rt.scope.variables[name] = value
         if tainted:
-            self.rt.tainted.add(name)
+            self.rt.scope.tainted.add(name)
             text = to_text(value)
             if len(text) >= 4:
                 self.rt.masker.add(text)
         else:
-            self.rt.tainted.discard(name)
-        shown = "***" if tainted else to_json(value)
-        self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+            self.rt.scope.tainted.discard(name)
+        if tainted:
+            self.rt.record("variable_set", name=name, value="***", step=frame.step.name)
+            return
+        shown = to_json(value)
+        encoded = json.dumps(shown, ensure_ascii=False, default=str).encode()
+        if len(encoded) <= RECORDED_VALUE_LIMIT:
+            self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+            return
+        # A huge value (a 25 MB `into`) would make one huge line in the record: the record
+        # keeps its size and digest instead, and a resumed run cannot restore it.
+        self.rt.record("variable_set", name=name, value=None, step=frame.step.name,
+                       too_large={"bytes": len(encoded),
+                                  "sha256": hashlib.sha256(encoded).hexdigest()})
 
     # ------------------------------------------------------------------ simple statements
 
@@ -68,22 +96,22 @@ class Statements(Probes):
             self.plan(frame, "run", command=self.rt.mask(command),
                       into=st.into.name if st.into else None)
             if st.into is not None:
-                self.rt.variables[st.into.name] = Unknown(
+                self.rt.scope.variables[st.into.name] = Unknown(
                     f"{st.into.name}: captured in step {frame.step.name}")
             return
-        result = self.command(command, frame, capture=st.into is not None)
+        result = run_command(self.rt, command, frame, capture=st.into is not None)
         if result.exit_code != 0:
-            raise StepFailed(self.command_failure(result, command))
+            raise StepFailed(command_failure(self.rt, result, command))
         if st.into is not None:
             captured = (result.captured or "").strip()
-            tainted = self.rt.is_tainted(st.command, frame) or "***" in captured
+            tainted = self.rt.scope.is_tainted(st.command, frame) or "***" in captured
             self.assign(st.into.name, captured, frame, tainted)
 
     def exec_http(self, st: n.Http, frame: Frame) -> None:
-        response = self.http(st, frame, strict=True)
+        response = self.requests.request(st, frame, strict=True)
         if st.into is not None:
             if self.rt.dry:
-                self.rt.variables[st.into.name] = Unknown(
+                self.rt.scope.variables[st.into.name] = Unknown(
                     f"{st.into.name}: response in step {frame.step.name}")
             else:
                 self.assign(st.into.name, response, frame, False)
@@ -141,7 +169,7 @@ class Statements(Probes):
         self.rt.display.line(f"    ⏳ waiting {duration}")
         while True:
             left = end - time.monotonic()
-            deadline_left = self.time_left(frame)
+            deadline_left = self.rt.time_left(frame)
             if deadline_left is not None and deadline_left < left:
                 self.rt.interrupts.sleep(max(0.0, deadline_left))
                 raise StepFailed(f"timed out during `wait {duration}`")
@@ -156,9 +184,9 @@ class Statements(Probes):
         value = self.value(st.value, frame)
         if self.rt.dry:
             self.plan(frame, "set", name=st.name.name, value=self.rt.mask(to_text(value)))
-            self.rt.variables[st.name.name] = value
+            self.rt.scope.variables[st.name.name] = value
             return
-        self.assign(st.name.name, value, frame, self.rt.is_tainted(st.value, frame))
+        self.assign(st.name.name, value, frame, self.rt.scope.is_tainted(st.value, frame))
 
     def exec_fail(self, st: n.Fail, frame: Frame) -> None:
         message = self.text(st.message, frame)
@@ -188,10 +216,10 @@ class Statements(Probes):
 
     def plan_branches(self, st: n.If, frame: Frame) -> None:
         """Dry-run of an `if` whose condition is only known at run time: plan each arm."""
-        inner = Frame(frame.step, frame.module, frame.locals, frame.phase, frame.depth + 1)
+        inner = frame.inner()
         for index, branch in enumerate(st.branches):
             word = "if" if index == 0 else "else if"
-            self.plan(frame, "branch", condition=f"{word} {source_text(frame, branch.condition)}"
+            self.plan(frame, "branch", condition=f"{word} {frame.source(branch.condition)}"
                       " (decided at run time)")
             self.block(branch.body, inner)
         if st.otherwise is not None:
@@ -202,15 +230,13 @@ class Statements(Probes):
         items = self.value(st.iterable, frame)
         if isinstance(items, Unknown):
             self.plan(frame, "for", var=st.var.name, over=f"{items} (known at run time)")
-            inner = Frame(frame.step, frame.module, {**frame.locals, st.var.name: items},
-                          frame.phase, frame.depth + 1)
+            inner = frame.inner({st.var.name: items})
             self.block(st.body, inner)
             return
         if not isinstance(items, list):
             raise StepFailed(f"line {st.span.line}: `for` needs a list, got {to_text(items)!r}")
         for item in items:
-            inner = Frame(frame.step, frame.module, {**frame.locals, st.var.name: item},
-                          frame.phase, frame.depth + 1)
+            inner = frame.inner({st.var.name: item})
             if self.rt.dry:
                 self.plan(frame, "for", var=st.var.name, item=self.rt.mask(to_text(item)))
             self.block(st.body, inner)
@@ -221,7 +247,7 @@ class Statements(Probes):
         tainted = set()
         for arg in st.args:
             values[arg.name.name] = self.value(arg.value, frame)
-            if self.rt.is_tainted(arg.value, frame):
+            if self.rt.scope.is_tainted(arg.value, frame):
                 tainted.add(arg.name.name)
         if frame.depth >= MAX_TASK_DEPTH:
             raise StepFailed(f"task calls nest more than {MAX_TASK_DEPTH} deep at "
@@ -237,18 +263,13 @@ class Statements(Probes):
         self.block(task.body, task_frame)
 
     def find_task(self, st: n.TaskCall, frame: Frame):
-        module = frame.module
+        module: Module | None = frame.module
         if st.namespace is not None:
-            module = module.imports.get(st.namespace.name)
-            if module is None or module.ast is None:
-                raise StepFailed(f"module `{st.namespace.name}` is not loaded")
-        assert module.ast is not None
+            module = frame.module.imports.get(st.namespace.name)
+        if module is None or module.ast is None:
+            raise StepFailed(f"module `{st.namespace.name if st.namespace else '?'}` is not "
+                             "loaded")
         for task in module.ast.of("task"):
             if task.name.name == st.name.name:
                 return module, task
         raise StepFailed(f"unknown task `{st.qualified()}`")
-
-
-def source_text(frame: Frame, expr) -> str:
-    """The expression as written in its file (for plans and check reports)."""
-    return frame.module.source.text[expr.span.start:expr.span.end]

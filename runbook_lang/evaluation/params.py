@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import EvalError, ParamError
 from ..syntax import nodes as n
-from ..syntax.transform import DURATION_RE, UNIT_MS
+from ..syntax.lexicon import duration_ms
 from .evaluate import Evaluator
 from .values import Duration, to_text, type_name
 
@@ -69,10 +69,10 @@ def _hint(ptype: str) -> str:
 
 def parse_duration(text: str) -> Duration:
     """`90s`, `1h30m` -> Duration; ValueError otherwise."""
-    match = DURATION_RE.fullmatch(text)
-    if not text or not match or not any(match.groupdict().values()):
+    ms = duration_ms(text)
+    if ms is None:
         raise ValueError(text)
-    return Duration(sum(int(v) * UNIT_MS[k] for k, v in match.groupdict().items() if v))
+    return Duration(ms)
 
 
 def _parse_list(text: str) -> list:

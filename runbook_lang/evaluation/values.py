@@ -7,16 +7,21 @@ response), plus `Duration` and, while planning, `Unknown`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+from ..syntax.lexicon import DURATION_UNITS
 
 
 @dataclass(frozen=True, order=True)
 class Duration:
-    """A span of time in milliseconds; prints in the language's syntax (`1h30m`)."""
+    """A span of time in milliseconds; prints in the language's syntax (`1h30m`).
+
+    `written` keeps a literal's text as the author wrote it (`90s`), for messages about
+    constants; it takes no part in comparisons: `90s` is `1m30s`.
+    """
 
     ms: int
+    written: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def seconds(self) -> float:
@@ -27,7 +32,7 @@ class Duration:
         if self.ms == 0:
             return "0s"
         rest, parts = abs(self.ms), []
-        for unit, size in UNITS:
+        for unit, size in DURATION_UNITS:
             if rest >= size:
                 parts.append(f"{rest // size}{unit}")
                 rest %= size

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from typing import Any
 
 from .output import use_color
 
-SYMBOLS = {"succeeded": "✓", "failed": "✗", "skipped": "↷", "rolled_back": "↺",
+SYMBOLS = {"succeeded": "✓", "failed": "✗", "tolerated": "⚠", "skipped": "↷", "rolled_back": "↺",
            "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■"}
-STYLES = {"succeeded": "green", "failed": "red", "skipped": "dim", "rolled_back": "yellow",
+STYLES = {"succeeded": "green", "failed": "red", "tolerated": "yellow", "skipped": "dim",
+          "rolled_back": "yellow",
           "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
           "interrupted": "red"}
 INDENT = b"    "
@@ -30,8 +32,8 @@ class Display:
         # Set by the run to its masker: every line for people passes through it.
         self.mask = _same
         self.rich = use_color(self.stream)
-        self._console = None
-        self._status = None
+        self._console: Any = None
+        self._status: Any = None
         self._at_line_start = True
         self._step_started = 0.0
         self._step_label = ""

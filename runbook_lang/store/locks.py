@@ -1,9 +1,15 @@
-"""One run at a time per runbook file and `environment` (LANGUAGE.md §6.5).
+"""One run at a time per runbook file and `environment` (LANGUAGE.md §6.5), on one machine.
 
-The lock is an `flock` on a file under `.runbook/locks/`: the kernel releases it when the
-holder dies, so a crashed run never blocks the next one. The file also says who holds it,
-so a refused run can name the holder, and a run that finds a dead holder's note records
-the takeover.
+The lock is an `flock` on a file in one directory per user, `~/.runbook/locks/` (or
+`RUNBOOK_LOCK_DIR`), keyed by the runbook's real path and the environment: so runs started
+from any working directory meet the same lock, a runbook on a read-only mount can still be
+locked, and nothing is written beside the runbook. The kernel releases an flock when its
+holder dies, so a crashed run never blocks the next one.
+
+The file also holds a note saying who holds it (so a refused run can name the holder) and
+which command process groups the run has running: a run killed with `kill -9` leaves its
+note behind, and the next run refuses to start while a group it names is still alive (it
+could still be changing the system), and names it.
 """
 
 from __future__ import annotations
@@ -14,19 +20,85 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LockBusy
+from .access import access_in, open_file
+from .base import LockKey
 
 
-@dataclass
-class RunLock:
+def lock_dir() -> Path:
+    """`RUNBOOK_LOCK_DIR`, else `~/.runbook/locks`, else (no usable home) a private folder
+    under the system's temporary directory."""
+    if os.environ.get("RUNBOOK_LOCK_DIR"):
+        return Path(os.environ["RUNBOOK_LOCK_DIR"])
+    try:
+        home = Path.home()
+    except RuntimeError:
+        home = None
+    if home is not None and os.access(home, os.W_OK):
+        return home / ".runbook" / "locks"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"runbook-{os.getuid()}" / "locks"
+
+
+def lock_path(key: LockKey) -> Path:
+    """`<lock dir>/<file>-<env>-<hash>.lock`: readable, and unique per runbook and env."""
+    digest = hashlib.sha256(f"{key.runbook_id}\0{key.environment or ''}".encode()).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(key.label or key.runbook_id).stem)
+    env = re.sub(r"[^A-Za-z0-9_.-]", "_", key.environment) + "-" if key.environment else ""
+    return lock_dir() / f"{stem}-{env}{digest[:12]}.lock"
+
+
+class FileLock:
     """A held lock; `takeover` describes a stale holder that was replaced, if any."""
 
-    path: Path
-    fd: int
-    takeover: dict | None
+    def __init__(self, path: Path, fd: int, note: dict, takeover: dict | None) -> None:
+        self.path = path
+        self.fd = fd
+        self.note = note
+        self.takeover = takeover
+
+    @classmethod
+    def acquire(cls, path: Path, holder: dict) -> FileLock:
+        """Take the lock at once or raise LockBusy naming the holder."""
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # 0600, or 0660 in a setgid group-writable lock folder a team shares (RUNBOOK_LOCK_DIR).
+        fd = open_file(path, os.O_RDWR | os.O_CREAT, access_in(path.parent))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            previous = _holder_note(fd)
+            os.close(fd)
+            raise LockBusy(previous or {}) from None
+        # A holder that ends normally clears its note; a note left behind belongs to a run
+        # that died holding the lock (the kernel released the flock).
+        previous = _read(fd)
+        survivor = _live_group(previous)
+        if survivor is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise LockBusy(previous or {}, _survivor_message(previous or {}, survivor))
+        takeover = {**previous, "found": "stale lock of a run that is gone"} if previous else None
+        note = {**holder, "pid": os.getpid(),
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        lock = cls(path, fd, note, takeover)
+        lock._write()
+        return lock
+
+    def note_process(self, info: dict) -> None:
+        """Remember a running command's process group in the note (before it can outlive
+        us)."""
+        self.note.setdefault("processes", []).append(info)
+        self._write()
+
+    def clear_process(self, info: dict) -> None:
+        """Forget a process group that has ended."""
+        groups = self.note.get("processes") or []
+        if info in groups:
+            groups.remove(info)
+            self._write()
 
     def release(self) -> None:
         """Give the lock up (also happens when the process ends)."""
@@ -36,35 +108,28 @@ class RunLock:
         finally:
             os.close(self.fd)
 
-
-def lock_path(base: Path, runbook: Path, environment: str | None) -> Path:
-    """`.runbook/locks/<file>-<env>-<hash>.lock`: readable, and unique per path and env."""
-    key = f"{runbook.resolve()}\0{environment or ''}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", runbook.stem)
-    env = re.sub(r"[^A-Za-z0-9_.-]", "_", environment) + "-" if environment else ""
-    return base / "locks" / f"{stem}-{env}{digest}.lock"
+    def _write(self) -> None:
+        data = json.dumps(self.note).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
 
 
-def acquire(path: Path, holder: dict) -> RunLock:
-    """Take the lock at once or raise LockBusy naming the holder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        previous = _holder_note(fd)
-        os.close(fd)
-        raise LockBusy(previous or {}) from None
-    # A holder that ends normally clears its note; a note left behind belongs to a run that
-    # died holding the lock (the kernel released the flock).
-    previous = _read(fd)
-    takeover = {**previous, "found": "stale lock of a run that is gone"} if previous else None
-    note = {**holder, "pid": os.getpid(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(note).encode(), 0)
-    return RunLock(path, fd, takeover)
+def _live_group(note: dict | None) -> dict | None:
+    """The first process group of a dead holder's note that is still alive."""
+    from ..executors.local import group_alive
+
+    for info in (note or {}).get("processes") or []:
+        if info.get("host", "local") == "local" and isinstance(info.get("pgid"), int) \
+                and group_alive(info["pgid"], info.get("start")):
+            return info
+    return None
+
+
+def _survivor_message(note: dict, group: dict) -> str:
+    return (f"run {note.get('run_id', '?')} (by {note.get('user', '?')}, pid "
+            f"{note.get('pid', '?')}) ended without stopping its command: process group "
+            f"{group['pgid']} is still running; stop it (kill -TERM -{group['pgid']}) or wait "
+            "for it to end, then try again")
 
 
 def _holder_note(fd: int, patience: float = 1.0) -> dict | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from ..errors import LoadError
 from ..resources import stdlib_dir
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
-from .parser import parse_file
+from .parser import parse_file, parse_text
 from .source import Source
 
 
@@ -23,13 +24,29 @@ class Module:
     diagnostics: list[Diagnostic]
     imports: dict[str, Module | None] = field(default_factory=dict)
 
+    @property
+    def runbook(self) -> n.Runbook:
+        """The AST of a module that parsed (the engine only sees checked modules)."""
+        if self.ast is None:
+            raise ValueError(f"{self.source.path} did not parse")
+        return self.ast
+
 
 class Loader:
-    """Parses files and resolves `import`s, detecting missing modules and cycles."""
+    """Parses files and resolves `import`s, detecting missing modules and cycles.
 
-    def __init__(self) -> None:
+    `overlays` maps resolved paths to text that stands in for the file on disk (an editor's
+    unsaved buffers): such a file is parsed from that text, whether or not it exists.
+    `cache`, a dict the caller keeps between loaders, holds the parses of files read from
+    disk, reused while a file's size and modification time stay the same.
+    """
+
+    def __init__(self, overlays: Mapping[Path, str] | None = None,
+                 cache: dict | None = None) -> None:
         self.modules: dict[Path, Module] = {}
         self._loading: list[Path] = []
+        self.overlays = dict(overlays or {})
+        self.cache = cache
 
     def load(self, path: Path, shown_as: str | None = None) -> Module:
         """Load `path` (raises LoadError when it cannot be read at all)."""
@@ -41,7 +58,11 @@ class Loader:
         if resolved in self.modules:
             return self.modules[resolved]
         try:
-            source, ast, diagnostics = parse_file(path, shown_as)
+            if resolved in self.overlays:
+                source, ast, diagnostics = parse_text(self.overlays[resolved],
+                                                      shown_as or str(path))
+            else:
+                source, ast, diagnostics = self._parse_file(path, resolved, shown_as)
         except IsADirectoryError:
             raise LoadError(f"{shown_as or path}: is a directory, not a runbook file") from None
         except FileNotFoundError:
@@ -55,7 +76,7 @@ class Loader:
                             "(runbooks are UTF-8 text)") from None
         except OSError as error:
             raise LoadError(f"{shown_as or path}: cannot read: {error.strerror}") from None
-        module = Module(resolved, source, ast, diagnostics)
+        module = Module(resolved, source, ast, list(diagnostics))
         self.modules[resolved] = module
         if ast is not None:
             self._loading.append(resolved)
@@ -71,7 +92,7 @@ class Loader:
     def _load_import(self, module: Module, item: n.Import) -> Module | None:
         target = resolve_import(item.path, module.path.parent)
         where = at_span(module.source.path, item.path_span)
-        if target is None or not target.is_file():
+        if target is None or not (target.is_file() or self._overlaid(target)):
             if item.path.startswith("std/"):
                 names = sorted(available_stdlib())
                 hint = "std/ modules: " + ", ".join(names) if names else \
@@ -93,6 +114,22 @@ class Loader:
         except LoadError as error:
             module.diagnostics.append(Diagnostic("error", "E220", str(error), where))
             return None
+
+
+    def _parse_file(self, path: Path, resolved: Path, shown_as: str | None):
+        if self.cache is None:
+            return parse_file(path, shown_as)
+        stat = resolved.stat()
+        key = (resolved, shown_as, stat.st_mtime_ns, stat.st_size)
+        if key not in self.cache:
+            self.cache[key] = parse_file(path, shown_as)
+        return self.cache[key]
+
+    def _overlaid(self, path: Path) -> bool:
+        try:
+            return path.resolve() in self.overlays
+        except (OSError, RuntimeError):
+            return False
 
 
 def resolve_import(spec: str, base: Path) -> Path | None:

@@ -12,6 +12,10 @@ from pydantic import Field
 
 from .source import FastModel, Span
 
+# The name of the placeholder that stands where an expression could not be parsed: the
+# analyser gives it no type, so the error already reported is not followed by others.
+ERROR_NAME = "<error>"
+
 
 class Node(FastModel):
     """Base of every AST node: immutable, no unknown fields, a span into the source."""
@@ -313,13 +317,16 @@ class OnFailure(Node):
 
 
 class RunbookHeader(Node):
-    """`runbook "Title" { description … owner … tags […] }`."""
+    """`runbook "Title" { description … owner … tags […] signers "FILE" }`."""
 
     kind: Literal["runbook"] = "runbook"
     title: String
     description: String | None = None
     owner: String | None = None
     tags: ListExpr | None = None
+    # The allowed-signers file (LANGUAGE.md §13), relative to the runbook: plain text only.
+    signers: str | None = None
+    signers_span: Span | None = None
 
 
 class Import(Node):

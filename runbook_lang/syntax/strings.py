@@ -7,7 +7,7 @@ the exact column of the culprit, even in a dedented triple-quoted string.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
@@ -20,7 +20,7 @@ class Piece:
     is_expr: bool
     text: str
     # Absolute source offset of every character of `text`, plus one past the end.
-    offsets: list[int]
+    offsets: Sequence[int]
 
 
 @dataclass
@@ -32,34 +32,19 @@ class StringError:
     end: int
 
 
-class Linear:
-    """Offsets of a plain string: character i sits at `base + i` (no table needed)."""
-
-    __slots__ = ("base", "length")
-
-    def __init__(self, base: int, length: int) -> None:
-        self.base, self.length = base, length
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self.base + i for i in range(*index.indices(self.length + 1))]
-        if index < 0:
-            index += self.length + 1
-        return self.base + index
-
-    def __len__(self) -> int:
-        return self.length + 1
-
-
 def split_string(raw: str, start: int) -> tuple[list[Piece], list[StringError]]:
     """Decode a STRING or LONG_STRING token found at source offset `start`."""
+    offsets: Sequence[int]
     if raw.startswith('"""'):
         text, offsets = _dedent(raw[3:-3], start + 3)
     else:
+        # A one-line string has no table: character i sits at start + 1 + i.
         text = raw[1:-1]
-        offsets = Linear(start + 1, len(text))
+        offsets = range(start + 1, start + 2 + len(text))
     if "\\" not in text and "{{" not in text:
         return [Piece(False, text, [offsets[0], offsets[len(text)]])] if text else [], []
+    if "\\" not in text and '"' not in text:
+        return _scan_plain(text, offsets)
     return _scan(text, offsets)
 
 
@@ -142,6 +127,33 @@ def _scan(text: str, offsets) -> tuple[list[Piece], list[StringError]]:
             pieces.append(Piece(True, expr_text, expr_offsets))
         i = end + 2
     flush_text()
+    return pieces, errors
+
+
+def _scan_plain(text: str, offsets) -> tuple[list[Piece], list[StringError]]:
+    """`_scan` for text without escapes or quotes: an interpolation ends at the first `}}`."""
+    pieces: list[Piece] = []
+    errors: list[StringError] = []
+    i, n = 0, len(text)
+    while i < n:
+        start = text.find("{{", i)
+        stop = start if start >= 0 else n
+        if stop > i:
+            pieces.append(Piece(False, text[i:stop], [offsets[i], offsets[stop - 1] + 1]))
+        if start < 0:
+            break
+        end = text.find("}}", start + 2)
+        if end < 0:
+            errors.append(StringError("unterminated interpolation: `{{` has no `}}`",
+                                      offsets[start], offsets[start + 1] + 1))
+            break
+        expr_text = text[start + 2:end]
+        if not expr_text.strip():
+            errors.append(StringError("empty interpolation `{{}}`", offsets[start],
+                                      offsets[end + 1] + 1))
+        else:
+            pieces.append(Piece(True, expr_text, offsets[start + 2:end + 1]))
+        i = end + 2
     return pieces, errors
 
 

@@ -1,4 +1,9 @@
-"""Parse tree -> AST, without recursion (so deep input cannot exhaust the Python stack).
+"""The grammar's reductions -> AST nodes.
+
+`AstBuilder` has one callback per grammar rule, called with what the rule covers (its first
+and last token) and its children. The parser calls them as it reduces; for a file it must
+report exactly as a parse tree would (the depth limit, the order of several diagnostics) it
+keeps the reductions as a tree first (`trees.py`).
 
 Problems found here (bad numbers, misplaced or repeated attributes, strings) are collected
 as diagnostics and a placeholder is returned, so one parse reports all of them.
@@ -7,26 +12,23 @@ as diagnostics and a placeholder is returned, so one parse reports all of them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from lark import Token, Tree
-
+from ..errors import ParseFailure
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
+from .lalr import Meta, Token
+from .lexicon import HTTP_METHODS, duration_ms
 from .source import Source, Span
 from .strings import split_string
 
-DURATION_RE = re.compile(
-    r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?!s))?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?"
-)
-UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
-ERROR_NAME = "<error>"
 # The deepest parse tree accepted. pydantic stops serialising at ~255 nested models and Python
 # recursion stops at 1,000 frames: this keeps `--ast`, the analyser and the interpreter clear
 # of both, while 98 nested `if`s, or a sum of 200 terms, still fit.
 MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head")
+_FLOAT = re.compile(r"[0-9]+\.[0-9]+")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
@@ -56,71 +58,80 @@ class Body:
         self.statements, self.attrs, self.span = statements, attrs, span
 
 
+def _classify_number(text: str) -> tuple[str | None, int | float | None]:
+    """("int", 3), ("float", 1.5), ("duration", ms), or (None, None) for neither."""
+    if text.isdigit():
+        return "int", int(text)
+    if _FLOAT.fullmatch(text):
+        return "float", float(text)
+    ms = duration_ms(text)
+    if ms is not None:
+        return "duration", ms
+    return None, None
+
+
 def _meta(fn):
     """Marks a method as the callback of the grammar rule of the same name."""
     fn.is_rule = True
     return fn
 
 
-class AstBuilder:
-    """Builds `nodes` objects from Lark callbacks; reset with `begin()` before each parse."""
+def _binary(op: str):
+    """The callback of a binary operator's rule."""
+    @_meta
+    def build(self: AstBuilder, meta: Meta, children: list) -> n.Binary:
+        left, right = self._expr(children[0]), self._expr(children[-1])
+        return n.Binary.make(span=self.meta_span(meta), op=op, left=left, right=right,
+                             kind="binary")
+    return build
 
-    def __init__(self) -> None:
-        self.source: Source = Source("<none>", "")
+
+def _attr(name: str, arity: int = 1):
+    """The callback of an attribute with `arity` expressions (`within D every D` has two)."""
+    @_meta
+    def build(self: AstBuilder, meta: Meta, children: list) -> Attr:
+        values = [self._expr(c) if c is not None else None for c in children]
+        value = values[0] if arity == 1 else tuple(values)
+        return Attr(name, value, self.meta_span(meta))
+    return build
+
+
+class AstBuilder:
+    """Builds `nodes` objects for one parse of `source`, from the grammar's reductions.
+
+    `parse_expr` parses the text of an interpolation (the parser supplies it).
+    """
+
+    def __init__(self, source: Source, parse_expr: Callable[[str], Any]) -> None:
+        self.source = source
         self.diagnostics: list[Diagnostic] = []
-        self.parse_expr: Callable[[str], object] | None = None
+        self.parse_expr = parse_expr
         # Maps an offset of the text being parsed to an offset in `source`: identity for a
         # file, a table for an interpolation parsed out of a string.
-        self._maps: list[list[int] | None] = [None]
+        self._maps: list[Any] = [None]
+        # How deep the interpolations of the string just built go (for the depth limit).
         self.inner_depth = 0
+        # How deep the last interpolation parsed goes.
         self.last_depth = 0
+        # The first node deeper than MAX_DEPTH, when built from a tree (see trees.build).
         self.too_deep: Span | None = None
+        self._callbacks: dict[str, Callable[[Meta, list], Any]] | None = None
+        # What each number-like text is: files repeat the same few (`30s`, `1`).
+        self._numbers: dict[str, tuple[str | None, int | float | None]] = {}
 
     # ------------------------------------------------------------ plumbing
 
-    def transform(self, tree: Tree):
-        """Build the AST bottom-up, iteratively (a deep file cannot exhaust the stack).
+    @property
+    def callbacks(self) -> dict[str, Callable[[Meta, list], Any]]:
+        """The reduction callbacks, by rule name, bound to this builder."""
+        if self._callbacks is None:
+            self._callbacks = {name: fn.__get__(self) for name, fn in _RULES.items()}
+        return self._callbacks
 
-        It also measures the tree's depth: `1 + 1 + …` nests one level per operator without
-        a single bracket, and later stages (analysis, JSON output) recurse over the AST.
-        The first node deeper than MAX_DEPTH is kept in `too_deep` for the parser to report.
-        """
-        rules = _rules()
-        results: dict[int, object] = {}
-        depths: dict[int, int] = {}
-        for sub in tree.iter_subtrees():
-            children = []
-            depth = 0
-            for child in sub.children:
-                if isinstance(child, Tree):
-                    key = id(child)
-                    children.append(results.pop(key))
-                    below = depths.pop(key)
-                    if below > depth:
-                        depth = below
-                else:
-                    children.append(child)
-            results[id(sub)] = rules[sub.data](self, sub.meta, children)
-            if self.inner_depth:
-                # A string's interpolations were parsed apart; their depth counts here.
-                depth = max(depth, self.inner_depth)
-                self.inner_depth = 0
-            depth += 1
-            if depth > MAX_DEPTH and self.too_deep is None:
-                self.too_deep = self.meta_span(sub.meta)
-            depths[id(sub)] = depth
-        self.last_depth = depths[id(tree)]
-        return results[id(tree)]
-
-    def begin(self, source: Source, parse_expr: Callable[[str], object]) -> None:
-        """Prepare for a parse of `source`."""
-        self.source = source
-        self.diagnostics = []
-        self.parse_expr = parse_expr
-        self._maps = [None]
-        self.inner_depth = 0
-        self.last_depth = 0
-        self.too_deep = None
+    def take_inner_depth(self) -> int:
+        """The depth of the interpolations of the string just built (and forget it)."""
+        depth, self.inner_depth = self.inner_depth, 0
+        return depth
 
     def _abs(self, offset: int) -> int:
         table = self._maps[-1]
@@ -136,21 +147,23 @@ class AstBuilder:
         last = self._abs(end - 1) + 1 if end > start else first
         return self.source.span(first, last)
 
-    def meta_span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
+    def meta_span(self, meta: Meta) -> Span:
+        """The Span of what a reduction covers."""
+        if meta is None:
             return self.span(0, 0)
+        first, last = meta
         if self._maps[-1] is None:
-            # Lark already counted lines and columns: no need to look them up again.
-            return Span.make(line=meta.line, column=meta.column,
-                                        end_line=meta.end_line, end_column=meta.end_column,
-                                        start=meta.start_pos, end=meta.end_pos)
-        return self.span(meta.start_pos, meta.end_pos)
+            # The lexer already counted lines and columns: no need to look them up again.
+            return Span.make(line=first.line, column=first.column, end_line=last.end_line,
+                             end_column=last.end_column, start=first.start_pos,
+                             end=last.end_pos)
+        return self.span(first.start_pos, last.end_pos)
 
     def tok_span(self, tok: Token) -> Span:
+        """The Span of a token."""
         if self._maps[-1] is None:
             return Span.make(line=tok.line, column=tok.column, end_line=tok.end_line,
-                                        end_column=tok.end_column, start=tok.start_pos,
-                                        end=tok.end_pos)
+                             end_column=tok.end_column, start=tok.start_pos, end=tok.end_pos)
         return self.span(tok.start_pos, tok.end_pos)
 
     def error(self, code: str, message: str, span: Span, *hints: str) -> None:
@@ -159,7 +172,8 @@ class AstBuilder:
         self.diagnostics.append(Diagnostic("error", code, message, loc, tuple(hints)))
 
     def ident(self, tok: Token) -> n.Ident:
-        return n.Ident.make(span=self.tok_span(tok), name=str(tok), kind="ident")
+        """An Ident node for a NAME token."""
+        return n.Ident.make(span=self.tok_span(tok), name=tok.value, kind="ident")
 
     # ------------------------------------------------------------ strings and atoms
 
@@ -167,31 +181,44 @@ class AstBuilder:
     def string(self, meta, children):
         tok = children[0]
         start = self._abs(tok.start_pos)
-        pieces, errors = split_string(str(tok), start) if self._maps[-1] is None else \
+        pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
             self._split_nested(tok)
+        at = self._spans_in(tok)
         for err in errors:
-            self.error("E103", err.message, self.source.span(err.start, err.end))
+            self.error("E103", err.message, at(err.start, err.end))
         parts: list = []
         deepest = 0
         for piece in pieces:
             if not piece.is_expr:
-                span = self.source.span(piece.offsets[0], piece.offsets[-1])
+                span = at(piece.offsets[0], piece.offsets[-1])
                 parts.append(n.Text.make(span=span, value=piece.text, kind="text"))
                 continue
             self.last_depth = 1
-            expr = self._parse_interpolation(piece.text, piece.offsets)
+            expr = self._parse_interpolation(piece.text, piece.offsets, at)
             # String and Interpolation nodes sit between the string's owner and the expression.
             deepest = max(deepest, self.last_depth + 1)
-            span = self.source.span(piece.offsets[0] - 2, piece.offsets[-1] + 2)
-            parts.append(n.Interpolation.make(span=span, expr=expr,
-                                                         kind="interpolation"))
+            span = at(piece.offsets[0] - 2, piece.offsets[-1] + 2)
+            parts.append(n.Interpolation.make(span=span, expr=expr, kind="interpolation"))
         self.inner_depth = deepest
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _spans_in(self, tok: Token) -> Callable[[int, int], Span]:
+        """Spans for source offsets inside a token: on a token of one line of the file, its
+        line and columns are known without looking them up."""
+        if self._maps[-1] is not None or tok.line != tok.end_line:
+            return self.source.span
+        line, base = tok.line, tok.column - tok.start_pos
+
+        def at(start: int, end: int) -> Span:
+            return Span.make(line=line, column=base + start, end_line=line,
+                             end_column=base + end, start=start, end=end)
+
+        return at
 
     def _split_nested(self, tok: Token):
         # A string literal inside an interpolation: decode it with offsets mapped through
         # the enclosing table so spans still land in the file.
-        pieces, errors = split_string(str(tok), 0)
+        pieces, errors = split_string(tok.value, 0)
         table = self._maps[-1]
         assert table is not None
         shift = tok.start_pos
@@ -202,19 +229,20 @@ class AstBuilder:
             err.end = table[min(shift + err.end, len(table) - 1)]
         return pieces, errors
 
-    def _parse_interpolation(self, text: str, offsets: list[int]):
-        from .parser import ParseFailure
-
+    def _parse_interpolation(self, text: str, offsets: Sequence[int],
+                             at: Callable[[int, int], Span]):
         simple = SIMPLE_NAME.fullmatch(text)
         if simple and simple.group(1) not in ("true", "false"):
             # Most interpolations are a bare name: skip a parser round trip for them.
-            span = self.source.span(offsets[simple.start(1)], offsets[simple.end(1) - 1] + 1)
+            span = at(offsets[simple.start(1)], offsets[simple.end(1) - 1] + 1)
             return n.Name.make(span=span, name=simple.group(1), kind="name")
         self._maps.append(offsets)
+        found = len(self.diagnostics)
         try:
-            assert self.parse_expr is not None
             return self.parse_expr(text)
         except ParseFailure as failure:
+            # Only the error counts: what the parse had found before it stopped goes.
+            del self.diagnostics[found:]
             self.diagnostics.extend(failure.diagnostics)
             return self._placeholder(self.source.span(offsets[0], offsets[-1]))
         finally:
@@ -223,38 +251,33 @@ class AstBuilder:
     def _placeholder(self, span: Span):
         # Stands where an erroneous expression was; the analyser gives it no type, so the
         # error already reported is not followed by confusing type errors.
-        return n.Name.make(span=span, name=ERROR_NAME, kind="name")
+        return n.Name.make(span=span, name=n.ERROR_NAME, kind="name")
 
     @_meta
     def name(self, meta, children):
         tok = children[0]
-        return n.Name.make(span=self.tok_span(tok), name=str(tok), kind="name")
+        return n.Name.make(span=self.tok_span(tok), name=tok.value, kind="name")
 
     @_meta
     def true(self, meta, children):
-        return n.Literal_.make(span=self.meta_span(meta), value=True, type="bool",
-                                          kind="literal")
+        return n.Literal_.make(span=self.meta_span(meta), value=True, type="bool", kind="literal")
 
     @_meta
     def false(self, meta, children):
-        return n.Literal_.make(span=self.meta_span(meta), value=False, type="bool",
-                                          kind="literal")
+        return n.Literal_.make(span=self.meta_span(meta), value=False, type="bool", kind="literal")
 
     def number(self, tok: Token):
         """Classify a number-like token: int, float, duration, or an error where it stands."""
-        text = str(tok)
+        text = tok.value
         span = self.tok_span(tok)
-        if text.isdigit():
-            return n.Literal_.make(span=span, value=int(text), type="int",
-                                              kind="literal")
-        match = re.fullmatch(r"[0-9]+\.[0-9]+", text)
-        if match:
-            return n.Literal_.make(span=span, value=float(text), type="float",
-                                              kind="literal")
-        duration = DURATION_RE.fullmatch(text)
-        if duration and any(duration.groupdict().values()):
-            ms = sum(int(v) * UNIT_MS[k] for k, v in duration.groupdict().items() if v)
-            return n.Duration.make(span=span, ms=ms, text=text, kind="duration")
+        known = self._numbers.get(text)
+        if known is None:
+            known = self._numbers[text] = _classify_number(text)
+        kind, value = known
+        if kind == "duration":
+            return n.Duration.make(span=span, ms=value, text=text, kind="duration")
+        if kind is not None:
+            return n.Literal_.make(span=span, value=value, type=kind, kind="literal")
         self._number_error(text, span)
         return self._placeholder(span)
 
@@ -281,59 +304,61 @@ class AstBuilder:
 
     def _expr(self, value):
         """Expressions arrive as nodes, except bare NUMBER tokens (kept for classification)."""
-        if isinstance(value, Token):
+        if value.__class__ is Token:
             return self.number(value)
         return value
 
     # ------------------------------------------------------------ expressions
 
-    def _binary(self, op: str):
-        @_meta
-        def build(self, meta, children):
-            left, right = self._expr(children[0]), self._expr(children[-1])
-            return n.Binary.make(span=self.meta_span(meta), op=op, left=left,
-                                            right=right, kind="binary")
-        return build
+    or_op = _binary("or")
+    and_op = _binary("and")
+    in_op = _binary("in")
+    not_in = _binary("not in")
+    contains_op = _binary("contains")
+    matches_op = _binary("matches")
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    div = _binary("/")
 
     @_meta
     def compare(self, meta, children):
         left, op, right = children
         return n.Binary.make(span=self.meta_span(meta), op=op,
-                                        left=self._expr(left), right=self._expr(right),
+                             left=self._expr(left), right=self._expr(right),
                                         kind="binary")
 
     @_meta
     def comp_op(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def not_op(self, meta, children):
         return n.Unary.make(span=self.meta_span(meta), op="not",
-                                       operand=self._expr(children[0]), kind="unary")
+                            operand=self._expr(children[0]), kind="unary")
 
     @_meta
     def neg(self, meta, children):
         return n.Unary.make(span=self.meta_span(meta), op="-",
-                                       operand=self._expr(children[0]), kind="unary")
+                            operand=self._expr(children[0]), kind="unary")
 
     @_meta
     def field(self, meta, children):
         target, name = children
         return n.FieldAccess.make(span=self.meta_span(meta), target=self._expr(target),
-                                             name=str(name), kind="field")
+                                  name=name.value, kind="field")
 
     @_meta
     def index(self, meta, children):
         target, idx = children
         return n.Index.make(span=self.meta_span(meta), target=self._expr(target),
-                                       index=self._expr(idx), kind="index")
+                            index=self._expr(idx), kind="index")
 
     @_meta
     def func_call(self, meta, children):
         func, *args = children
         args = [self._expr(a) for a in args if a is not None]
-        return n.Call.make(span=self.meta_span(meta), func=self.ident(func), args=args,
-                                      kind="call")
+        return n.Call.make(span=self.meta_span(meta), func=self.ident(func), args=args, kind="call")
 
     # ------------------------------------------------------------ statements
 
@@ -344,13 +369,12 @@ class AstBuilder:
     @_meta
     def run(self, meta, children):
         command, into = children
-        return n.Run.make(span=self.meta_span(meta), command=command, into=into,
-                                     kind="run")
+        return n.Run.make(span=self.meta_span(meta), command=command, into=into, kind="run")
 
     @_meta
     def http_header(self, meta, children):
         return n.Header.make(span=self.meta_span(meta), name=children[0],
-                                        value=self._expr(children[1]), kind="header")
+                             value=self._expr(children[1]), kind="header")
 
     @_meta
     def http_body(self, meta, children):
@@ -377,12 +401,11 @@ class AstBuilder:
             else:
                 headers.append(option)
         return n.Http.make(span=span, method=method_id, url=url, headers=headers,
-                                      body=body, into=into, kind="http")
+                           body=body, into=into, kind="http")
 
     @_meta
     def expect(self, meta, children):
-        return n.Expect.make(span=self.meta_span(meta), expr=self._expr(children[0]),
-                                        kind="expect")
+        return n.Expect.make(span=self.meta_span(meta), expr=self._expr(children[0]), kind="expect")
 
     @_meta
     def check_stmt(self, meta, children):
@@ -393,8 +416,7 @@ class AstBuilder:
         within = attrs.get("within")
         return n.CheckStatement.make(
             span=span, title=title, probe=probe, expects=expects,
-            within=within[0] if within else None, every=within[1] if within else None,
-            kind="check")
+            within=within[0] if within else None, every=within[1] if within else None, kind="check")
 
     @_meta
     def watch(self, meta, children):
@@ -422,8 +444,7 @@ class AstBuilder:
 
     @_meta
     def confirm(self, meta, children):
-        return n.Confirm.make(span=self.meta_span(meta), question=children[0],
-                                         kind="confirm")
+        return n.Confirm.make(span=self.meta_span(meta), question=children[0], kind="confirm")
 
     @_meta
     def note(self, meta, children):
@@ -431,13 +452,12 @@ class AstBuilder:
 
     @_meta
     def wait(self, meta, children):
-        return n.Wait.make(span=self.meta_span(meta), duration=self._expr(children[0]),
-                                      kind="wait")
+        return n.Wait.make(span=self.meta_span(meta), duration=self._expr(children[0]), kind="wait")
 
     @_meta
     def set_(self, meta, children):
         return n.Set.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                     value=self._expr(children[1]), kind="set")
+                          value=self._expr(children[1]), kind="set")
 
     @_meta
     def fail(self, meta, children):
@@ -446,7 +466,7 @@ class AstBuilder:
     @_meta
     def elif_(self, meta, children):
         return n.Branch.make(span=self.meta_span(meta),
-                                        condition=self._expr(children[0]), body=children[1],
+                             condition=self._expr(children[0]), body=children[1],
                                         kind="branch")
 
     @_meta
@@ -459,21 +479,19 @@ class AstBuilder:
         span = self.meta_span(meta)
         otherwise = rest.pop() if rest and (rest[-1] is None or isinstance(rest[-1], list)) \
             else None
-        first = n.Branch.make(span=span, condition=self._expr(condition), body=block,
-                                         kind="branch")
-        return n.If.make(span=span, branches=[first, *rest], otherwise=otherwise,
-                                    kind="if")
+        first = n.Branch.make(span=span, condition=self._expr(condition), body=block, kind="branch")
+        return n.If.make(span=span, branches=[first, *rest], otherwise=otherwise, kind="if")
 
     @_meta
     def for_(self, meta, children):
         var, iterable, block = children
         return n.For.make(span=self.meta_span(meta), var=self.ident(var),
-                                     iterable=self._expr(iterable), body=block, kind="for")
+                          iterable=self._expr(iterable), body=block, kind="for")
 
     @_meta
     def named_arg(self, meta, children):
         return n.Argument.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                          value=self._expr(children[1]), kind="argument")
+                               value=self._expr(children[1]), kind="argument")
 
     @_meta
     def call(self, meta, children):
@@ -489,21 +507,13 @@ class AstBuilder:
                 self.error("E110", f"argument `{arg.name.name}` is given twice", arg.name.span)
             seen[arg.name.name] = arg
         return n.TaskCall.make(span=self.meta_span(meta), namespace=namespace,
-                                          name=name, args=args, kind="task_call")
+                               name=name, args=args, kind="task_call")
 
     @_meta
     def block(self, meta, children):
         return list(children)
 
     # ------------------------------------------------------------ attributes
-
-    def _attr(name: str, arity: int = 1):  # noqa: N805 (a factory used in the class body)
-        @_meta
-        def build(self, meta, children):
-            values = [self._expr(c) if c is not None else None for c in children]
-            value = values[0] if arity == 1 else tuple(values)
-            return Attr(name, value, self.meta_span(meta))
-        return build
 
     a_when = _attr("when")
     a_timeout = _attr("timeout")
@@ -520,13 +530,13 @@ class AstBuilder:
     def a_retry(self, meta, children):
         count, every, backoff = (self._expr(c) if c is not None else None for c in children)
         retry = n.Retry.make(span=self.meta_span(meta), count=count, every=every,
-                                        backoff=backoff, kind="retry")
+                             backoff=backoff, kind="retry")
         return Attr("retry", retry, retry.span)
 
     @_meta
     def env_entry(self, meta, children):
         return n.EnvVar.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                        value=self._expr(children[1]), kind="env_var")
+                             value=self._expr(children[1]), kind="env_var")
 
     @_meta
     def a_env(self, meta, children):
@@ -539,7 +549,7 @@ class AstBuilder:
 
     @_meta
     def policy(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def a_on_failure(self, meta, children):
@@ -548,8 +558,7 @@ class AstBuilder:
         if block is not None and policy != "rollback":
             self.error("E113", f"`on_failure {policy}` takes no block; only `on_failure "
                        "rollback { … }` names an undo block", span)
-        value = n.OnFailure.make(span=span, policy=policy, body=block,
-                                            kind="on_failure")
+        value = n.OnFailure.make(span=span, policy=policy, body=block, kind="on_failure")
         return Attr("on_failure", value, span)
 
     @_meta
@@ -580,15 +589,14 @@ class AstBuilder:
     @_meta
     def step(self, meta, children):
         name, title, loop, body = children
-        what = f"step `{name}`"
+        what = f"step `{name.value}`"
         attrs = self._sort_attrs(body, STEP_ATTRS, what)
         span = self.meta_span(meta)
         self._check_undo(attrs, body, what)
         loop_var, loop_over = loop if loop is not None else (None, None)
         return n.Step.make(span=span, name=self.ident(name), title=title,
-                                      loop_var=loop_var, loop_over=loop_over,
-                                      body=body.statements, **self._step_fields(attrs),
-                                      kind="step")
+                           loop_var=loop_var, loop_over=loop_over,
+                                      body=body.statements, **self._step_fields(attrs), kind="step")
 
     @_meta
     def step_loop(self, meta, children):
@@ -597,7 +605,7 @@ class AstBuilder:
     @_meta
     def check_step(self, meta, children):
         name, title, body = children
-        what = f"check `{name}`"
+        what = f"check `{name.value}`"
         attrs = self._sort_attrs(body, CHECK_STEP_ATTRS, what)
         span = self.meta_span(meta)
         self._check_undo(attrs, body, what)
@@ -628,14 +636,14 @@ class AstBuilder:
     @_meta
     def gate(self, meta, children):
         name, title, body = children
-        what = f"gate `{name}`"
+        what = f"gate `{name.value}`"
         attrs = self._sort_attrs(body, GATE_ATTRS, what)
         for statement in body.statements:
             self.error("E111", f"a gate holds attributes only; `{_keyword(statement)}` is not "
                        "allowed here", statement.span, "put the work in a step before or after "
                        "the gate")
         return n.Gate.make(span=self.meta_span(meta), name=self.ident(name),
-                                      title=title, **attrs, kind="gate")
+                           title=title, **attrs, kind="gate")
 
     @_meta
     def header(self, meta, children):
@@ -647,8 +655,10 @@ class AstBuilder:
                 self.error("E110", f"duplicate `{key}` in the runbook header", span)
                 continue
             fields[key] = value
+        if "signers" in fields:
+            fields["signers"], fields["signers_span"] = fields["signers"]
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
-                                               kind="runbook")
+                                    kind="runbook")
 
     @_meta
     def h_description(self, meta, children):
@@ -663,6 +673,19 @@ class AstBuilder:
         return ("tags", children[0], self.meta_span(meta))
 
     @_meta
+    def h_signers(self, meta, children):
+        path = children[0]
+        text = path.constant()
+        if text is None:
+            self.error("E116", "the signers file's path cannot be interpolated", path.span,
+                       "write the path out, relative to this file")
+            text = ""
+        elif not text:
+            self.error("E116", "`signers` needs the path of an allowed-signers file",
+                       path.span)
+        return ("signers", (text, path.span), self.meta_span(meta))
+
+    @_meta
     def import_(self, meta, children):
         path, alias = children
         text = path.constant()
@@ -674,8 +697,7 @@ class AstBuilder:
             self.error("E116", "an import needs a path", path.span,
                        "`std/NAME`, or a path relative to this file")
         return n.Import.make(span=self.meta_span(meta), path=text,
-                                        path_span=path.span, alias=self.ident(alias),
-                                        kind="import")
+                             path_span=path.span, alias=self.ident(alias), kind="import")
 
     @_meta
     def param(self, meta, children):
@@ -683,14 +705,13 @@ class AstBuilder:
         fields: dict = {}
         for key, value, span in body or []:
             if key in fields:
-                self.error("E110", f"duplicate `{key}` in param `{name}`", span)
+                self.error("E110", f"duplicate `{key}` in param `{name.value}`", span)
                 continue
             fields[key] = value
         return n.Param.make(
             span=self.meta_span(meta), name=self.ident(name),
             type=self.ident(type_) if type_ is not None else None,
-            default=self._expr(default) if default is not None else None, **fields,
-            kind="param")
+            default=self._expr(default) if default is not None else None, **fields, kind="param")
 
     @_meta
     def param_body(self, meta, children):
@@ -710,7 +731,7 @@ class AstBuilder:
 
     @_meta
     def secret_source(self, meta, children):
-        return str(children[0])
+        return children[0].value
 
     @_meta
     def secret(self, meta, children):
@@ -722,14 +743,14 @@ class AstBuilder:
                        f"name {what} as plain text")
             text = ""
         elif not text:
-            self.error("E116", f"secret `{name}` needs the name of {what}", ref.span)
+            self.error("E116", f"secret `{name.value}` needs the name of {what}", ref.span)
         return n.Secret.make(span=self.meta_span(meta), name=self.ident(name),
-                                        source=source, ref=text, kind="secret")
+                             source=source, ref=text, kind="secret")
 
     @_meta
     def let(self, meta, children):
         return n.Let.make(span=self.meta_span(meta), name=self.ident(children[0]),
-                                     value=self._expr(children[1]), kind="let")
+                          value=self._expr(children[1]), kind="let")
 
     @_meta
     def task_param(self, meta, children):
@@ -745,42 +766,34 @@ class AstBuilder:
         seen: set[str] = set()
         for param in params:
             if param.name.name in seen:
-                self.error("E110", f"task `{name}` has two parameters named "
+                self.error("E110", f"task `{name.value}` has two parameters named "
                            f"`{param.name.name}`", param.name.span)
             seen.add(param.name.name)
         return n.Task.make(span=self.meta_span(meta), name=self.ident(name),
-                                      params=params, body=block, kind="task")
+                           params=params, body=block, kind="task")
 
     @_meta
     def default_policy(self, meta, children):
         return n.DefaultPolicy.make(span=self.meta_span(meta), policy=children[0],
-                                               kind="default_policy")
+                                    kind="default_policy")
 
     @_meta
     def finally_(self, meta, children):
-        return n.Finally.make(span=self.meta_span(meta), body=children[0],
-                                         kind="finally")
+        return n.Finally.make(span=self.meta_span(meta), body=children[0], kind="finally")
 
     @_meta
     def start(self, meta, children):
         span = self.source.span(0, len(self.source.text))
-        return n.Runbook.make(span=span, path=self.source.path, items=list(children),
-                                         kind="file")
+        return n.Runbook.make(span=span, path=self.source.path, items=list(children), kind="file")
 
 
-def _rules() -> dict:
-    table = getattr(AstBuilder, "_rule_table", None)
-    if table is None:
-        table = {name: fn for name, fn in vars(AstBuilder).items()
-                 if getattr(fn, "is_rule", False)}
-        AstBuilder._rule_table = table  # type: ignore[attr-defined]
-    return table
+_RULES: dict[str, Callable[..., Any]] = {
+    name: fn for name, fn in vars(AstBuilder).items() if getattr(fn, "is_rule", False)}
 
 
-for _op, _rule in (("or", "or_op"), ("and", "and_op"), ("in", "in_op"), ("not in", "not_in"),
-                   ("contains", "contains_op"), ("matches", "matches_op"), ("+", "add"),
-                   ("-", "sub"), ("*", "mul"), ("/", "div")):
-    setattr(AstBuilder, _rule, AstBuilder._binary(None, _op))  # type: ignore[arg-type]
+def rule_callbacks() -> dict[str, Callable[..., Any]]:
+    """The callbacks of the grammar's rules, by name (unbound methods of AstBuilder)."""
+    return _RULES
 
 
 def _keyword(statement) -> str:

@@ -1,32 +1,27 @@
-"""The process boundary: run one shell command, stream its output, stop its process group.
+"""The local executor: a command as its own process group on this machine.
 
 A command runs as ``/bin/sh -c COMMAND`` in a session of its own, so that a timeout or an
 interrupt can stop everything it started (LANGUAGE.md §4, §7) and the terminal's Ctrl-C
-reaches the interpreter, not the command. Both pipes are streamed in chunks: each chunk is
-masked, hashed, written to its log and echoed; only the capped ``capture`` is held whole.
+reaches the interpreter, not the command. Both pipes are pumped in chunks into the sinks the
+caller gives (`streams.Output`), which mask, hash, log and echo them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import selectors
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..evaluation.masking import Masker, StreamMasker
+from .base import CommandSpec, Exit, Sink
 
 CHUNK = 1 << 20
-CAPTURE_LIMIT = 16 << 20
-TAIL_BYTES = 2048
-TAIL_LINES = 20
 NOT_STARTED = 127
 # How long output is still read after the shell exits while a background process it
 # started keeps the pipe open (a daemon must not hang the step).
@@ -36,88 +31,63 @@ KILL_WAIT = 1.0
 _STOP_POLL = 0.02
 _EXIT_POLL = 0.05  # only where pidfd_open is missing
 
-Echo = Callable[[str, bytes], None]
 
+class LocalExecutor:
+    """Runs commands on this machine, each in a process group of its own.
 
-@dataclass(frozen=True)
-class StreamDigest:
-    """What the transcript records of one output stream (after masking)."""
-
-    bytes: int
-    sha256: str
-    tail: str
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """The outcome of one ``run_command`` call."""
-
-    exit_code: int
-    duration_ms: int
-    stdout: StreamDigest
-    stderr: StreamDigest
-    captured: str | None
-    capture_truncated: bool
-    timed_out: bool
-    interrupted: bool
-
-
-# Runs in progress, for interrupt(). The lock is re-entrant because interrupt() may run
-# as a signal handler in the very thread that holds it.
-_active: set[_Stopper] = set()
-_lock = threading.RLock()
-
-
-def interrupt() -> None:
-    """Stop the command(s) currently running: SIGTERM their process group, SIGKILL after
-    the grace period. Safe to call from a signal handler or another thread. Calls made
-    while no command runs have no effect: the caller keeps its own interrupted state.
+    `cwd` is the default directory (the runbook's folder) and `env` the base environment
+    (this process's, by default); a step's `env { }` is added on top.
     """
-    with _lock:
-        for stopper in tuple(_active):
-            stopper.request()
 
+    target = "local"
 
-def run_command(
-    command: str,
-    *,
-    env: Mapping[str, str],
-    cwd: str,
-    masker: Masker,
-    stdout_log: Path | None,
-    stderr_log: Path | None,
-    timeout: float | None = None,
-    capture: bool = False,
-    echo: Echo | None = None,
-    grace: float = 5.0,
-) -> CommandResult:
-    """Run ``/bin/sh -c command`` with exactly ``env`` in ``cwd``, stdin from /dev/null.
+    def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        self.cwd = Path(cwd)
+        self.env = dict(os.environ if env is None else env)
+        # Runs in progress, for interrupt(). Re-entrant because interrupt() may run as a
+        # signal handler in the very thread that holds it.
+        self._active: set[_Stopper] = set()
+        self._lock = threading.RLock()
 
-    Output is masked by ``masker`` before it is hashed, logged, echoed or captured, so the
-    digests equal the SHA-256 of the log files. A command that cannot start (a missing
-    ``cwd`` included) yields exit code 127 with the reason in stderr; this never raises
-    for the command's sake.
-    """
-    started = time.monotonic()
-    logs = _Logs()
-    try:
-        out = _Output("stdout", masker.stream(), echo, capture)
-        err = _Output("stderr", masker.stream(), echo, False)
-        try:
-            out.log = logs.open(stdout_log)
-            err.log = logs.open(stderr_log)
-        except OSError as exc:
-            return _not_started(f"runbook: cannot open output log: {exc}", out, err, started)
-        with _Stopper() as stopper:
+    def open(self) -> None:
+        """Nothing to connect to."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def interrupt(self) -> None:
+        """Stop the command(s) running now: SIGTERM their process group, SIGKILL after the
+        grace period. Safe from a signal handler or another thread; without a running
+        command it does nothing (the caller keeps its own interrupted state)."""
+        with self._lock:
+            for stopper in tuple(self._active):
+                stopper.request()
+
+    def run(self, spec: CommandSpec, out: Sink, err: Sink) -> Exit:
+        """Run ``/bin/sh -c`` with the base environment plus ``spec.env``, stdin empty."""
+        started = time.monotonic()
+        cwd = self.cwd / spec.cwd if spec.cwd else self.cwd
+        with _Stopper(self) as stopper:
             try:
-                proc = _spawn(command, env, cwd)
+                proc = _spawn(spec.command, {**self.env, **spec.env}, str(cwd))
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
-                return _not_started(f"runbook: cannot start command: {exc}", out, err, started)
-            supervisor = _Supervisor(proc, (out, err), stopper, timeout, grace)
+                return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
+            if spec.on_start is not None:
+                spec.on_start({"pgid": proc.pid, "start": process_start(proc.pid),
+                               "host": "local"})
+            supervisor = _Supervisor(proc, (out, err), stopper, spec.timeout, spec.grace)
             supervisor.supervise()
-        return _result(supervisor, out, err, started)
-    finally:
-        logs.close()
+        code = supervisor.returncode
+        return Exit(code=128 - code if code < 0 else code,  # killed by signal N: 128 + N
+                    duration_ms=round((time.monotonic() - started) * 1000),
+                    timed_out=supervisor.timed_out, interrupted=supervisor.interrupted)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc)
 
 
 def _spawn(command: str, env: Mapping[str, str], cwd: str) -> subprocess.Popen[bytes]:
@@ -132,6 +102,7 @@ def _spawn(command: str, env: Mapping[str, str], cwd: str) -> subprocess.Popen[b
         bufsize=0,
     )
     for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
         _widen_pipe(pipe.fileno())
     return proc
 
@@ -146,139 +117,44 @@ def _widen_pipe(fd: int) -> None:
             fcntl.fcntl(fd, setsz, CHUNK)
 
 
-def _not_started(message: str, out: _Output, err: _Output, started: float) -> CommandResult:
-    err.take((message + "\n").encode("utf-8", "replace"))
+def _not_started(message: str, out: Sink, err: Sink, started: float) -> Exit:
+    err.take(f"runbook: {message}\n".encode("utf-8", "replace"))
     out.finish()
     err.finish()
-    return _build(out, err, NOT_STARTED, started, timed_out=False, interrupted=False)
+    return Exit(NOT_STARTED, round((time.monotonic() - started) * 1000), error=message)
 
 
-def _result(sup: _Supervisor, out: _Output, err: _Output, started: float) -> CommandResult:
-    code = sup.returncode
-    exit_code = 128 - code if code < 0 else code  # killed by signal N: 128 + N, as sh does
-    return _build(out, err, exit_code, started, sup.timed_out, sup.interrupted)
+def process_start(pid: int) -> str | None:
+    """A process's start time in clock ticks since boot, with the boot's id: together with
+    the pid they name one process, also after the pid is reused (None when unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return f"{boot}:{int(fields[19])}"
 
 
-def _build(
-    out: _Output,
-    err: _Output,
-    exit_code: int,
-    started: float,
-    timed_out: bool,
-    interrupted: bool,
-) -> CommandResult:
-    return CommandResult(
-        exit_code=exit_code,
-        duration_ms=round((time.monotonic() - started) * 1000),
-        stdout=out.digest(),
-        stderr=err.digest(),
-        captured=out.captured(),
-        capture_truncated=out.capture_truncated,
-        timed_out=timed_out,
-        interrupted=interrupted,
-    )
-
-
-class _Logs:
-    """The output log files of one command; one descriptor per distinct path."""
-
-    def __init__(self) -> None:
-        self._fds: dict[Path, int] = {}
-
-    def open(self, path: Path | None) -> int | None:
-        if path is None:
-            return None
-        path = Path(path).absolute()
-        if path not in self._fds:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-            self._fds[path] = os.open(path, flags, 0o644)
-        return self._fds[path]
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
-
-
-class _Output:
-    """One output stream on its way out: masked, counted, hashed, tailed, logged, echoed."""
-
-    def __init__(self, name: str, masking: StreamMasker, echo: Echo | None, capture: bool):
-        self.name = name
-        self.log: int | None = None
-        self.capture_truncated = False
-        self._masking = masking
-        self._echo = echo
-        self._sha = hashlib.sha256()
-        self._size = 0
-        self._tail = b""
-        self._captured: list[bytes] | None = [] if capture else None
-        self._captured_size = 0
-
-    def take(self, raw: bytes) -> None:
-        """Pass one chunk read from the pipe."""
-        self._emit(self._masking.feed(raw))
-
-    def finish(self) -> None:
-        """End of stream: release what masking held back."""
-        self._emit(self._masking.flush())
-
-    def digest(self) -> StreamDigest:
-        return StreamDigest(self._size, self._sha.hexdigest(), _tail_text(self._tail, self._size))
-
-    def captured(self) -> str | None:
-        if self._captured is None:
-            return None
-        return b"".join(self._captured).decode("utf-8", "replace")
-
-    def _emit(self, data: bytes) -> None:
-        if not data:
-            return
-        self._size += len(data)
-        self._sha.update(data)
-        if len(data) >= TAIL_BYTES:
-            self._tail = data[-TAIL_BYTES:]
-        else:
-            self._tail = (self._tail + data)[-TAIL_BYTES:]
-        if self.log is not None:
-            _write_all(self.log, data)
-        if self._captured is not None:
-            self._capture(data)
-        if self._echo is not None:
-            self._echo(self.name, data)
-
-    def _capture(self, data: bytes) -> None:
-        room = CAPTURE_LIMIT - self._captured_size
-        if len(data) > room:
-            data = data[:room]
-            self.capture_truncated = True
-        if data:
-            self._captured.append(data)
-            self._captured_size += len(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _tail_text(tail: bytes, total: int) -> str:
-    if total > len(tail):
-        # The cut may have split a UTF-8 sequence: drop its continuation bytes.
-        skip = 0
-        while skip < min(3, len(tail)) and 0x80 <= tail[skip] < 0xC0:
-            skip += 1
-        tail = tail[skip:]
-    lines = tail.decode("utf-8", "replace").splitlines(keepends=True)
-    return "".join(lines[-TAIL_LINES:])
+def group_alive(pgid: int, start: str | None = None) -> bool:
+    """Whether process group `pgid` still has a live member; with `start`, also whether it
+    is the same group (its leader, if still there, started then)."""
+    if not _group_alive(pgid):
+        return False
+    if start is None:
+        return True
+    leader = process_start(pgid)
+    # A pid stays reserved while a group of that id has members, so a live group without
+    # its leader is the one that was recorded; a leader with another start time is not.
+    return leader is None or leader == start
 
 
 class _Stopper:
     """A run's end of interrupt(): a self-pipe that wakes its select loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: LocalExecutor) -> None:
+        self.owner = owner
         self.read_fd = -1
         self._write_fd = -1
 
@@ -286,15 +162,15 @@ class _Stopper:
         self.read_fd, self._write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self._write_fd, False)
-        with _lock:
-            _active.add(self)
+        with self.owner._lock:
+            self.owner._active.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
         # Under the lock, so interrupt() never writes to a descriptor number that has
         # been closed and reused meanwhile.
-        with _lock:
-            _active.discard(self)
+        with self.owner._lock:
+            self.owner._active.discard(self)
             os.close(self.read_fd)
             os.close(self._write_fd)
 
@@ -319,7 +195,7 @@ class _Supervisor:
     def __init__(
         self,
         proc: subprocess.Popen[bytes],
-        outputs: tuple[_Output, _Output],
+        outputs: tuple[Sink, Sink],
         stopper: _Stopper,
         timeout: float | None,
         grace: float,
@@ -332,17 +208,18 @@ class _Supervisor:
         self.returncode = 0
         self.timed_out = False
         self.interrupted = False
+        assert proc.stdout is not None and proc.stderr is not None
+        self._pipes = (proc.stdout, proc.stderr)
         self._outputs = {proc.stdout.fileno(): outputs[0], proc.stderr.fileno(): outputs[1]}
         self._exited_at: float | None = None
         self._term_at: float | None = None
         self._kill_at: float | None = None
         self._pidfd: int | None = None
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: selectors.BaseSelector = _new_selector()
 
     def supervise(self) -> None:
         """Run the loop; on any exception the whole group is killed before it propagates."""
         try:
-            self._selector = _new_selector()
             self._register()
             self._loop()
             # Pipes still open here are held by a background process: stop reading them.
@@ -478,10 +355,9 @@ class _Supervisor:
             self._await_group_end()
         if self._pidfd is not None:
             os.close(self._pidfd)
-        if self._selector is not None:
-            self._selector.close()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
+        self._selector.close()
+        for pipe in self._pipes:
+            pipe.close()
 
 
 def _new_selector() -> selectors.BaseSelector:

@@ -1,0 +1,108 @@
+"""One shell command of a step: run through the step's executor, streamed, masked, recorded.
+
+The executor only moves bytes; everything a reader of the record relies on happens here and
+in `executors.streams`, the same for every target: the masked command and its directory in
+`command_started`, the digests and tails of both streams and their logs in
+`command_finished`, the step's timeout as the command's limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import Interrupted, StepFailed
+from ..executors import CommandSpec, Exit
+from ..executors.streams import Output, StreamDigest
+from .runtime import Frame, Runtime
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one command: how it ended and what it printed."""
+
+    exit: Exit
+    stdout: StreamDigest
+    stderr: StreamDigest
+    captured: str | None
+
+    @property
+    def exit_code(self) -> int:
+        return self.exit.code
+
+    @property
+    def duration_ms(self) -> int:
+        return self.exit.duration_ms
+
+
+def run_command(rt: Runtime, command: str, frame: Frame, capture: bool) -> CommandResult:
+    """Run one shell command for the current step, recorded and streamed."""
+    step = frame.step
+    left = rt.time_left(frame)
+    if left is not None and left <= 0:
+        raise StepFailed(f"timed out (timeout {step_timeout_text(frame)})")
+    started = rt.record("command_started", step=step.name, command=command,
+                        cwd=str(step.cwd), phase=frame.phase)
+    assert started is not None
+    out_log, out_name = rt.recorder.output(started["seq"], step.name, "stdout")
+    err_log, err_name = rt.recorder.output(started["seq"], step.name, "stderr")
+    out = Output("stdout", rt.masker.stream(), out_log, rt.display.output, capture)
+    err = Output("stderr", rt.masker.stream(), err_log, rt.display.output)
+    groups = _Groups(rt)
+    spec = CommandSpec(command, env=step.env, cwd=str(step.cwd), timeout=left,
+                       on_start=groups.started if rt.processes is not None else None)
+    try:
+        ended = rt.executors.for_target(None).run(spec, out, err)
+    finally:
+        out_log.close()
+        err_log.close()
+        groups.ended()
+    result = CommandResult(ended, out.digest(), err.digest(), out.captured())
+    rt.record(
+        "command_finished", step=step.name, command=command, cwd=str(step.cwd),
+        exit_code=ended.code, duration_ms=ended.duration_ms,
+        stdout={**_digest(result.stdout), "log": out_name},
+        stderr={**_digest(result.stderr), "log": err_name},
+        log=out_name, timed_out=ended.timed_out, phase=frame.phase)
+    if ended.interrupted:
+        raise Interrupted()
+    if ended.timed_out:
+        raise StepFailed(f"timed out (timeout {step_timeout_text(frame)}); the command's "
+                         "process group was stopped")
+    return result
+
+
+class _Groups:
+    """Tells the run lock of a command's process group while it lives (LANGUAGE.md §6.5)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.infos: list[dict] = []
+
+    def started(self, info: dict) -> None:
+        self.infos.append(info)
+        self.rt.processes.note_process(info)
+
+    def ended(self) -> None:
+        for info in self.infos:
+            self.rt.processes.clear_process(info)
+
+
+def command_failure(rt: Runtime, result: CommandResult, command: str) -> str:
+    """One line saying why a command failed."""
+    tail = result.stderr.tail.strip().splitlines()
+    last = f": {tail[-1][:200]}" if tail else ""
+    first_line = command.strip().splitlines()[0] if command.strip() else command
+    shown = rt.mask(first_line)[:80]
+    return f"command exited with {result.exit_code} ({shown}){last}"
+
+
+def _digest(stream: StreamDigest) -> dict:
+    return {"bytes": stream.bytes, "sha256": stream.sha256, "tail": stream.tail}
+
+
+def step_timeout_text(frame: Frame) -> str:
+    """The step's timeout as written, for messages."""
+    timeout = frame.step.unit.timeout
+    if timeout is None:
+        return "?"
+    return getattr(timeout, "text", None) or "set"

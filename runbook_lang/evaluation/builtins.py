@@ -1,0 +1,145 @@
+"""The builtin functions: one table, read by the checker and by the evaluator.
+
+Each entry names the function, the types of its parameters (`any` for any value; the first
+`required` must be given), the type of its result (None when only the run knows it, as for
+`json()`), and the implementation the evaluator calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EvalError
+from .values import to_text, type_name
+
+NUMERIC = (int, float)
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A builtin function: its signature, for the checker, and its implementation."""
+
+    name: str
+    params: tuple[str, ...]
+    required: int
+    result: str | None
+    apply: Callable[..., Any]
+
+    @property
+    def min_args(self) -> int:
+        """The fewest arguments a call may give."""
+        return self.required
+
+    @property
+    def max_args(self) -> int:
+        """The most arguments a call may give."""
+        return len(self.params)
+
+
+def _number(value):
+    if isinstance(value, bool):
+        raise EvalError("number() of a bool")
+    if isinstance(value, NUMERIC):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise EvalError(f"number(): {value[:80]!r} is not a number") from None
+    raise EvalError(f"number() of {type_name(value)}")
+
+
+def _int(value):
+    if isinstance(value, bool):
+        return int(value)
+    return int(_named("int", value))
+
+
+def _float(value):
+    if isinstance(value, bool):
+        return float(value)
+    return float(_named("float", value))
+
+
+def _named(name: str, value):
+    """number()'s conversion, with errors that name the builtin the author called."""
+    try:
+        return _number(value)
+    except EvalError as error:
+        raise EvalError(str(error).replace("number()", f"{name}()", 1)) from None
+
+
+def _to_bool(value):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off", ""):
+            return False
+        raise EvalError(f"bool(): {value[:80]!r} is not true or false")
+    if isinstance(value, NUMERIC):
+        return value != 0
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    raise EvalError(f"bool() of {type_name(value)}")
+
+
+def _len(value):
+    if isinstance(value, (str, list, dict)):
+        return len(value)
+    raise EvalError(f"len() of {type_name(value)}")
+
+
+def _text_fn(name: str, fn):
+    def apply(value):
+        if not isinstance(value, str):
+            raise EvalError(f"{name}() needs text, got {type_name(value)}")
+        return fn(value)
+    return apply
+
+
+def _json(value):
+    if not isinstance(value, str):
+        raise EvalError(f"json() needs text, got {type_name(value)}")
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as error:
+        raise EvalError(f"json(): not valid JSON ({error.msg} at character {error.pos})") \
+            from None
+
+
+def _getenv(name, default=""):
+    if not isinstance(name, str):
+        raise EvalError("getenv() needs a variable name")
+    return os.environ.get(name, default)
+
+
+def _table(*builtins: Builtin) -> dict[str, Builtin]:
+    return {builtin.name: builtin for builtin in builtins}
+
+
+BUILTINS: dict[str, Builtin] = _table(
+    Builtin("number", ("any",), 1, "number", _number),
+    Builtin("int", ("any",), 1, "int", _int),
+    Builtin("float", ("any",), 1, "float", _float),
+    Builtin("str", ("any",), 1, "string", to_text),
+    Builtin("bool", ("any",), 1, "bool", _to_bool),
+    Builtin("len", ("any",), 1, "int", _len),
+    Builtin("lower", ("string",), 1, "string", _text_fn("lower", str.lower)),
+    Builtin("upper", ("string",), 1, "string", _text_fn("upper", str.upper)),
+    Builtin("trim", ("string",), 1, "string", _text_fn("trim", str.strip)),
+    Builtin("json", ("string",), 1, None, _json),
+    Builtin("getenv", ("string", "string"), 1, "string", _getenv),
+    Builtin("raw", ("any",), 1, "string", to_text),
+)
