@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    LOCK_DIR,
     OPERATOR,
     events,
     finished,
@@ -548,6 +549,11 @@ def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws
         wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
                  what="the hanging step")
         group = int(pid_file.read_text())
+        # The command starts before runbook notes its group in the lock: a kill -9 in
+        # between leaves nothing to refuse on, so wait for the note.
+        wait_for(lambda: any(f'"pgid": {group},' in lock.read_text(errors="replace")
+                             for lock in LOCK_DIR.iterdir() if lock.is_file()),
+                 what="the lock to note the command's process group")
         proc.kill()
         proc.communicate(timeout=30)
         run_dir = the_run(ws)
