@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    LOCK_DIR,
     OPERATOR,
     events,
     finished,
@@ -243,6 +244,7 @@ def test_a_rejection_by_approve_ends_the_resumed_run_as_rejected(ws):
     assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
 
 
+@pytest.mark.slow  # waits out the gate's timeout in real time
 def test_a_gate_past_its_timeout_ends_the_run_as_rejected_and_rolls_back(ws):
     assert ws.run("resume_gate_timeout").exit_code == 3
     run_id = the_run(ws).name
@@ -547,6 +549,11 @@ def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws
         wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
                  what="the hanging step")
         group = int(pid_file.read_text())
+        # The command starts before runbook notes its group in the lock: a kill -9 in
+        # between leaves nothing to refuse on, so wait for the note.
+        wait_for(lambda: any(f'"pgid": {group},' in lock.read_text(errors="replace")
+                             for lock in LOCK_DIR.iterdir() if lock.is_file()),
+                 what="the lock to note the command's process group")
         proc.kill()
         proc.communicate(timeout=30)
         run_dir = the_run(ws)
