@@ -7,9 +7,8 @@ stops at the first problem.
 
 from __future__ import annotations
 
-import re
-
 from ..evaluation.params import pattern_matches
+from ..evaluation.regex import PatternError, compile_pattern
 from ..evaluation.values import type_name
 from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic
@@ -19,7 +18,7 @@ from ..syntax.walk import name_node, names_in
 from .constants import NOTHING, constant, pattern_text, same_value, show
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol, assigned_variables
 from .statements import StatementChecker
-from .typecheck import ExpressionChecker, article, assignable, compile_pattern
+from .typecheck import ExpressionChecker, article, assignable
 
 __all__ = ["RESERVED", "Analyser", "analyse"]
 
@@ -198,8 +197,9 @@ class Analyser:
                 return
             try:
                 compile_pattern(text)
-            except re.error as error:
-                self.error("E232", f"invalid pattern: {error}", item.pattern.span)
+            except PatternError as error:
+                self.error("E232", f"invalid pattern: {error.message}", item.pattern.span,
+                           error.hint)
                 return
             if default is not NOTHING and isinstance(default, str) \
                     and not pattern_matches(text, default):

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import difflib
-import re
-import warnings
 from collections.abc import Callable
 
 from ..evaluation.builtins import BUILTINS
+from ..evaluation.regex import PatternError, compile_pattern
 from ..syntax import nodes as n
 from ..syntax.lexicon import RESERVED
 from ..syntax.loader import Module
@@ -225,8 +224,9 @@ class ExpressionChecker:
                 if text is not None:
                     try:
                         compile_pattern(text)
-                    except re.error as error:
-                        self.error("E232", f"invalid regular expression: {error}", e.right.span)
+                    except PatternError as error:
+                        self.error("E232", f"invalid regular expression: {error.message}",
+                                   e.right.span, error.hint)
             return "bool"
         return self.arithmetic(e, left, right)
 
@@ -284,13 +284,6 @@ def article(type_name: str | None) -> str:
              "bool": "a bool", "duration": "a duration", "list": "a list",
              "module": "a module", None: "a value"}
     return names.get(type_name, f"a {type_name}")
-
-
-def compile_pattern(pattern: str) -> re.Pattern:
-    """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return re.compile(pattern)
 
 
 def suggest(name: str, candidates) -> str:

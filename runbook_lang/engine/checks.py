@@ -80,7 +80,7 @@ class Checks:
                             polling=f"for {window} every {every}, tolerate {tolerate}")
             return
         if not isinstance(tolerate, int) or isinstance(tolerate, bool):
-            raise StepFailed(f"`tolerate` needs an int, got {to_text(tolerate)!r}")
+            raise StepFailed(f"`tolerate` needs an int, got {self.rt.shown(tolerate)}")
         self.run_watch(title, st, window, every, tolerate, frame)
 
     def run_watch(self, title, st: n.Watch, window, every, tolerate: int, frame: Frame) -> None:
@@ -159,29 +159,28 @@ class Checks:
             try:
                 ok = evaluator.eval(expect.expr)
                 if not isinstance(ok, bool):
-                    raise EvalError(f"`expect` needs a bool, got {to_text(ok)!r}")
-                actual = _actual(expect.expr, evaluator, frame)
+                    raise EvalError("`expect` needs a bool, got {0}", to_text(ok), width=200)
+                actual = _actual(expect.expr, evaluator, frame, self.rt.mask)
             except EvalError as error:
-                ok, actual = False, f"error: {error}"
+                ok, actual = False, f"error: {error.render(self.rt.mask)}"
             results.append({"expr": text, "actual": actual, "ok": ok})
         return results
 
 
-def _actual(expr, evaluator, frame: Frame) -> str:
+def _actual(expr, evaluator, frame: Frame, mask) -> str:
     """What the expectation saw: the operands of a comparison, or the value itself."""
     if expr.kind == "binary" and expr.op not in ("and", "or"):
         parts = []
         for side in (expr.left, expr.right):
             if side.kind in ("literal", "duration", "string", "list"):
                 continue
-            parts.append(f"{frame.source(side)} = {_short(evaluator.eval(side))}")
-        return ", ".join(parts) or _short(evaluator.eval(expr))
-    return f"{frame.source(expr)} = {_short(evaluator.eval(expr))}"
+            parts.append(f"{frame.source(side)} = {_short(evaluator.eval(side), mask)}")
+        return ", ".join(parts) or _short(evaluator.eval(expr), mask)
+    return f"{frame.source(expr)} = {_short(evaluator.eval(expr), mask)}"
 
 
-def _short(value) -> str:
-    text = to_text(value)
+def _short(value, mask) -> str:
+    # Masked before it is quoted and cut: a cut or escaped secret would escape the mask.
+    text = mask(to_text(value))
     text = text if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(text)
     return text if len(text) <= 200 else text[:197] + "…"
-
-
