@@ -195,7 +195,7 @@ class AstBuilder:
     @_meta
     def string(self, meta, children):
         tok = children[0]
-        if len(tok.value) > MAX_STRING_CHARS:
+        if len(tok.value) - 2 * _quotes(tok.value) > MAX_STRING_CHARS:
             return self._string_too_long(tok)
         start = self._abs(tok.start_pos)
         pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
@@ -222,8 +222,9 @@ class AstBuilder:
     def _string_too_long(self, tok: Token):
         # Reported at the opening quotes: the rest may be megabytes. An empty string stands
         # in for it, so that nothing else is said about its text.
-        quotes = 3 if tok.value.startswith('"""') else 1
-        self.error("E105", f"string literal too long: {len(tok.value):,} characters, more "
+        quotes = _quotes(tok.value)
+        self.error("E105", f"string literal too long: {len(tok.value) - 2 * quotes:,} "
+                   "characters, more "
                    f"than the {MAX_STRING_CHARS:,} a literal may hold",
                    self.span(tok.start_pos, tok.start_pos + quotes),
                    "read large text at run time instead, e.g. `run \"cat FILE\" into text`")
@@ -817,3 +818,8 @@ def _keyword(statement) -> str:
     """The keyword a statement starts with, for messages."""
     return {"task_call": "task call", "check": "check", "expect": "expect"}.get(
         statement.kind, statement.kind)
+
+
+def _quotes(text: str) -> int:
+    """How many quotes open a string token: 3 for a triple-quoted string, else 1."""
+    return 3 if text.startswith('"""') else 1
