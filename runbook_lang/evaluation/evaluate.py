@@ -188,8 +188,10 @@ def binary(op: str, left, right):
         try:
             return search(right, left)
         except PatternError as error:
-            # RE2's reason quotes the pattern, which may be built from a secret.
-            raise EvalError("invalid regular expression {0}: {1}", right, error.message,
+            # The pattern may be built from a secret: it is shown as a value (masked whole),
+            # and RE2's reason without the piece of the pattern it quotes after its colon,
+            # which the mask could not recognise as part of a secret.
+            raise EvalError("invalid regular expression {0}: " + error.general(), right,
                             width=200) from None
     return _arithmetic(op, left, right)
 

@@ -35,6 +35,11 @@ class PatternError(ValueError):
         self.message = message
         self.hint = hint
 
+    def general(self) -> str:
+        """The reason without the piece of the pattern RE2 quotes after `: `, and with no
+        braces (it becomes the text of an EvalError)."""
+        return self.message.partition(": ")[0].replace("{", "(").replace("}", ")")
+
 
 @lru_cache(maxsize=256)
 def compile_pattern(pattern: str):
