@@ -1,4 +1,5 @@
-"""Benchmark of the process boundary (runbook_lang.executors.shell) against the `sh` library.
+"""Benchmark of the process boundary (the local executor, runbook_lang.executors.local, with
+its output sinks) against the `sh` library.
 
     python bench/bench_shell.py [--calls 300] [--megabytes 400]
 
@@ -21,13 +22,43 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runbook_lang.evaluation.masking import Masker  # noqa: E402
-from runbook_lang.executors.shell import run_command  # noqa: E402
+from runbook_lang.executors import CommandSpec  # noqa: E402
+from runbook_lang.executors.local import LocalExecutor  # noqa: E402
+from runbook_lang.executors.streams import Output  # noqa: E402
+from runbook_lang.store.files import FileLog  # noqa: E402
+
+
+@dataclass
+class Ran:
+    """What a call tells: the digests, the capture."""
+
+    stdout: object
+    captured: str | None
+
+
+def run_command(command: str, *, env, cwd: str, masker: Masker, stdout_log: Path | None,
+                stderr_log: Path | None, capture: bool = False, timeout: float | None = None,
+                grace: float = 5.0) -> Ran:
+    """One command through the local executor, with the run's sinks (masking, digests, logs),
+    as the interpreter runs it."""
+    out = Output("stdout", masker.stream(), FileLog(stdout_log) if stdout_log else None,
+                 None, capture)
+    err = Output("stderr", masker.stream(), FileLog(stderr_log) if stderr_log else None)
+    try:
+        LocalExecutor(Path(cwd), env).run(CommandSpec(command, timeout=timeout, grace=grace),
+                                          out, err)
+    finally:
+        for sink in (out, err):
+            if sink.log is not None:
+                sink.log.close()
+    return Ran(out.digest(), out.captured())
 
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 SECRET = "s3cr3t-token-value"

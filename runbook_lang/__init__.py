@@ -22,8 +22,9 @@ from .version import __version__
 __all__ = ["__version__", "approve", "check", "check_text", "load", "plan", "resume", "run"]
 
 if TYPE_CHECKING:
+    from .engine.approve import ApproveRequest
     from .engine.plan import Plan
-    from .engine.resumption import AlreadySucceeded, ApproveRequest, ResumeRequest
+    from .engine.resumption import AlreadySucceeded, ResumeRequest
     from .engine.session import RunRequest, RunResult
     from .store import RunStore
     from .syntax.diagnostics import Diagnostic
@@ -95,6 +96,6 @@ def resume(request: ResumeRequest, store: RunStore, display_for=None,
 
 def approve(request: ApproveRequest, store: RunStore, clock=None) -> str:
     """Keep a gate decision for a run that waits; returns what to tell the person."""
-    from .engine.resumption import approve as approve_run
+    from .engine.approve import approve as approve_run
 
     return approve_run(request, store, clock)

@@ -59,6 +59,10 @@ def build_parser():
                      help="write the transcript under DIR instead of .runbook/runs")
     run.add_argument("--output", choices=["text", "json"], default="text",
                      help="json: the plan or the run summary as JSON on stdout")
+    run.add_argument("--sign-with", metavar="KEY",
+                     help="seal the transcript's head at every stop with this SSH key "
+                          "(default: RUNBOOK_SIGNING_KEY, or under `signers` a key in "
+                          "ssh-agent listed for you)")
     resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
     resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT",
                         help="default: the newest unfinished run here")
@@ -68,6 +72,8 @@ def build_parser():
     resume.add_argument("--allow-changed", action="store_true",
                         help="continue although the runbook changed since the run started")
     resume.add_argument("--output", choices=["text", "json"], default="text")
+    resume.add_argument("--sign-with", metavar="KEY",
+                        help="seal the transcript's head at every stop with this SSH key")
 
     approve = sub.add_parser("approve", help="record a decision for a run waiting at a gate")
     approve.add_argument("run_id", metavar="RUN_ID")
@@ -75,6 +81,10 @@ def build_parser():
     approve.add_argument("--as", dest="as_name", metavar="NAME", required=True)
     approve.add_argument("--reject", action="store_true")
     approve.add_argument("--reason", metavar="TEXT")
+    approve.add_argument("--key", metavar="FILE",
+                         help="sign the decision with this SSH key (a private key, or a "
+                              "public key whose private half ssh-agent holds); under "
+                              "`signers` the default is a key in ssh-agent listed for NAME")
 
     fmt = sub.add_parser("fmt", help="rewrite runbook files into the canonical layout")
     fmt.add_argument("files", nargs="+", metavar="FILE")
@@ -92,8 +102,15 @@ def build_parser():
     init.add_argument("file", metavar="FILE")
     init.add_argument("--template", choices=["basic", "deploy", "incident"], default="basic")
 
-    verify = sub.add_parser("verify", help="check a transcript's hash chain and output logs")
+    verify = sub.add_parser("verify", help="check a transcript's hash chain, head, snapshot "
+                            "and output logs (and signatures, with --signers)")
     verify.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
+    verify.add_argument("--signers", metavar="FILE",
+                        help="an allowed-signers file: check the head's seal and every "
+                             "signed gate decision")
+    verify.add_argument("--head", metavar="HASH",
+                        help="the head hash kept elsewhere (as verify printed it): the "
+                             "transcript must end there")
 
     show = sub.add_parser("show", help="the audit report of a run")
     show.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
 from pgcluster import pg_cluster, pg_empty_db, pg_store  # noqa: F401
@@ -29,6 +30,14 @@ from pgruns import pg_as, pg_paused, pg_runner  # noqa: F401
 from sshfleet import fleet  # noqa: F401  (the SSH test fleet: a real sshd, see sshfleet.py)
 
 from runbook_lang import __version__
+
+# Generated cases (hypothesis): a bounded number in CI, a long search on demand with
+# HYPOTHESIS_PROFILE=long. No deadline: the cases run real shells on a shared machine.
+settings.register_profile("ci", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "run"
 RUNBOOK = Path(sys.executable).with_name("runbook")

@@ -98,9 +98,10 @@ def copy_folder(kind: str, target: Path) -> Path:
 
 
 def strip_spans(value):
-    """A JSON value without any `span` or `path_span` key, at any depth."""
+    """A JSON value without any `span` or `…_span` key (places), at any depth."""
     if isinstance(value, dict):
-        return {k: strip_spans(v) for k, v in value.items() if k not in ("span", "path_span")}
+        return {k: strip_spans(v) for k, v in value.items()
+                if k != "span" and not k.endswith("_span")}
     if isinstance(value, list):
         return [strip_spans(v) for v in value]
     return value

@@ -383,7 +383,7 @@ def test_an_exported_run_verifies_offline(pg_as, pg_paused, tmp_path):
     assert (dest / out_name).read_bytes() == big
     assert (dest / err_name).read_bytes() == b""
     assert (dest / "runbook.snapshot").read_bytes() == SNAPSHOT
-    assert json.loads((dest / "head").read_text()) == {"records": 6, "head": writer.head}
+    assert json.loads((dest / "head").read_text()) == {"seq": 5, "hash": writer.head}
     decision = json.loads((dest / "approvals.jsonl").read_text())
     assert (decision["approver"], decision["reason"], decision["host"], decision["reject"]) == \
         ("alice", "checked the dashboards", "laptop", False)

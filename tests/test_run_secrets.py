@@ -1,6 +1,8 @@
 """Secrets (LANGUAGE.md §6.2): read from the environment or a file, never printed, recorded
 or logged; a missing secret stops a real run before any step."""
 
+import json
+
 import pytest
 from conftest import CANARY, Workspace
 
@@ -149,3 +151,57 @@ def test_step_titles_and_for_step_names_show_a_secret_as_stars(ws):
     assert result.exit_code == 0, result.output
     for shown in (result.stdout, result.stderr, plan.stdout):
         assert CANARY not in shown
+
+
+def test_env_values_computed_from_a_secret_are_masked(ws):
+    secret = "MiXeD-Case-Secret-42"
+    result = ws.run("secrets_env_derived", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 0, result.output
+    for form in (secret, secret.upper(), secret.lower()):
+        assert form not in result.output
+        for path in (ws.root / ".runbook").rglob("*"):
+            if path.is_file():
+                assert form.encode() not in path.read_bytes(), path
+    assert "upper is ***" in result.stdout
+    assert "lower is ***" in result.stdout
+
+
+@pytest.mark.parametrize("secret", ["quote'and\"double", "back\\slash\\n", "new\nline-secret",
+                                    "ünïcode-sécret", "x" * 300])
+def test_a_failed_check_never_shows_the_secret_in_any_form(ws, secret):
+    result = ws.run("secrets_in_checks", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 1, result.output
+    assert "token = '***'" in result.output
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], secret[:80], secret[:197]}
+    texts = [result.output] + [p.read_text(errors="replace")
+                               for p in (ws.root / ".runbook").rglob("*") if p.is_file()]
+    for text in texts:
+        for form in forms:
+            assert form not in text, form
+
+
+HOSTILE_SECRETS = ["it's \"quoted\" $HOME `x` \\ end", "tab\there-and-more", "ünï-çødé-sécret",
+                   "semi;colon&amp|pipe", "dollar$(id)paren", "new\nline-in-secret"]
+
+
+@pytest.mark.parametrize("secret", HOSTILE_SECRETS)
+def test_a_secret_quoted_into_any_context_is_masked_in_every_record(ws, secret):
+    result = ws.run("secrets_quoted", env={"CANARY_TOKEN": secret})
+    assert result.exit_code == 0, result.output
+    plan = ws.run("secrets_quoted", "--dry-run", env={"CANARY_TOKEN": secret})
+    texts = [result.output, plan.output] + [
+        p.read_text(errors="replace") for p in (ws.root / ".runbook").rglob("*") if p.is_file()]
+    pieces = [piece for piece in secret.replace("\n", " ").split() if len(piece) >= 4]
+    for text in texts:
+        assert secret not in text
+        for piece in pieces:
+            assert piece not in text, piece
+    commands = [r["command"] for r in events_of(ws)]
+    assert len(commands) == 6 and all("***" in c for c in commands), commands
+
+
+def events_of(ws) -> list[dict]:
+    run_dir = next((ws.root / ".runbook" / "runs").iterdir())
+    records = [json.loads(line) for line in
+               (run_dir / "transcript.jsonl").read_text().splitlines()]
+    return [r for r in records if r["event"] == "command_started"]

@@ -548,6 +548,21 @@ def test_git_tag_default_message_and_push(ws, repo):
     assert git(remote, "tag", "-l") == "v1.5.0"
 
 
+def test_git_tag_takes_any_repository_path(ws, repo):
+    """`"… $(git -C {{repo}} …)"`: the path is one word inside `$(…)` in double quotes too."""
+    hostile = ws.root / "src;touch canary;x"
+    repo.rename(hostile)
+    result = run_book(ws, """
+        import "std/git" as git
+        param repo: string
+        step tag "Tag" { git.tag(name: "v1.5.0", repo: repo) }
+    """, "--param", f"repo={hostile.name}", env=GIT_ENV)
+    assert result.exit_code == 0, result.output
+    assert "as v1.5.0" in result.output
+    assert git(hostile, "cat-file", "-t", "v1.5.0") == "tag"
+    assert not (ws.root / "canary").exists()
+
+
 # ---------------------------------------------------------------------- std/metrics
 
 

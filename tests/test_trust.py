@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ import pytest
 from conftest import alive, read_transcript, run_dirs, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from keys import Agent, fingerprint, make_key, pub_of, public, running_agent, write_signers
 
 from runbook_lang.trust import (
     ApprovalStatement,
@@ -53,30 +53,6 @@ RUN = "20261129T161342Z-3f9a1c"
 
 # --- keys, signers, agent ------------------------------------------------------------------
 
-def make_key(path: Path, kind: str, passphrase: str = "") -> Path:
-    """A new key pair made by ssh-keygen; the private key's path."""
-    bits = ["-b", "2048"] if kind == "rsa" else []
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, *bits, "-N", passphrase, "-C", path.name,
-                    "-f", str(path)], check=True, stdin=subprocess.DEVNULL)
-    return path
-
-
-def pub_of(key: Path) -> Path:
-    return key.with_name(key.name + ".pub")
-
-
-def public(key: Path) -> str:
-    """'TYPE BASE64' of a key pair, as an allowed-signers line wants it."""
-    return " ".join(pub_of(key).read_text().split()[:2])
-
-
-def fingerprint(key: Path) -> str:
-    """The key's fingerprint as `ssh-keygen -l` prints it."""
-    out = subprocess.run(["ssh-keygen", "-l", "-f", str(pub_of(key))],
-                         capture_output=True, text=True, check=True).stdout
-    return out.split()[1]
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict[str, Path]:
     """alice (ed25519), bob (RSA), mallory (listed nowhere), carol (passphrase 'sesame')."""
@@ -85,11 +61,6 @@ def keys(tmp_path_factory) -> dict[str, Path]:
             "bob": make_key(root / "bob", "rsa"),
             "mallory": make_key(root / "mallory", "ed25519"),
             "carol": make_key(root / "carol", "ed25519", passphrase="sesame")}
-
-
-def write_signers(path: Path, *lines: str) -> Path:
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
 
 
 @pytest.fixture
@@ -108,39 +79,12 @@ def no_outside_agent(monkeypatch):
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
 
 
-class Agent:
-    """An ssh-agent of our own, on a socket in a private directory."""
-
-    def __init__(self, sock: Path, proc: subprocess.Popen) -> None:
-        self.sock, self.proc = sock, proc
-
-    def add(self, key: Path, passphrase: str | None = None) -> None:
-        env = {**os.environ, "SSH_AUTH_SOCK": str(self.sock)}
-        if passphrase is not None:
-            # ssh-add reads a passphrase through SSH_ASKPASS when told to; nothing is typed.
-            askpass = self.sock.parent / "askpass.sh"
-            askpass.write_text(f"#!/bin/sh\necho '{passphrase}'\n")
-            askpass.chmod(0o700)
-            env.update(SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force")
-        subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True,
-                       stdin=subprocess.DEVNULL, start_new_session=True, capture_output=True)
-
-
 @pytest.fixture
 def agent(monkeypatch) -> Iterator[Agent]:
     """A running ssh-agent (killed after the test); SSH_AUTH_SOCK points at it."""
-    home = Path(tempfile.mkdtemp(prefix="agent-"))  # short: a socket path is < 108 bytes
-    sock = home / "sock"
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    try:
-        wait_for(sock.exists, what="ssh-agent's socket")
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
-        yield Agent(sock, proc)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
+    with running_agent() as started:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(started.sock))
+        yield started
 
 
 def public_only(tmp_path: Path, key: Path) -> Path:
@@ -618,7 +562,7 @@ def test_a_real_transcripts_head_is_sealed_and_checked(ws, keys, signers, agent)
     (run_dir,) = run_dirs(ws.root / ".runbook" / "runs")
     seq, digest, time = last_record(run_dir)
     anchor = json.loads((run_dir / "head").read_text())
-    assert (anchor["records"], anchor["head"]) == (seq + 1, digest)
+    assert (anchor["seq"], anchor["hash"]) == (seq, digest)
     agent.add(keys["alice"])
     seal = seal_head(run_dir.name, seq, digest, "alice")
     (run_dir / "head.sig").write_text(seal.to_json())

@@ -16,6 +16,7 @@ from ..syntax.lexicon import RESERVED, TYPES
 from ..syntax.loader import Module
 from ..syntax.walk import name_node, names_in
 from .constants import NOTHING, constant, pattern_text, same_value, show
+from .identity import check_identity
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol, assigned_variables
 from .statements import StatementChecker
 from .tasks import Signatures, check_recursion
@@ -43,6 +44,8 @@ def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: b
     out.extend(module.diagnostics)
     if module.ast is not None:
         out.extend(Analyser(module, is_main, signatures).run())
+        if is_main:
+            out.extend(check_identity(module, any(d.is_error for d in out)))
     for imported in module.imports.values():
         if imported is not None:
             _analyse_module(imported, out, seen, is_main=False, signatures=signatures)

@@ -14,6 +14,7 @@ from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic, at_span
 from ..syntax.loader import Module, available_stdlib
 from ..syntax.walk import assigned, children, name_node, names_in
+from .quoting import check_command_quoting
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol
 from .signatures import Need, Signature
 from .typecheck import HTTP_PROBE, RUN_PROBE, ExpressionChecker, article, suggest
@@ -68,6 +69,7 @@ class StatementChecker:
 
     def exec_run(self, st: n.Run, ctx: Context) -> None:
         self.types.check(st.command, ctx.inner(in_command=True))
+        check_command_quoting(self.report, self.module, st.command)
         if st.into is not None:
             self.assign(st.into, "string", ctx, self.types.mentions_secret(st.command, ctx))
 

@@ -4,28 +4,45 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from ..store import store_for
 
 
 def run_verify(args) -> int:
-    """Recompute the hash chain and the output digests; exit 1 naming the first bad line."""
+    """Check the record; exit 1 naming the first bad place, 0 with the head when intact."""
+    import re
+    from pathlib import Path
+
+    from ..engine.audit import audit_run
+
+    head = args.head.lower() if args.head else None
+    if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head):
+        raise UsageError(f"--head {args.head}: expected the 64 hex digits of a head hash, "
+                         "as `runbook verify` prints it")
     store = store_for()
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
                          "id, a run directory or a transcript.jsonl)\n")
         return EXIT_USAGE
-    result = store.verify(ref)
-    if result.ok:
-        print(f"ok: {result.records} records, chain and output logs intact")
-        print(f"head: {result.head}")
-        return EXIT_OK
-    first = result.problems[0]
-    print(f"FAILED: {_located(first)}")
-    for problem in result.problems[1:]:
-        print(f"  also: {_located(problem)}")
-    return EXIT_FAILED
+    audit = audit_run(store, ref, signers=Path(args.signers) if args.signers else None,
+                      head=head)
+    if not audit.ok:
+        first = audit.problems[0]
+        print(f"FAILED: {_located(first)}")
+        for problem in audit.problems[1:]:
+            print(f"  also: {_located(problem)}")
+        return EXIT_FAILED
+    result = audit.chain
+    print(f"ok: {result.records} records; chain, head, snapshot and output logs intact")
+    print(f"head: {result.head}")
+    if head is not None:
+        print("the head you gave is the last record")
+    if audit.sealed is not None:
+        print(audit.sealed)
+    for decision in audit.decisions:
+        print(decision.describe())
+    return EXIT_OK
 
 
 def _located(problem) -> str:
@@ -44,8 +61,10 @@ def run_show(args) -> int:
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
         return EXIT_USAGE
+    from ..engine.audit import seal_summary
+
     records, _torn = store.records(ref)
-    report = build_report(records, store.verify(ref))
+    report = build_report(records, store.verify(ref), seal_summary(store.seal(ref)))
     renderers = {"text": render_text, "markdown": lambda r: render_text(r, markdown=True),
                  "html": render_html, "json": render_json}
     sys.stdout.write(renderers[args.format](report))

@@ -7,7 +7,8 @@ import sys
 
 from .. import approve as approve_at_gate
 from .. import resume as resume_run
-from ..engine.resumption import AlreadySucceeded, ApproveRequest, ResumeRequest
+from ..engine.approve import ApproveRequest
+from ..engine.resumption import AlreadySucceeded, ResumeRequest
 from ..errors import EXIT_OK, Refused
 from ..reporting.display import Display
 from ..reporting.outcome import print_refusal, print_result
@@ -25,7 +26,7 @@ def run_resume(args) -> int:
 
     request = ResumeRequest(args.run, args.approve or [], args.yes, args.as_name,
                             args.allow_changed, sys.stdin.isatty(),
-                            ["runbook", *sys.argv[1:]], as_json)
+                            ["runbook", *sys.argv[1:]], as_json, args.sign_with)
     try:
         result = resume_run(request, store_for(), display_for)
     except Refused as error:
@@ -42,8 +43,10 @@ def run_resume(args) -> int:
 
 
 def run_approve(args) -> int:
-    """Entry point of `runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]`."""
-    request = ApproveRequest(args.run_id, args.gate, args.as_name, args.reject, args.reason)
+    """Entry point of `runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]
+    [--key FILE]`."""
+    request = ApproveRequest(args.run_id, args.gate, args.as_name, args.reject, args.reason,
+                             args.key)
     try:
         message = approve_at_gate(request, store_for())
     except Refused as error:

@@ -180,7 +180,8 @@ def _actual(expr, evaluator, frame: Frame, mask) -> str:
 
 
 def _short(value, mask) -> str:
-    # Masked before it is quoted and cut: a cut or escaped secret would escape the mask.
+    """An actual value as a check report shows it: masked first, then quoted and cut, so
+    that no escaped or shortened form of a secret gets past the mask."""
     text = mask(to_text(value))
     text = text if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(text)
     return text if len(text) <= 200 else text[:197] + "…"

@@ -1,23 +1,27 @@
 """Approval gates: a gate never passes silently (LANGUAGE.md §6.3).
 
 Approvals come from `--approve GATE[=NAME]`, from `runbook approve` (stored with the run and
-written to the transcript on resume) or from a person at the terminal. Only names in
-`approvers` count (anyone when the gate names none), each name once, and the operator not
-at all under `self_approval false`. Without enough approvals and without a terminal the run
-pauses (exit 3) and says how to approve and resume.
+written to the transcript on resume) or from a person at the terminal. Each becomes a `Vote`
+and goes through one rule book (`consider`): only names in `approvers` count (anyone when
+the gate names none), each name once, and the operator not at all under `self_approval
+false`; under `signers`, only with a valid signature (`signoff`). Without enough approvals
+and without a terminal the run pauses (exit 3) and says how to approve and resume.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
 
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
+from ..trust import TrustError, utc_now
 from .approvals import Quorum
 from .plan import PlanStep
 from .runtime import Frame, Runtime, StepRun
+from .signoff import RunTrust, Vote, agent_key_for
 
 
 @dataclass
@@ -106,6 +110,16 @@ class Gates:
         self.rt.recorder.start(entry)
         return "approved"
 
+    @property
+    def trust(self) -> RunTrust:
+        trust = self.rt.trust
+        return trust if trust is not None else RunTrust(None, self.rt.options.operator)
+
+    @property
+    def starter(self) -> str:
+        """The operator who started the run: whom `self_approval false` excludes."""
+        return self.rt.resume.operator_at_start or self.rt.options.operator
+
     def decide(self, gate: n.Gate, instance: StepRun, rules: GateRules, number: str) -> str:
         started = time.monotonic()
         self.rt.sync()
@@ -115,6 +129,9 @@ class Gates:
         if rules.message:
             self.rt.display.line(f"    {self.rt.mask(rules.message)}")
         self.rt.display.line(f"    gate {rules.name} {rules.describe()}")
+        if self.trust.verifies:
+            self.rt.display.line(f"    each decision must be signed (signers "
+                                 f"{self.trust.signers})")
         self.show_what_follows(gate)
         # Approvals given before a pause count after a resume; new ones are recorded now.
         rules.approved.extend(self.rt.resume.prior_approvals.get(rules.name, []))
@@ -127,9 +144,11 @@ class Gates:
         verdict = self.collect_stored(rules)
         if verdict is not None:
             return self.finish(instance, rules, started, verdict)
-        self.collect_flags(rules)
-        verdict = "approved" if rules.quorum.met(rules.approved) else None
+        verdict = self.collect_flags(rules)
+        if verdict is None and rules.quorum.met(rules.approved):
+            verdict = "approved"
         if verdict is None and self.rt.options.interactive:
+            self.waiting(rules, "terminal")
             verdict = self.ask(rules, started)
         if verdict is None:
             self.pause(rules)
@@ -150,40 +169,93 @@ class Gates:
         self.interpreter.add_ran(instance)
         return "approved" if verdict == "approved" else "rejected"
 
-    def collect_flags(self, rules: GateRules) -> None:
+    # ------------------------------------------------------------------ votes
+
+    def consider(self, rules: GateRules, vote: Vote) -> str | None:
+        """Count one vote by the gate's rules: 'rejected' for a rejection that counts, else
+        None (approved and recorded, or refused and said why)."""
+        problem = rules.refusal(vote.approver, self.starter)
+        if problem is None and self.trust.verifies:
+            try:
+                check = self.trust.check(vote, rules.name)
+            except TrustError as error:  # no ssh-keygen, the signers file gone: not counted
+                # now, and looked at again by the next resume (the vote may be good).
+                vote.decision_id = None
+                self.refuse(rules, vote, f"the signature cannot be checked: {error}")
+                return None
+            if not check.verified:
+                problem = check.reason
+            elif not rules.quorum.self_approval:
+                problem = self.trust.operators_own(check)
+            if problem is None:
+                vote.key = check.fingerprint
+        if problem is not None:
+            self.refuse(rules, vote, problem)
+            return None
+        if vote.decision == "reject":
+            self.rt.record("gate_rejected", gate=rules.name, **vote.fields())
+            self.rt.display.line(f"    ✗ rejected by {vote.approver} "
+                                 f"({vote.method.replace('-', ' ')}{self.identity(vote)})",
+                                 "red")
+            return "rejected"
+        self.approve(rules, vote)
+        return None
+
+    def approve(self, rules: GateRules, vote: Vote) -> None:
+        rules.approved.append(vote.approver)
+        self.rt.record("gate_approved", gate=rules.name, **vote.fields())
+        self.rt.display.line(f"    ✓ approved by {vote.approver} ({vote.method}"
+                             f"{self.identity(vote)})", "green")
+
+    def identity(self, vote: Vote) -> str:
+        return f", signed with key {vote.key}" if vote.key else ""
+
+    def refuse(self, rules: GateRules, vote: Vote, problem: str) -> None:
+        """A vote that does not count: said where it came from; kept in the record under
+        `signers`, so that an audit sees every attempt."""
+        if self.trust.verifies:
+            self.rt.record("gate_refused", gate=rules.name, decision=vote.decision,
+                           refusal=problem, **vote.fields())
+        if vote.method == "flag":
+            self.rt.display.line(f"    --approve ignored: {problem}", "yellow")
+        elif vote.method == "terminal":
+            sys.stderr.write(f"    not counted: {problem}\n")
+        else:
+            self.rt.display.line(f"    not counted: {vote.approver}'s decision (runbook "
+                                 f"approve): {problem}", "yellow")
+
+    def collect_flags(self, rules: GateRules) -> str | None:
+        """`--approve GATE[=WHO]`; under `signers` only the operator's own, signed here with
+        the operator's key (anything else was refused before the run started)."""
         operator = self.rt.options.operator
         for who in self.rt.options.approvals.get(rules.name, []):
-            who = who or operator
-            problem = rules.refusal(who, self.rt.resume.operator_at_start or operator)
-            if problem is not None:
-                self.rt.display.line(f"    --approve ignored: {problem}", "yellow")
-                continue
-            self.approve(rules, who, "flag", "--approve on the command line")
+            vote = Vote(who or operator, "approve", "--approve on the command line", "flag",
+                        self.rt.options.host, utc_now())
+            if self.trust.verifies and self.trust.key is not None \
+                    and rules.refusal(vote.approver, self.starter) is None:
+                try:
+                    self.trust.sign(rules.name, vote, self.trust.key.spec)
+                except TrustError as error:
+                    self.refuse(rules, vote, f"cannot sign: {error}")
+                    continue
+            if self.consider(rules, vote) == "rejected":
+                return "rejected"
+        return None
 
     def collect_stored(self, rules: GateRules) -> str | None:
         """Decisions made with `runbook approve` while the run waited; 'rejected' on a no."""
-        operator = self.rt.resume.operator_at_start or self.rt.options.operator
         for decision in self.rt.resume.stored_decisions.get(rules.name, []):
-            who = decision["approver"]
-            if who in rules.approved:
+            vote = Vote.stored(decision)
+            if vote.approver in rules.approved or vote.decision_id in self.trust.recorded:
                 continue  # already in the transcript
-            if decision.get("reject"):
-                self.rt.record("gate_rejected", gate=rules.name, approver=who,
-                               method="approve-command", reason=decision.get("reason", ""),
-                               host=decision.get("host"), decided_at=decision.get("time"))
-                self.rt.display.line(f"    ✗ rejected by {who} (approve command)", "red")
+            if vote.decision_id:
+                self.trust.recorded.add(vote.decision_id)
+            if not self.trust.verifies and vote.decision == "approve" and \
+                    rules.refusal(vote.approver, self.starter) is not None:
+                continue  # as before signatures: a stale vote is skipped quietly
+            if self.consider(rules, vote) == "rejected":
                 return "rejected"
-            if rules.refusal(who, operator) is None:
-                self.approve(rules, who, "approve-command", decision.get("reason", ""),
-                             host=decision.get("host"))
         return "approved" if rules.quorum.met(rules.approved) else None
-
-    def approve(self, rules: GateRules, who: str, method: str, reason: str,
-                host: str | None = None) -> None:
-        rules.approved.append(who)
-        self.rt.record("gate_approved", gate=rules.name, approver=who, method=method,
-                       reason=reason, host=host or self.rt.options.host)
-        self.rt.display.line(f"    ✓ approved by {who} ({method})", "green")
 
     def ask(self, rules: GateRules, started: float) -> str | None:
         """Ask at the terminal until the quorum is met, someone rejects, or time runs out."""
@@ -206,7 +278,7 @@ class Gates:
         """The prompt loop of `ask`; raises TimeoutError at the deadline."""
         while not rules.quorum.met(rules.approved):
             who = self.prompt(f"    approver name [{operator}]: ", deadline) or operator
-            problem = rules.refusal(who, self.rt.resume.operator_at_start or operator)
+            problem = rules.refusal(who, self.starter)
             if problem is not None:
                 sys.stderr.write(f"    not counted: {problem}\n")
                 continue
@@ -215,13 +287,35 @@ class Gates:
                 sys.stderr.write("    answer a (approve) or r (reject)\n")
                 continue
             reason = self.prompt("    reason: ", deadline)
-            if answer.startswith("a"):
-                self.approve(rules, who, "terminal", reason)
-            else:
-                self.rt.record("gate_rejected", gate=rules.name, approver=who,
-                               method="terminal", reason=reason, host=self.rt.options.host)
+            vote = Vote(who, "approve" if answer.startswith("a") else "reject", reason,
+                        "terminal", self.rt.options.host, utc_now())
+            if self.trust.verifies and not self.sign_at_terminal(rules, vote, deadline):
+                continue
+            if self.consider(rules, vote) == "rejected":
                 return "rejected"
         return "approved"
+
+    def sign_at_terminal(self, rules: GateRules, vote: Vote, deadline: float | None) -> bool:
+        """Under `signers`: sign the vote with the approver's key, asked for here (Enter:
+        the operator's own key for the operator, else a key ssh-agent holds for the name)."""
+        trust = self.trust
+        assert trust.signers is not None
+        own = trust.key if vote.approver == self.rt.options.operator else None
+        default = "your --sign-with key" if own is not None else "ssh-agent"
+        typed = self.prompt(f"    key to sign as {vote.approver} (a key file; Enter: "
+                            f"{default}): ", deadline)
+        key = os.path.expanduser(typed) if typed else \
+            own.spec if own is not None else agent_key_for(vote.approver, trust.signers)
+        if key is None:
+            self.refuse(rules, vote, f"ssh-agent holds no key listed for {vote.approver} in "
+                        f"{trust.signers} (type the path of {vote.approver}'s key)")
+            return False
+        try:
+            trust.sign(rules.name, vote, key)
+        except TrustError as error:
+            self.refuse(rules, vote, f"cannot sign: {error}")
+            return False
+        return True
 
     def show_what_follows(self, gate: n.Gate) -> None:
         """What an approval lets run: the steps after this gate, in order."""
@@ -252,20 +346,28 @@ class Gates:
             raise EOFError()
         return line.strip()
 
-    def pause(self, rules: GateRules) -> None:
-        run_id = self.rt.scope.builtins.get("run_id", "RUN_ID")
-        self.rt.record("gate_waiting", gate=rules.name, approver=None, method=None,
+    def waiting(self, rules: GateRules, method: str | None) -> None:
+        """Record that the gate starts waiting (at the terminal, or paused), with the rules
+        `runbook approve` reads while the run is not running."""
+        trust = self.trust
+        self.rt.record("gate_waiting", gate=rules.name, approver=None, method=method,
                        reason=rules.describe(), host=self.rt.options.host,
                        approvers=rules.approvers, require=rules.require,
                        approved=rules.approved, self_approval=rules.quorum.self_approval,
                        # The operator who started the run, whoever resumed it since: that is
                        # who `self_approval false` excludes (`runbook approve` reads this).
-                       operator=self.rt.resume.operator_at_start or self.rt.options.operator,
-                       timeout_ms=rules.timeout.ms if rules.timeout else None)
+                       operator=self.starter,
+                       timeout_ms=rules.timeout.ms if rules.timeout else None,
+                       **({"signers": str(trust.signers)} if trust.verifies else {}))
+
+    def pause(self, rules: GateRules) -> None:
+        run_id = self.rt.scope.builtins.get("run_id", "RUN_ID")
+        self.waiting(rules, None)
         missing = rules.quorum.missing(rules.approved)
         self.rt.display.line(f"⏸ waiting at gate {rules.name}: {missing} more approval"
                              f"{'s' if missing != 1 else ''} needed ({rules.describe()})",
                              "yellow")
+        signed = " --key KEY" if self.trust.verifies else ""
         self.rt.display.line("  approve:  runbook approve "
-                             f"{run_id} {rules.name} --as NAME [--reason TEXT]")
+                             f"{run_id} {rules.name} --as NAME{signed} [--reason TEXT]")
         self.rt.display.line(f"  then:     runbook resume {run_id}")

@@ -389,8 +389,12 @@ class Interpreter:
     def prepare(self, instance: StepRun, frame: Frame) -> None:
         """Evaluate the step's env, dir and timeout for this attempt."""
         unit = instance.unit
-        instance.env = {var.name.name: to_text(self.statements.value(var.value, frame))
-                        for var in unit.env or []}
+        instance.env = {}
+        for var in unit.env or []:
+            text = to_text(self.statements.value(var.value, frame))
+            # `env { T = upper(token) }`: a value computed from a secret is masked too.
+            self.rt.scope.mask_derived(var.value, text, frame)
+            instance.env[var.name.name] = text
         cwd = self.rt.base_dir
         if unit.dir is not None:
             cwd = cwd / self.statements.text(unit.dir, frame)

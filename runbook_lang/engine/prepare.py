@@ -181,6 +181,7 @@ def load_secrets(rt: Runtime) -> list[dict]:
         value = None
         if secret.source == "env":
             value = os.environ.get(ref)
+            rt.scope.secret_env.add(ref)
         else:
             path = Path(ref).expanduser()
             if not path.is_absolute():

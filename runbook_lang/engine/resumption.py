@@ -1,28 +1,28 @@
-"""`resume` and `approve`: continue a run, or decide at a gate it waits at.
+"""`resume`: continue an interrupted, failed or paused run.
 
 A resumed run is the same run: same id, same record, continued after a `run_resumed` record.
 Finished steps never run again; the failed or interrupted one does. A decision made with
-`runbook approve` is kept by the store beside the run and written into the record when the
-run resumes.
+`runbook approve` (`approve.py`) is kept by the store beside the run and written into the
+record when the run resumes. The transcript must verify first; what a crash leaves (a torn
+last line, records after the last sync) is continued and recorded in `run_resumed`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import socket
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from ..errors import Refused
 from ..evaluation.params import declared_type, parse_duration
 from ..store import RunRef, RunStore
 from ..syntax.loader import Module
-from .approvals import Quorum
 from .interpreter import Interpreter
 from .prepare import complete_runtime, load_checked, new_options
-from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun, SystemClock
-from .session import RunResult, drive, new_runtime, take_lock
+from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun
+from .session import RunResult, drive, new_runtime, new_trust, take_lock
+from .signoff import require_identities, signers_record
 
 ENDED = ("rolled_back", "rollback_failed", "rejected")
 
@@ -39,6 +39,8 @@ class ResumeRequest:
     interactive: bool = False
     argv: list[str] = field(default_factory=list)
     output_json: bool = False
+    # The resuming operator's signing key (`--sign-with`); else RUNBOOK_SIGNING_KEY or the agent.
+    sign_with: str | None = None
 
 
 @dataclass
@@ -58,7 +60,9 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     ref = pick_run(store, request.ref)
     records, _torn = store.records(ref)
     checked = store.verify(ref)
-    bad = [p for p in checked.problems if "torn" not in p.reason]
+    # A torn last line and unsealed records after the head are what a crash leaves: continued
+    # (and recorded in run_resumed). Anything else was changed by someone: refused.
+    bad = checked.tampered
     if bad:
         raise Refused(f"the transcript of {ref.run_id} does not verify ({bad[0].reason}); "
                       "it will not be continued")
@@ -89,14 +93,28 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     complete_runtime(rt)
     rt.resume.operator_at_start = (started.get("operator") or {}).get("user")
     progress = restore_progress(rt, records)
+    trust = new_trust(rt, request.sign_with, ref.run_id)
+    trust.bind(started)
+    require_identities(module, rt.evaluator(None).eval, options.approvals, trust,
+                       run_id=ref.run_id, done=frozenset(progress.done))
+    rt.trust = trust
     restore_gates(rt, records, store.decisions(ref))
+    identity: dict = {}
+    if trust.signers is not None:
+        identity["signers"] = signers_record(trust.signers)
+    if trust.key is not None:
+        identity["operator_key"] = trust.key.to_json()
     lock = take_lock(rt, store, ref.run_id)
     try:
         writer, torn = store.reopen(ref, rt.mask)
+        first, last = checked.unsealed or (None, None)
         writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
                       argv=options.argv, allow_changed=bool(changed and request.allow_changed),
                       torn=torn.to_json() if torn else None, previous_status=status,
-                      lock_takeover=lock.takeover)
+                      lock_takeover=lock.takeover,
+                      # Records a killed run left after its head: taken over as found.
+                      unsealed={"first": first, "last": last} if first is not None else None,
+                      **identity)
         kept = len(progress.done)
         rt.display.line(f"resuming run {ref.run_id} ({status}); "
                         f"{kept} finished step{'s' if kept != 1 else ''} kept", "bold")
@@ -133,7 +151,6 @@ def last_status(records: list[dict]) -> str:
 
 def runbook_path(started: dict):
     """The runbook file a run started from."""
-    from pathlib import Path
 
     if started.get("runbook_path"):
         return Path(started["runbook_path"])
@@ -253,6 +270,8 @@ def restore_gates(rt: Runtime, records: list[dict], decisions: list[dict]) -> No
             rt.resume.prior_approvals.setdefault(rec["gate"], []).append(rec["approver"])
         elif event == "gate_waiting" and rec["gate"] not in rt.resume.gate_waiting_since:
             rt.resume.gate_waiting_since[rec["gate"]] = epoch(rec["time"])
+        if rt.trust is not None and isinstance(rec.get("decision_id"), str):
+            rt.trust.recorded.add(rec["decision_id"])
     for decision in decisions:
         rt.resume.stored_decisions.setdefault(decision["gate"], []).append(decision)
 
@@ -286,79 +305,6 @@ def describe_changes(snapshot: bytes | None, current) -> str:
     return "\n".join(lines) or "  (outside the steps: params, lets, tasks or imports)"
 
 
-# ---------------------------------------------------------------------- approve
-
-
-@dataclass
-class ApproveRequest:
-    """`runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]`."""
-
-    ref: str
-    gate: str
-    as_name: str
-    reject: bool = False
-    reason: str | None = None
-
-
-def approve(request: ApproveRequest, store: RunStore, clock: Clock | None = None) -> str:
-    """Keep a decision for a run that waits at a gate; returns what to tell the person."""
-    clock = clock or SystemClock()
-    ref = store.resolve(request.ref)
-    if ref is None:
-        raise Refused(f"no run {request.ref!r} here (see runbook history)")
-    run, gate, who = ref.run_id, request.gate, request.as_name
-    records, _ = store.records(ref)
-    waits = [r for r in records if r.get("event") == "gate_waiting"]
-    gates = {r["gate"] for r in waits} | gate_names(store.snapshot(ref))
-    status = last_status(records)
-    if status != "paused" or not waits:
-        raise Refused(f"run {run} is not waiting at a gate (it is {status})")
-    waiting = waits[-1]
-    if gate != waiting["gate"]:
-        if gate not in gates:
-            raise Refused(f"run {run} has no gate {gate!r}; it waits at gate "
-                          f"{waiting['gate']!r}")
-        raise Refused(f"run {run} is not waiting at gate {gate!r}; it waits at gate "
-                      f"{waiting['gate']!r}")
-    first_wait = next(r for r in waits if r["gate"] == gate)
-    timeout_ms = waiting.get("timeout_ms")
-    if timeout_ms is not None and clock.time() - epoch(first_wait["time"]) > timeout_ms / 1000:
-        raise Refused(f"gate {gate} of run {run} timed out (it waited since "
-                      f"{first_wait['time']}); resuming ends the run as rejected: "
-                      f"runbook resume {run}")
-    decisions = [d for d in store.decisions(ref) if d["gate"] == gate]
-    decided = list(waiting.get("approved") or [])
-    decided += [r["approver"] for r in records
-                if r.get("event") == "gate_approved" and r.get("gate") == gate]
-    decided += [d["approver"] for d in decisions]
-    quorum = Quorum.from_waiting(waiting)
-    refusal = quorum.refusal(who, waiting.get("operator"), decided)
-    if refusal is not None:
-        raise Refused(refusal.message(run))
-    store.add_decision(ref, {"gate": gate, "approver": who, "reject": bool(request.reject),
-                             "reason": request.reason or "", "time": _now(clock),
-                             "host": socket.gethostname(), "method": "approve-command"})
-    if request.reject:
-        return (f"recorded: {who} rejects gate {gate} of run {run}\n"
-                f"the run ends as rejected when resumed: runbook resume {run}")
-    approvals = set(waiting.get("approved") or []) | {d["approver"] for d in decisions
-                                                      if not d.get("reject")} | {who}
-    left = quorum.missing(approvals)
-    tail = (f"quorum met: runbook resume {run}" if left == 0 else
-            f"{left} more approval{'s' if left != 1 else ''} needed before resuming")
-    return (f"recorded: {who} approves gate {gate} of run {run} "
-            f"({len(approvals)} of {quorum.require})\n{tail}")
-
-
-def gate_names(snapshot: bytes | None) -> set[str]:
-    """The gates of the runbook as the run started it, reached or not (empty if unreadable)."""
-    try:
-        ast = parse_text(snapshot.decode("utf-8"), "runbook.snapshot") if snapshot else None
-    except UnicodeDecodeError:
-        return set()
-    return {gate.name.name for gate in ast.of("gate")} if ast is not None else set()
-
-
 def parse_text(text: str, name: str):
     """The AST of a runbook's text, or None when it does not parse."""
     from ..syntax.parser import ParseFailure, parse_source
@@ -368,9 +314,3 @@ def parse_text(text: str, name: str):
         return parse_source(Source(name, text))[0]
     except ParseFailure:
         return None
-
-
-def _now(clock: Clock) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.time()))
-
-

@@ -182,6 +182,9 @@ class Scope:
         self.setters: dict[str, str] = {}
         # Secret-derived variables a resumed run cannot restore, with the step that set them.
         self.unrestorable: dict[str, str] = {}
+        # Environment variables that hold a secret (`secret x from env "X"`): `getenv("X")`
+        # reads a secret too.
+        self.secret_env: set[str] = set()
         self._derived: set[str] = set()
 
     def lookup(self, name: str, frame: Frame | None):
@@ -227,9 +230,12 @@ class Scope:
             self.masker.add(text)
 
     def is_tainted(self, expr, frame: Frame | None) -> bool:
-        """Whether an expression reads a secret (directly or through a variable)."""
-        from ..syntax.walk import names_in
+        """Whether an expression reads a secret (directly, through a variable, or by
+        `getenv` of the variable a secret comes from)."""
+        from ..syntax.walk import env_reads, names_in
 
+        if self.secret_env and not self.secret_env.isdisjoint(env_reads(expr)):
+            return True
         module = frame.module if frame is not None else self.module
         module_secrets = self.globals.get(module.path, {}).get("__secrets__", set())
         for name in names_in(expr):
@@ -311,6 +317,8 @@ class Runtime:
         # Set by the session: told of each command's process group (the run lock).
         self.processes: Any = None
         self.secret_status: list[dict] = []
+        # Set by the session for a real run: identities and signatures (signoff.RunTrust).
+        self.trust: Any = None
 
     # ------------------------------------------------------------------ values
 

@@ -23,6 +23,15 @@ from .interpreter import Interpreter, Outcome
 from .plan import Plan
 from .prepare import ParamInput, complete_runtime, resolve_param_values
 from .runtime import Clock, RunOptions, Runtime, StepRun
+from .signoff import (
+    OperatorKey,
+    RunTrust,
+    operator_key_spec,
+    prove_key,
+    require_identities,
+    seal_stop,
+    signers_record,
+)
 
 
 @dataclass
@@ -89,7 +98,7 @@ def take_lock(rt: Runtime, store: RunStore, run_id: str):
 # ---------------------------------------------------------------------- dry-run
 
 
-def plan_run(rt: Runtime, file: str) -> Plan:
+def plan_run(rt: Runtime, file: str, sign_with: str | None = None) -> Plan:
     """Walk the runbook without effects: the plan."""
     plan = Plan(runbook=file, title=runbook_title(rt),
                 params={k: rt.mask(to_text(v)) for k, v in rt.scope.params.items()},
@@ -98,6 +107,7 @@ def plan_run(rt: Runtime, file: str) -> Plan:
     if any(s["status"] == "missing" for s in rt.secret_status):
         plan.notes.append("some secrets are not set; a real run would refuse to start "
                           "until they are")
+    plan.notes.extend(identity_notes(rt, sign_with))
     plan.mask = rt.mask
     rt.recorder = plan
     outcome: Outcome = Interpreter(rt).execute()
@@ -114,9 +124,46 @@ def plan_run(rt: Runtime, file: str) -> Plan:
 # ---------------------------------------------------------------------- a real run
 
 
-def start_run(rt: Runtime, store: RunStore, file: str) -> RunResult:
+def new_trust(rt: Runtime, sign_with: str | None, run_id: str) -> RunTrust:
+    """The run's signers file and the operator's key, proven before anything runs."""
+    from ..analysis.identity import signers_path
+
+    signers = signers_path(rt.module)
+    trust = RunTrust(signers.resolve() if signers is not None else None, rt.options.operator,
+                     run_id=run_id)
+    spec = operator_key_spec(sign_with, trust.signers, trust.operator)
+    if spec is not None:
+        trust.key = prove_key(spec[0], spec[1], trust.operator, run_id, trust.signers)
+    return trust
+
+
+def identity_notes(rt: Runtime, sign_with: str | None) -> list[str]:
+    """Dry-run: what a real run would refuse about signatures, found without signing."""
+    from ..analysis.identity import signers_path
+
+    signers = signers_path(rt.module)
+    if signers is None:
+        return []
+    trust = RunTrust(signers.resolve(), rt.options.operator)
+    spec = operator_key_spec(sign_with, trust.signers, trust.operator)
+    trust.starter_key = {"fingerprint": "(not proven in a dry-run)"} if spec else None
+    if spec is not None:
+        trust.key = OperatorKey(spec[0], spec[1], "(not proven in a dry-run)")
+    try:
+        require_identities(rt.module, rt.evaluator(None).eval, rt.options.approvals, trust)
+    except Refused as error:
+        return [f"a real run would refuse: {error}"]
+    return []
+
+
+def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = None
+              ) -> RunResult:
     """Run for real: lock, record `run_started`, drive, record the end."""
     run_id = rt.scope.builtins["run_id"]
+    trust = new_trust(rt, sign_with, run_id)
+    trust.starter, trust.starter_key = trust.operator, trust.key.to_json() if trust.key else None
+    require_identities(rt.module, rt.evaluator(None).eval, rt.options.approvals, trust)
+    rt.trust = trust
     lock = take_lock(rt, store, run_id)
     try:
         snapshot = rt.module.path.read_bytes()
@@ -125,12 +172,18 @@ def start_run(rt: Runtime, store: RunStore, file: str) -> RunResult:
         except RecordError as error:
             raise Refused(f"{error}; nothing was run") from None
         title = runbook_title(rt)
-        writer.append(
+        identity = {}
+        if trust.signers is not None:
+            identity["signers"] = signers_record(trust.signers)
+        if trust.key is not None:
+            identity["operator_key"] = trust.key.to_json()
+        started = writer.append(
             "run_started", runbook=file, sha256=hashlib.sha256(snapshot).hexdigest(),
             title=title, params={k: to_json(v) for k, v in rt.scope.params.items()},
             operator={"user": rt.options.operator, "host": rt.options.host},
             version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),
-            runbook_path=str(rt.module.path), lock_takeover=lock.takeover)
+            runbook_path=str(rt.module.path), lock_takeover=lock.takeover, **identity)
+        trust.bind(started)
         rt.display.line(f"runbook {__version__} · run {run_id} · {title or file}", "bold")
         return drive(rt, writer, Interpreter(rt), file, store, lock=lock)
     finally:
@@ -162,6 +215,11 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         outcome.unrecorded = True
         outcome.reason = outcome.reason or str(error)
         writer.abandon()
+    if not outcome.unrecorded:
+        # Every stop (end, pause, interruption) is sealed by the operator's key, if any.
+        sealed = seal_stop(writer, rt.trust)
+        if sealed is not None:
+            rt.display.line(sealed, "dim" if sealed.startswith("sealed") else "yellow")
     ref = store.resolve(writer.run_id)
     transcript = str(ref.path) if ref is not None and ref.path is not None else writer.run_id
     return RunResult(writer.run_id, file, outcome, duration_ms, transcript, store.location,
@@ -188,6 +246,8 @@ class RunRequest:
     output_json: bool = False
     display: Display | None = None
     clock: Clock | None = None
+    # The operator's signing key (`--sign-with`); else RUNBOOK_SIGNING_KEY or the agent.
+    sign_with: str | None = None
 
 
 def prepare_request(request: RunRequest) -> Runtime:
@@ -207,9 +267,9 @@ def prepare_request(request: RunRequest) -> Runtime:
 def plan_request(request: RunRequest) -> Plan:
     """The front door's `plan`."""
     request.dry_run = True
-    return plan_run(prepare_request(request), request.file)
+    return plan_run(prepare_request(request), request.file, request.sign_with)
 
 
 def run_request(request: RunRequest, store: RunStore) -> RunResult:
     """The front door's `run`."""
-    return start_run(prepare_request(request), store, request.file)
+    return start_run(prepare_request(request), store, request.file, request.sign_with)

@@ -1,20 +1,21 @@
 """Expression evaluation and string rendering, shared by the plan and the interpreter.
 
-Interpolation into a command is shell-quoted: `{{ x }}` is one shell word whatever `x`
-holds; only `{{ raw(x) }}` inserts text as it is (LANGUAGE.md §6.1).
+Interpolation into a command is shell-quoted for the context it lands in (`quoting`): `{{ x }}`
+is one literal shell word whatever `x` holds; only `{{ raw(x) }}` inserts text as it is
+(LANGUAGE.md §6.1).
 """
 
 from __future__ import annotations
 
 import math
-import re
-import shlex
 from collections.abc import Callable
 
 from ..errors import EvalError
 from ..limits import INT_MAX, INT_MIN, MAX_LIST_ITEMS, MAX_VALUE_CHARS, int_in_range
 from ..syntax import nodes as n
+from ..syntax.shellwords import contexts_of
 from .builtins import BUILTINS
+from .quoting import check_no_nul, quote_for
 from .regex import PatternError, search
 from .values import Duration, Unknown, to_text, type_name
 
@@ -38,24 +39,39 @@ class Evaluator:
     # ------------------------------------------------------------------ strings
 
     def render(self, string: n.String, quote: bool = False) -> str:
-        """A string's text; with `quote`, each interpolation stays one literal shell word,
-        also where the author wrote it inside quotes (`'{{x}}'`, `"{{x}}"`)."""
-        out = []
-        context = _ShellContext()
+        """A string's text; with `quote` (a `run` command), each interpolation is quoted for
+        the shell context it lands in, so that it stays one literal word."""
+        pieces: list[str | None] = []  # the text for the shell lexer; None: a value's place
+        values: list[tuple[int, str, bool]] = []  # (place, text, to be quoted)
+        raw_seen = False
         for part in string.parts:
             if part.kind == "text":
-                out.append(part.value)
-                if quote:
-                    context.feed(part.value)
+                pieces.append(part.value)
                 continue
             value = self.eval(part.expr)
             text = to_text(value)
             if self.on_interpolation is not None and not isinstance(value, Unknown):
                 self.on_interpolation(part.expr, text)
-            if quote and not _is_raw(part.expr) and not isinstance(value, Unknown):
-                text = context.quote(text)
-            out.append(text)
-        return "".join(out)
+            known = not isinstance(value, Unknown)
+            if quote and known and _is_raw(part.expr):
+                # raw() text is shell text: it takes part in deciding the later contexts.
+                check_no_nul(text)
+                raw_seen = True
+                pieces.append(text)
+                continue
+            # A value known only at run time is shown as it is (in a plan, never run).
+            values.append((len(pieces), text, quote and known))
+            pieces.append(None)
+        contexts = contexts_of(pieces) if quote else (None,) * len(values)
+        out = list(pieces)
+        for (place, text, to_quote), context in zip(values, contexts, strict=True):
+            if to_quote and context is not None:
+                if raw_seen and not context.safe:
+                    raise EvalError("the text of raw() earlier in the command puts a later "
+                                    f"value {context.reason}")
+                text = quote_for(context, text)
+            out[place] = text
+        return "".join(piece or "" for piece in out)
 
     def eval_string(self, e: n.String) -> str | Unknown:
         values = [self.eval(p.expr) for p in e.parts if p.kind == "interpolation"]
@@ -273,40 +289,6 @@ def _bool(value, op: str) -> bool:
         return value
     raise EvalError(f"`{op}` needs a bool, got {type_name(value)} {{0}}", to_text(value),
                     width=200)
-
-
-class _ShellContext:
-    """Tracks whether the command text so far is inside single or double quotes, so that an
-    interpolated value can be made literal where it lands."""
-
-    def __init__(self) -> None:
-        self.state = ""  # "", "'" or '"'
-        self.escaped = False
-
-    def feed(self, text: str) -> None:
-        for char in text:
-            if self.escaped:
-                self.escaped = False
-            elif self.state == "'":
-                if char == "'":
-                    self.state = ""
-            elif char == "\\":
-                self.escaped = True
-            elif self.state == '"':
-                if char == '"':
-                    self.state = ""
-            elif char in "'\"":
-                self.state = char
-
-    def quote(self, text: str) -> str:
-        if self.state == "'":
-            # Inside single quotes everything is literal but the quote itself: `'\''` ends
-            # the quoted text, adds an escaped quote, and starts it again.
-            return text.replace("'", "'\\''")
-        if self.state == '"':
-            # Inside double quotes only these four characters keep a meaning.
-            return re.sub(r'([\\"$`])', r"\\\1", text)
-        return shlex.quote(text)
 
 
 def _is_raw(expr) -> bool:

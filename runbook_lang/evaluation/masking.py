@@ -7,7 +7,6 @@ the transcript or an output log (LANGUAGE.md §6, rule 2).
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 
 MASK = "***"
@@ -17,8 +16,9 @@ _MASK_BYTES = MASK.encode()
 class Masker:
     """The run's set of secret values, and the one place that hides them.
 
-    Each secret is held in two forms: as given, and as ``shlex.quote`` renders it, because
-    that is how an interpolated value appears in a command line.
+    Each secret is held in every form the tool can print it in: as given; quoted for each
+    shell context a command can interpolate it into (`quoting.quoted_forms`); escaped as
+    JSON and as Python would show it in a message; percent-encoded as in a URL.
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
@@ -33,8 +33,8 @@ class Masker:
         """Register a secret value; empty values are ignored (they would match everywhere)."""
         if not value:
             return
-        for form in (value, shlex.quote(value)):
-            if form not in self._secrets:
+        for form in printed_forms(value):
+            if form and form not in self._secrets:
                 self._secrets.add(form)
                 self._stale = True
 
@@ -71,6 +71,23 @@ class Masker:
             self._bytes = _ByteForms(form.encode() for form in forms)
             self._stale = False
         return self._bytes
+
+
+def printed_forms(value: str) -> set[str]:
+    """Every form of `value` the tool may print: as is, shell-quoted for any context, escaped
+    inside a JSON string or a Python repr, percent-encoded."""
+    import json
+    import urllib.parse
+
+    from .quoting import quoted_forms
+
+    forms = quoted_forms(value)
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(repr(value)[1:-1])
+    forms.add(urllib.parse.quote(value, safe=""))
+    forms.add(urllib.parse.quote_plus(value, safe=""))
+    return forms
 
 
 def _alternation(forms: list) -> re.Pattern | None:

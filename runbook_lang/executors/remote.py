@@ -62,7 +62,7 @@ _WRAPPER_LINES = (
     "exec 3<&0 0</dev/null 4>&2 2>/dev/null;",
     # The command's group: the child of this shell that leads its own group.
     '_rb_find() { _rb_p=; if [ -r /proc/self/stat ]; then for _rb_f in /proc/[0-9]*/stat;'
-    ' do IFS= read -r _rb_q <"$_rb_f" || continue; _rb_o=${_rb_q%% *}; _rb_q=${_rb_q##*) };'
+    ' do IFS= read -r _rb_q <"$_rb_f" || continue; _rb_o=${_rb_q%% *}; _rb_q=${_rb_q##*") "};'
     ' set -- $_rb_q; if [ "$2" = "$$" ] && [ "$3" = "$_rb_o" ]; then _rb_p=$_rb_o; return 0;'
     " fi; done; return 1; fi; _rb_p=$(ps -A -o pid= -o ppid= -o pgid= | while read -r _rb_a"
     ' _rb_b _rb_o; do if [ "$_rb_b" = "$$" ] && [ "$_rb_a" = "$_rb_o" ]; then'
@@ -71,12 +71,12 @@ _WRAPPER_LINES = (
     # them, and they cannot be killed).
     '_rb_alive() { kill -0 -"$_rb_p" || return 1; [ -r /proc/self/stat ] || return 0;'
     ' for _rb_f in /proc/[0-9]*/stat; do IFS= read -r _rb_q <"$_rb_f" || continue;'
-    ' _rb_q=${_rb_q##*) }; set -- $_rb_q; if [ "$3" = "$_rb_p" ]; then case "$1" in'
+    ' _rb_q=${_rb_q##*") "}; set -- $_rb_q; if [ "$3" = "$_rb_p" ]; then case "$1" in'
     " Z|X) ;; *) return 0 ;; esac; fi; done; return 1; };",
     "_rb_tick() { sleep 0.1 || sleep 1; };",
     # This shell still runs (its parent may not have reaped it yet: a zombie does not).
     '_rb_up() { kill -0 $$ || return 1; IFS= read -r _rb_q </proc/$$/stat || return 0;'
-    ' _rb_q=${_rb_q##*) }; case "$_rb_q" in Z*|X*) return 1 ;; esac; return 0; };',
+    ' _rb_q=${_rb_q##*") "}; case "$_rb_q" in Z*|X*) return 1 ;; esac; return 0; };',
     "_rb_x=0;",
     'trap "_rb_x=1" USR1;',
     # The watcher: a byte or end-of-file on the channel's stdin stops the group. Its
@@ -94,13 +94,14 @@ _WRAPPER_LINES = (
     # reused), exports the step's variables and becomes the command.
     "( exec 2>&4 4>&- 3<&-; _rb_t=; _rb_q=;"
     " if IFS= read -r _rb_t 2>/dev/null </proc/self/stat; then _rb_q=${_rb_t%% *};"
-    " _rb_t=${_rb_t##*) }; set -- $_rb_t; _rb_t=${20};"
+    ' _rb_t=${_rb_t##*") "}; set -- $_rb_t; _rb_t=${20};'
     " IFS= read -r _rb_b 2>/dev/null </proc/sys/kernel/random/boot_id &&"
     " _rb_t=$_rb_b:$_rb_t; else _rb_t=; fi;"
     ' printf "\\036%s:S:%s:%s\\n" "$_rb_n" "$_rb_q" "$_rb_t" >&2; _rb_env;'
     ' if [ "$_rb_g0" = setsid ]; then exec setsid /bin/sh -c "$_rb_c"; fi;'
     ' exec perl -e "setpgrp(0,0); exec @ARGV; exit 127" /bin/sh -c "$_rb_c" );',
-    "_rb_r=$?;",
+    # ksh93 reports a death by signal N as 256+N, not 128+N as every other sh does.
+    '_rb_r=$?; if [ "$_rb_r" -gt 256 ]; then _rb_r=$((_rb_r - 128)); fi;',
     'if [ "$_rb_x" = 0 ]; then kill "$_rb_w"; fi;',
     'printf "\\036%s:X:%s\\n" "$_rb_n" "$_rb_r" >&4;',
     'exit "$_rb_r"',

@@ -46,8 +46,10 @@ class RunReport:
     verification: dict = field(default_factory=dict)
 
 
-def build_report(records: list[dict], verified: VerifyResult) -> RunReport:
-    """Fold the records into a report."""
+def build_report(records: list[dict], verified: VerifyResult,
+                 sealed: str | None = None) -> RunReport:
+    """Fold the records into a report; `sealed` says who signed the head (as the seal says:
+    `runbook verify --signers` checks it)."""
     report = RunReport()
     by_key: dict[tuple[str, str], StepReport] = {}
     for rec in records:
@@ -81,7 +83,8 @@ def build_report(records: list[dict], verified: VerifyResult) -> RunReport:
             _current(by_key, rec).checks.append(rec)
         elif event == "note":
             _current(by_key, rec).notes.append(rec.get("text", ""))
-        elif event in ("gate_waiting", "gate_approved", "gate_rejected", "gate_timed_out"):
+        elif event in ("gate_waiting", "gate_approved", "gate_rejected", "gate_refused",
+                       "gate_timed_out"):
             report.approvals.append(rec)
         elif event == "confirm_answered":
             report.confirms.append(rec)
@@ -90,9 +93,22 @@ def build_report(records: list[dict], verified: VerifyResult) -> RunReport:
         elif event == "variable_set":
             report.variables.append(rec)
     report.verification = {"ok": verified.ok, "records": verified.records,
-                           "head": verified.head,
+                           "head": verified.head, "sealed": sealed,
                            "problems": [f"line {p.line}: {p.reason}" for p in verified.problems]}
     return report
+
+
+DECIDED = ("gate_approved", "gate_rejected", "gate_refused")
+
+
+def identity(rec: dict) -> str:
+    """How an approver's identity is known: 'verified (key …)' by a signature the run
+    checked against its signers file, else 'asserted' (a name given on trust)."""
+    if rec.get("identity") == "verified":
+        return f"verified (key {rec.get('key')})"
+    if rec.get("signature"):
+        return "asserted, signed (runbook verify --signers FILE checks it)"
+    return "asserted"
 
 
 def _current(by_key: dict, rec: dict) -> StepReport:
@@ -131,6 +147,7 @@ def _summary_rows(report: RunReport) -> list[tuple[str, str]]:
     v = report.verification
     rows.append(("Verification", f"intact, {v['records']} records, head {v['head']}" if v["ok"]
                  else "FAILED: " + "; ".join(v["problems"][:3])))
+    rows.append(("Sealed by", v.get("sealed") or "nobody (the head is not signed)"))
     return rows
 
 
@@ -180,10 +197,14 @@ def render_text(report: RunReport, markdown: bool = False) -> str:
     if report.approvals or report.confirms:
         out += ["", f"{h2}Approvals"]
         for rec in report.approvals:
+            decided = rec["event"] in DECIDED
             out.append(f"- {rec.get('time')} {rec['event'].replace('gate_', '')}: gate "
                        f"{rec.get('gate')} by {rec.get('approver') or '-'} via "
                        f"{rec.get('method') or '-'} on {rec.get('host') or '-'}"
-                       + (f" — {rec.get('reason')}" if rec.get("reason") else ""))
+                       + (f", {identity(rec)}" if decided else "")
+                       + (f" — {rec.get('reason')}" if rec.get("reason") else "")
+                       + (f" — not counted: {rec.get('refusal')}"
+                          if rec["event"] == "gate_refused" else ""))
         for rec in report.confirms:
             out.append(f"- {rec.get('time')} confirm in {rec.get('step')}: {rec.get('text')!r} "
                        f"answered {rec.get('answer')} by {rec.get('approver') or '-'}")
@@ -241,7 +262,10 @@ def render_html(report: RunReport) -> str:
     approvals = "".join(
         f"<tr><td>{e(str(r.get('time')))}</td><td>{e(r['event'])}</td>"
         f"<td>{e(str(r.get('gate')))}</td><td>{e(str(r.get('approver') or '-'))}</td>"
-        f"<td>{e(str(r.get('method') or '-'))}</td><td>{e(str(r.get('reason') or ''))}</td></tr>"
+        f"<td>{e(str(r.get('method') or '-'))}</td>"
+        f"<td>{e(identity(r)) if r['event'] in DECIDED else ''}</td>"
+        f"<td>{e(str(r.get('reason') or ''))}"
+        f"{e(' — not counted: ' + str(r.get('refusal'))) if r.get('refusal') else ''}</td></tr>"
         for r in report.approvals)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -251,7 +275,8 @@ def render_html(report: RunReport) -> str:
         + "<h2>Steps</h2><table><tr><th>step</th><th>phase</th><th>status</th>"
         f"<th>duration</th><th>details</th></tr>{''.join(steps)}</table>"
         + ("<h2>Approvals</h2><table><tr><th>time</th><th>event</th><th>gate</th>"
-           f"<th>approver</th><th>method</th><th>reason</th></tr>{approvals}</table>"
+           f"<th>approver</th><th>method</th><th>identity</th><th>reason</th></tr>"
+           f"{approvals}</table>"
            if approvals else "")
         + "</body></html>\n")
 

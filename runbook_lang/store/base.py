@@ -74,6 +74,10 @@ class RunWriter(Protocol):
     # The SHA-256 of the last record written.
     head: str
 
+    @property
+    def last_seq(self) -> int:
+        """The seq of the last record written (-1 before the first)."""
+
     def append(self, event: str, **fields: object) -> dict:
         """Write one record (fields masked) and return it; durable only after `sync`."""
 
@@ -89,6 +93,10 @@ class RunWriter(Protocol):
 
     def abandon(self) -> None:
         """Release without writing more: the record cannot be written (RecordError)."""
+
+    def seal(self, signed: str) -> None:
+        """Keep the operator's signature over the head (a `trust.Signed` as JSON text), after
+        `close`, replacing the previous stop's: `RunStore.seal` returns it byte for byte."""
 
 
 class RunLock(Protocol):
@@ -130,13 +138,22 @@ class RunStore(Protocol):
         """The run's complete records, and its torn last line if any."""
 
     def verify(self, ref: RunRef, head: str | None = None) -> VerifyResult:
-        """Check the run's chain, seal, output logs and snapshot (LANGUAGE.md §9)."""
+        """Check the run's chain, where its head says it ends, output logs and snapshot
+        (LANGUAGE.md §9; `chain.verify_chain` does it over bytes) and, when given, that the
+        last record's hash is `head` (kept elsewhere). Signatures are checked above the
+        store (`engine.audit`)."""
 
     def snapshot(self, ref: RunRef) -> bytes | None:
         """The runbook as the run started it."""
 
+    def seal(self, ref: RunRef) -> str | None:
+        """The signature over the head at the run's last signed stop, as `RunWriter.seal`
+        kept it; None when no stop was signed."""
+
     def add_decision(self, ref: RunRef, decision: dict) -> None:
-        """Keep a gate decision made while the run waits (durably)."""
+        """Keep a gate decision made while the run waits (durably), exactly as given: a
+        signed one carries its `statement` and `signature` strings, which must come back
+        byte for byte, or the signature no longer verifies."""
 
     def decisions(self, ref: RunRef) -> list[dict]:
         """The decisions kept for the run, oldest first."""

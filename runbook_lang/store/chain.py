@@ -1,8 +1,17 @@
 """The hash chain of a run's records, and its verification (LANGUAGE.md §9).
 
-Pure functions over the transcript's bytes, the head anchor's text and a way to read output
-logs, so that every store verifies the same way and a store's own files or rows never leak
-into the rules.
+Pure functions over the transcript's bytes, the head anchor's text, the runbook snapshot and a
+way to read output logs, so that every store verifies the same way and a store's own files or
+rows never leak into the rules.
+
+The head anchor names the last record a stop (or a sync) made durable: `{"seq": S, "hash":
+H}`. Records after it are one of two things, told apart by the record the head names:
+
+- the head names a `run_finished` record: the run stopped there, and was sealed, so anything
+  after it was *appended* (tampering);
+- otherwise the writer was killed between two syncs: the records after the head are
+  *unsealed*, as a torn last line is *torn*. `resume` continues such a run (recording what it
+  found) and `verify` reports them, since it cannot vouch for them.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 ZERO = "0" * 64
 COMMON = ("seq", "time", "run_id", "event", "prev")
@@ -47,6 +57,13 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# torn: an incomplete last line; unsealed: complete records after the head of a run that
+# did not stop (killed between syncs); both are what a crash leaves, and `resume` continues
+# from them. tampered: everything else.
+Kind = Literal["torn", "unsealed", "tampered"]
+CRASH_KINDS = ("torn", "unsealed")
+
+
 @dataclass
 class Problem:
     """One finding of ``verify``: the 1-based line it concerns (0: the run as a whole)."""
@@ -54,17 +71,29 @@ class Problem:
     line: int
     seq: int | None
     reason: str
+    kind: Kind = "tampered"
 
 
 @dataclass
 class VerifyResult:
-    """The outcome of ``verify``; ``torn`` is set when the last line is incomplete."""
+    """The outcome of ``verify``; ``torn`` is set when the last line is incomplete.
+
+    ``head`` is the last complete record's hash and ``seq`` its seq; ``unsealed`` the first
+    and last seq of records after the head file's (a killed run), when there are any.
+    """
 
     ok: bool
     records: int
     head: str | None
     problems: list[Problem] = field(default_factory=list)
     torn: dict | None = None
+    seq: int | None = None
+    unsealed: tuple[int, int] | None = None
+
+    @property
+    def tampered(self) -> list[Problem]:
+        """The problems a crash cannot explain (resume refuses a run that has any)."""
+        return [p for p in self.problems if p.kind not in CRASH_KINDS]
 
 
 def parse_line(line: bytes) -> dict | None:
@@ -133,35 +162,137 @@ def _broken_links(recs: list[dict | None], hashes: list[str]) -> dict[int, str]:
     return broken
 
 
-def _check_anchor(anchor_text: str | None, hashes: list[str], broken: dict[int, str],
-                  problems: list[Problem]) -> int | None:
-    """Compare the head anchor: it catches an edited last line and a cut-off tail.
+def read_anchor(anchor_text: str) -> tuple[int, str] | None:
+    """(records the head covers, last hash) from the head file's text; None if unreadable.
 
-    Returns the line the anchor confirms as unchanged, if any.
-    """
-    # Never synced or emptied by a crash: then nothing anchors the tail.
-    if anchor_text is None or not anchor_text.strip():
-        return None
+    Also reads the earlier form `{"records": N, "head": H}`."""
     try:
         anchor = json.loads(anchor_text)
-        count, head = int(anchor["records"]), str(anchor["head"])
-    except (ValueError, KeyError, TypeError):
-        problems.append(Problem(0, None, "the head file is not readable"))
+        if "seq" in anchor:
+            count, head = int(anchor["seq"]) + 1, str(anchor["hash"])
+        else:
+            count, head = int(anchor["records"]), str(anchor["head"])
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
-    if count > len(hashes):
-        problems.append(Problem(len(hashes) + 1, len(hashes), (
+    return (count, head) if count >= 0 else None
+
+
+def anchor_text(seq: int, record_hash: str) -> str:
+    """The head file's text for a transcript that ends at record `seq` with `record_hash`."""
+    return json.dumps({"seq": seq, "hash": record_hash})
+
+
+@dataclass
+class _Anchor:
+    """What the head file says: how many records it covers (None: it cannot be trusted)."""
+
+    covered: int | None
+    confirmed: int | None = None  # the line the head confirms as unchanged
+
+
+def _check_anchor(anchor_text: str | None, hashes: list[str], broken: dict[int, str],
+                  problems: list[Problem]) -> _Anchor:
+    """Compare the head anchor: it catches an edited last line and a cut-off tail."""
+    n = len(hashes)
+    if anchor_text is None:
+        problems.append(Problem(n + 1, None, "the head file is missing: nothing vouches for "
+                                "where the transcript ends"))
+        return _Anchor(None)
+    if not anchor_text.strip():
+        # Created with the transcript, written at the first sync: empty only when a run was
+        # killed before it (then nothing is sealed), or when someone emptied it.
+        return _Anchor(0)
+    anchor = read_anchor(anchor_text)
+    if anchor is None:
+        problems.append(Problem(n + 1, None, "the head file is not readable"))
+        return _Anchor(None)
+    count, head = anchor
+    if count > n:
+        problems.append(Problem(n + 1, n, (
             f"the transcript is truncated: the head file records {count} records, "
-            f"only {len(hashes)} complete lines remain")))
-    elif count and hashes[count - 1] != head:
+            f"only {n} complete lines remain")))
+        return _Anchor(None)
+    if count and hashes[count - 1] != head:
         # As if line count+1 existed and its prev did not match: the same attribution applies.
         broken.setdefault(count + 1, "the head file")
-    elif count:
-        return count
-    return None
+        return _Anchor(None)
+    return _Anchor(count, count or None)
+
+
+def _check_tail(anchor: _Anchor, recs: list[dict | None], problems: list[Problem]
+                ) -> tuple[set[int], tuple[int, int] | None]:
+    """Records after the head: appended after a stop, or left unsealed by a killed run.
+
+    Returns the lines explained here and the seqs of an unsealed tail."""
+    covered, n = anchor.covered, len(recs)
+    if covered is None or covered >= n:
+        return set(), None
+    first, last = recs[covered], recs[-1]
+    first_seq = first.get("seq") if first else None
+    last_seq = last.get("seq") if last else None
+    line = covered + 1
+    stop = recs[covered - 1] if covered else None
+    if stop is not None and stop.get("event") == "run_finished":
+        problems.append(Problem(line, first_seq, (
+            f"record {first_seq} (line {line}) was appended after the run stopped: the head "
+            f"file ends the record at record {stop.get('seq')} (line {covered}, run_finished)")))
+        return {line}, None
+    if covered == 0 and any(
+            r is not None and r.get("event") == "run_finished" for r in recs):
+        problems.append(Problem(line, first_seq, (
+            "the head file is empty, though the run recorded a stop: a stop always writes "
+            "it, so it was emptied")))
+        return {line}, None
+    lines = f"line {line}" if line == n else f"lines {line}–{n}"
+    records = f"record {first_seq}" if line == n else f"records {first_seq}–{last_seq}"
+    after = f"the head (record {stop.get('seq')})" if stop is not None else \
+        "the head, which is empty"
+    problems.append(Problem(line, first_seq, (
+        f"{records} ({lines}) come after {after} and are not sealed: left by a run killed "
+        "before it synced them, or appended since; runbook resume continues the run from "
+        "them"), "unsealed"))
+    seqs = (first_seq, last_seq) if isinstance(first_seq, int) and \
+        isinstance(last_seq, int) else None
+    return {line}, seqs
+
+
+def _check_external(expected: str | None, recs: list[dict | None], hashes: list[str],
+                    problems: list[Problem]) -> None:
+    """Compare the transcript's last record with a head hash kept elsewhere."""
+    if expected is None or not hashes or hashes[-1] == expected:
+        return
+    n = len(hashes)
+    if expected in hashes:
+        at = hashes.index(expected) + 1
+        kept = (recs[at - 1] or {}).get("seq")
+        problems.append(Problem(at + 1, (recs[at] or {}).get("seq"), (
+            f"the head you gave is record {kept} (line {at}); the records after it (lines "
+            f"{at + 1}–{n}) were added since")))
+        return
+    problems.append(Problem(n, (recs[-1] or {}).get("seq"), (
+        f"no record has the head you gave ({expected[:12]}…): the transcript was rewritten "
+        f"or cut since that head was kept (it now ends with {hashes[-1][:12]}…)")))
+
+
+def _check_snapshot(snapshot: bytes | None, recs: list[dict | None],
+                    problems: list[Problem]) -> None:
+    """The runbook's copy kept with the run must be what `run_started.sha256` names."""
+    started = recs[0] if recs else None
+    if started is None or started.get("event") != "run_started" or \
+            not isinstance(started.get("sha256"), str):
+        return
+    if snapshot is None:
+        problems.append(Problem(1, started.get("seq"), (
+            "the runbook snapshot (runbook.snapshot) is missing; run_started records the "
+            "runbook's SHA-256")))
+    elif sha(snapshot) != started["sha256"]:
+        problems.append(Problem(1, started.get("seq"), (
+            f"the runbook snapshot (runbook.snapshot) was changed: its SHA-256 is "
+            f"{sha(snapshot)[:12]}…, run_started records {started['sha256'][:12]}…")))
 
 
 def _attribute(broken: dict[int, str], bad: set[int], recs: list[dict | None],
-               anchored: int | None, problems: list[Problem]) -> None:
+               anchored: int | None, problems: list[Problem], explained: set[int]) -> None:
     """Name the edited line for each broken link not already explained by a bad line.
 
     A broken link at n means line n-1 changed, or line n's own ``prev`` did; when the next
@@ -169,7 +300,7 @@ def _attribute(broken: dict[int, str], bad: set[int], recs: list[dict | None],
     """
     done: set[int] = set()
     for n in sorted(broken):
-        if n in done or n in bad or n - 1 in bad:
+        if n in done or n in bad or n - 1 in bad or n in explained:
             continue
         start = "64 zeros" if n == 1 else f"the hash of line {n - 1}"
         if n + 1 in broken and n <= len(recs):
@@ -224,24 +355,43 @@ def _check_logs(recs: list[dict | None], read_log: LogReader, problems: list[Pro
                     problems.append(Problem(n, rec.get("seq"), reason))
 
 
-def verify_chain(data: bytes, anchor_text: str | None, read_log: LogReader) -> VerifyResult:
+# `verify_chain(snapshot=NO_SNAPSHOT)`: the store keeps no snapshot to compare.
+NO_SNAPSHOT = b"\0no snapshot"
+
+
+def verify_chain(data: bytes, anchor_text: str | None, read_log: LogReader, *,
+                 snapshot: bytes | None = NO_SNAPSHOT,
+                 expected_head: str | None = None) -> VerifyResult:
     """Recompute the hash chain and output digests of a transcript's bytes.
 
-    Problems come sorted by line, so ``problems[0]`` names the first bad record.
+    `anchor_text` is the head file's text (None: the file is missing); `snapshot` the
+    runbook's copy kept with the run (None: missing); `expected_head` a head hash kept
+    elsewhere (`verify --head`). Problems come sorted by line, so ``problems[0]`` names the
+    first bad record.
     """
     lines, torn = split_lines(data)
+    if not lines and torn is None:
+        empty = Problem(1, None, "the transcript is empty: not even run_started was kept")
+        return VerifyResult(False, 0, None, [empty])
     hashes = [sha(line) for line in lines]
     recs = [parse_line(line) for line in lines]
     problems: list[Problem] = []
     bad = _check_records(recs, problems)
     broken = _broken_links(recs, hashes)
-    anchored = _check_anchor(anchor_text, hashes, broken, problems)
-    _attribute(broken, bad, recs, anchored, problems)
+    anchor = _check_anchor(anchor_text, hashes, broken, problems)
+    explained, unsealed = _check_tail(anchor, recs, problems)
+    _attribute(broken, bad, recs, anchor.confirmed, problems, explained)
+    _check_external(expected_head, recs, hashes, problems)
+    if snapshot != NO_SNAPSHOT:
+        _check_snapshot(snapshot, recs, problems)
     _check_logs(recs, read_log, problems)
     if torn is not None:
         n = len(lines) + 1
         reason = f"line {n} is torn (incomplete last line, {len(torn)} bytes)"
-        problems.append(Problem(n, None, reason))
+        problems.append(Problem(n, None, reason, "torn"))
     problems.sort(key=lambda p: p.line)
     head = hashes[-1] if hashes else None
-    return VerifyResult(not problems, len(lines), head, problems, torn_info(torn))
+    last = recs[-1] if recs else None
+    seq = last.get("seq") if last is not None and type(last.get("seq")) is int else None
+    return VerifyResult(not problems, len(lines), head, problems, torn_info(torn), seq,
+                        unsealed)

@@ -2,216 +2,42 @@
 
 Each run has a directory ``RUN_DIR`` holding ``transcript.jsonl``, ``output/`` (one log per
 command stream), ``runbook.snapshot`` (the runbook as it ran), ``approvals.jsonl`` (gate
-decisions made while it waited) and ``head``, a small anchor file naming the hash of the last
-synced line and the record count, so that an edit of the last line (which no later ``prev``
-covers) or a cut-off tail is still detected.
+decisions made while it waited), ``head``, a small anchor file naming the seq and hash of the
+last synced record, so that an edit of the last line (which no later ``prev`` covers) or a
+cut-off tail is still detected, and ``head.sig``, the operator's signature over the head at
+the last stop (LANGUAGE.md §13), when a signing key was given.
+
+Directories are created 0700 and files 0600, or shared with a group (see `access`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import re
-import secrets
-import time
 from pathlib import Path
-from typing import Self
 
-from ..errors import RecordError
+from ..errors import RecordError, StoreError
+from .access import access_in, open_file, reading, write_file
 from .base import LockKey, RunRef, RunSummary, Torn
-from .chain import (
-    COMMON,
-    ZERO,
+from .chain import VerifyResult, parse_line, split_lines, torn_info, verify_chain
+from .journal import (
+    HEAD,
+    SEAL,
+    TRANSCRIPT,
+    FileLog,
+    FileRunWriter,
     Mask,
-    VerifyResult,
-    identity,
-    masked,
-    parse_line,
-    sha,
-    split_lines,
-    torn_info,
-    verify_chain,
+    cannot,
+    new_run_id,
 )
 from .locks import FileLock, lock_path
 
-TRANSCRIPT = "transcript.jsonl"
-HEAD = "head"
+__all__ = ["DECISIONS", "SNAPSHOT", "FileLog", "FileRunWriter", "LocalStore", "new_run_id",
+           "summarize"]
+
 SNAPSHOT = "runbook.snapshot"
 DECISIONS = "approvals.jsonl"
-HEAD_WIDTH = 128
-_RESERVED = frozenset(COMMON)
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def new_run_id(now: float | None = None) -> str:
-    """A run id like ``20261129T161342123Z-3f9a1c``: UTC start to the millisecond, then 6
-    random hex digits.
-
-    The fixed-width timestamp first makes lexicographic order equal start-time order, also
-    for runs started within the same second.
-    """
-    moment = time.time() if now is None else now
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(moment))
-    millis = int(moment * 1000) % 1000
-    return f"{stamp}{millis:03d}Z-{secrets.token_hex(3)}"
-
-
-class FileRunWriter:
-    """Appends events to ``RUN_DIR/transcript.jsonl``, each line chained to the one before.
-
-    ``append`` writes each line with one ``write(2)`` on an ``O_APPEND`` descriptor, so a
-    line reaches the file whole or (after a crash mid-write) as a torn tail; it does not
-    fsync, which keeps it cheap. ``sync`` makes everything so far durable and moves ``head``.
-    Attributes: ``run_dir``, ``run_id``, ``head`` (SHA-256 hex of the last line written).
-    """
-
-    def __init__(self, run_dir: Path, run_id: str, mask: Mask = identity) -> None:
-        run_dir = Path(run_dir)
-        (run_dir / "output").mkdir(parents=True, exist_ok=True)
-        # O_EXCL: a fresh run must never append to (and so break) another run's chain.
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
-        self._setup(run_dir, run_id, mask, os.open(run_dir / TRANSCRIPT, flags, 0o644), 0, ZERO)
-
-    def _setup(self, run_dir: Path, run_id: str, mask: Mask, fd: int, seq: int, head: str) -> None:
-        self.run_dir, self.run_id, self.head = run_dir, run_id, head
-        self._fd: int | None = fd
-        # The head anchor is rewritten in place after every fsync: one small write, no new
-        # file and rename per step (that doubled the cost of recording a step).
-        self._head_fd = os.open(run_dir / HEAD, os.O_WRONLY | os.O_CREAT, 0o644)
-        self._seq, self._second, self._stamp = seq, -1, ""
-        self._mask = None if mask is identity else mask
-        # One encoder built once: json.dumps with options builds a new one per call.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                        default=str).encode
-
-    @classmethod
-    def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
-        """Continue an existing run's chain (for resume), cutting off a torn last line.
-
-        Returns the writer and ``{'bytes': n, 'sha256': hex}`` of what was cut, or None.
-        """
-        run_dir = Path(run_dir)
-        path = run_dir / TRANSCRIPT
-        lines, torn = split_lines(path.read_bytes())
-        if torn is not None:
-            os.truncate(path, sum(len(line) + 1 for line in lines))
-        first, last = (parse_line(lines[0]), parse_line(lines[-1])) if lines else (None, None)
-        run_id = first.get("run_id", run_dir.name) if first else run_dir.name
-        seq = last["seq"] + 1 if last and isinstance(last.get("seq"), int) else len(lines)
-        (run_dir / "output").mkdir(parents=True, exist_ok=True)
-        writer = cls.__new__(cls)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        writer._setup(run_dir, run_id, mask, fd, seq, sha(lines[-1]) if lines else ZERO)
-        return writer, torn_info(torn)
-
-    def _now(self) -> str:
-        """UTC RFC 3339 time with milliseconds; the per-second prefix is formatted once."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
-
-    def append(self, event: str, **fields: object) -> dict:
-        """Write one event and return its record (with ``fields`` masked)."""
-        if not _RESERVED.isdisjoint(fields):
-            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
-        if self._fd is None:
-            raise ValueError("transcript is closed")
-        if self._mask is not None:
-            fields = {k: masked(v, self._mask) for k, v in fields.items()}
-        record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
-                  "event": event, "prev": self.head, **fields}
-        line = self._encode(record).encode()
-        data = memoryview(line + b"\n")
-        try:
-            while data:  # a regular file takes it in one go; loop for the rare short write
-                data = data[os.write(self._fd, data):]
-        except OSError as error:
-            raise RecordError(_cannot("write the transcript", self.run_dir, error)) from None
-        self.head = sha(line)
-        self._seq += 1
-        return record
-
-    def sync(self) -> None:
-        """Make all appended lines durable, then point the ``head`` anchor at the last one."""
-        if self._fd is None:
-            return
-        try:
-            os.fsync(self._fd)
-        except OSError as error:
-            raise RecordError(_cannot("sync the transcript", self.run_dir, error)) from None
-        # Written only after the fsync, so the anchor never names a line that could be lost.
-        # Fixed width, so each write covers the last one whole (JSON ignores the padding).
-        anchor = json.dumps({"records": self._seq, "head": self.head})
-        try:
-            os.pwrite(self._head_fd, (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode(), 0)
-        except OSError as error:
-            raise RecordError(_cannot("write the head file", self.run_dir, error)) from None
-
-    def abandon(self) -> None:
-        """Close without writing anything more (the record cannot be written)."""
-        for fd in (self._fd, self._head_fd):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._fd = None
-
-    def close(self) -> None:
-        """Sync and close; closing twice is harmless."""
-        if self._fd is not None:
-            self.sync()
-            os.close(self._fd)
-            os.close(self._head_fd)
-            self._fd = None
-
-    def output(self, seq: int, step: str, stream: str) -> tuple[FileLog, str]:
-        """The log of one stream of the command recorded at ``seq`` in ``step``, and its
-        path relative to the run directory (as the record names it)."""
-        path = self.output_path(seq, step, stream)
-        return FileLog(path), f"output/{path.name}"
-
-    def output_path(self, seq: int, step: str, stream: str) -> Path:
-        """Where the log of one stream of the command recorded at ``seq`` in ``step`` goes."""
-        # A `for` step's name holds its item, which may be a secret: file names are masked
-        # like everything else the run writes.
-        if self._mask is not None:
-            step = self._mask(step)
-        return self.run_dir / "output" / f"{seq:05d}-{_UNSAFE.sub('_', step)}.{stream}.log"
-
-
-
-
-class FileLog:
-    """One output log file, written as the command's output arrives."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd: int | None = os.open(path, flags, 0o644)
-        except OSError as error:
-            raise RecordError(_cannot("create output log", path, error)) from None
-
-    def write(self, data: bytes) -> None:
-        """Append bytes (all of them: a short write is continued)."""
-        assert self._fd is not None
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view):]
-        except OSError as error:
-            raise RecordError(_cannot("write output log", self.path, error)) from None
-
-    def close(self) -> None:
-        """Close the file; closing twice is harmless."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class LocalStore:
@@ -226,9 +52,9 @@ class LocalStore:
         try:
             writer = FileRunWriter(self.root / run_id, run_id, mask)
             # A copy of the runbook as it ran: resume compares it step by step with the file.
-            (writer.run_dir / SNAPSHOT).write_bytes(snapshot)
+            write_file(writer.run_dir / SNAPSHOT, snapshot, writer.access)
         except OSError as error:
-            raise RecordError(_cannot("create the run's record", self.root / run_id, error)) \
+            raise RecordError(cannot("create the run's record", self.root / run_id, error)) \
                 from None
         return writer
 
@@ -238,13 +64,19 @@ class LocalStore:
         return writer, Torn(**torn) if torn else None
 
     def resolve(self, ref: str) -> RunRef | None:
-        """A run id (under the root), a run directory, or a transcript file."""
+        """A run id (under the root), a run directory, or a transcript file.
+
+        A run directory whose transcript is gone still resolves (its head or snapshot says
+        it was a run), so that `verify` can say the transcript is missing."""
         path = Path(ref)
-        if path.is_file():
-            return self._ref(path.parent, path)
-        for candidate in (path, self.root / ref):
-            if (candidate / TRANSCRIPT).is_file():
-                return self._ref(candidate, candidate / TRANSCRIPT)
+        with reading("read the run", path):
+            if path.is_file():
+                return self._ref(path.parent, path)
+            candidates = [path] if path.is_absolute() or os.sep in ref or ref in (".", "..") \
+                else [path, self.root / ref]
+            for candidate in candidates:
+                if any((candidate / name).is_file() for name in (TRANSCRIPT, HEAD, SNAPSHOT)):
+                    return self._ref(candidate, candidate / TRANSCRIPT)
         return None
 
     def _ref(self, run_dir: Path, transcript: Path) -> RunRef:
@@ -258,60 +90,92 @@ class LocalStore:
 
     def runs(self) -> list[RunSummary]:
         """Every run under the root, newest first (run ids sort by start time)."""
-        if not self.root.is_dir():
-            return []
-        dirs = sorted((d for d in self.root.iterdir() if (d / TRANSCRIPT).is_file()),
-                      key=lambda d: d.name, reverse=True)
+        with reading("list the runs", self.root):
+            if not self.root.is_dir():
+                return []
+            dirs = sorted((d for d in self.root.iterdir() if (d / TRANSCRIPT).is_file()),
+                          key=lambda d: d.name, reverse=True)
         return [summarize(self._ref(d, d / TRANSCRIPT), self.records(
             self._ref(d, d / TRANSCRIPT))[0]) for d in dirs]
 
     def records(self, ref: RunRef) -> tuple[list[dict], Torn | None]:
-        """Every complete, parseable record, and the torn tail if any."""
-        lines, torn = split_lines(self._transcript(ref).read_bytes())
+        """Every complete, parseable record, and the torn tail if any (none without a
+        transcript)."""
+        path = self._transcript(ref)
+        with reading("read the run's transcript", path):
+            if not path.is_file():
+                return [], None
+            lines, torn = split_lines(path.read_bytes())
         info = torn_info(torn)
         return [r for r in map(parse_line, lines) if r is not None], Torn(**info) if info else None
 
     def verify(self, ref: RunRef, head: str | None = None) -> VerifyResult:
-        """Recompute the chain and the output digests of exactly the transcript named."""
+        """Check exactly the transcript named: chain, head file, snapshot, output logs, and
+        the head hash kept elsewhere, if given."""
         from .chain import Problem
 
         path = self._transcript(ref)
-        if not path.is_file():
-            return VerifyResult(False, 0, None, [Problem(0, None, f"{path} does not exist")])
-        run_dir = path.parent
-        anchor = run_dir / HEAD
-        anchor_text = anchor.read_text() if anchor.is_file() else None
-        return verify_chain(path.read_bytes(), anchor_text, lambda rel: _read_log(run_dir, rel))
+        with reading("read the run", path):
+            if not path.is_file():
+                return VerifyResult(False, 0, None, [Problem(1, None, (
+                    f"the transcript {path} is missing"))])
+            run_dir = path.parent
+            anchor = _read_text(run_dir / HEAD)
+            return verify_chain(path.read_bytes(), anchor, lambda rel: _read_log(run_dir, rel),
+                                snapshot=self.snapshot(self._ref(run_dir, path)),
+                                expected_head=head)
 
     def snapshot(self, ref: RunRef) -> bytes | None:
         """The runbook as the run started it (None when the file is gone)."""
-        try:
-            return (self._dir(ref) / SNAPSHOT).read_bytes()
-        except OSError:
-            return None
+        path = self._dir(ref) / SNAPSHOT
+        with reading("read the run's snapshot", path):
+            try:
+                return path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                return None
+
+    def seal(self, ref: RunRef) -> str | None:
+        """The signature over the head at the run's last signed stop (None: never sealed)."""
+        with reading("read the head's seal", self._dir(ref) / SEAL):
+            return _read_text(self._dir(ref) / SEAL)
 
     def snapshot_path(self, ref: RunRef) -> Path:
         """Where the snapshot file is (for parsing it)."""
         return self._dir(ref) / SNAPSHOT
 
     def add_decision(self, ref: RunRef, decision: dict) -> None:
-        """Append a decision to the run's `approvals.jsonl`, durably."""
-        with open(self._dir(ref) / DECISIONS, "a", encoding="utf-8") as out:
-            out.write(json.dumps(decision) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        """Append a decision to the run's `approvals.jsonl`, durably (shared with the run
+        directory's group when the directory is)."""
+        run_dir = self._dir(ref)
+        line = (json.dumps(decision, ensure_ascii=False) + "\n").encode("utf-8")
+        try:
+            with reading("record the decision", run_dir / DECISIONS):
+                fd = open_file(run_dir / DECISIONS, os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                               access_in(run_dir))
+                try:
+                    os.write(fd, line)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as error:  # a full disk, a vanished directory
+            raise StoreError(cannot("record the decision", run_dir, error)) from None
 
     def decisions(self, ref: RunRef) -> list[dict]:
         """The decisions kept for the run, oldest first (unreadable lines skipped)."""
         path = self._dir(ref) / DECISIONS
-        if not path.exists():
-            return []
+        with reading("read the run's decisions", path):
+            if not path.exists():
+                return []
+            text = path.read_text(encoding="utf-8", errors="replace")
         out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             try:
-                out.append(json.loads(line))
+                decision = json.loads(line)
             except ValueError:
                 continue
+            if isinstance(decision, dict) and isinstance(decision.get("gate"), str) and \
+                    isinstance(decision.get("approver"), str):
+                out.append(decision)
         return out
 
     def lock(self, key: LockKey, holder: dict) -> FileLock:
@@ -322,8 +186,12 @@ class LocalStore:
         """Nothing to release."""
 
 
-def _cannot(what: str, where: Path, error: OSError) -> str:
-    return f"cannot {what} in {where}: {error.strerror or error}"
+def _read_text(path: Path) -> str | None:
+    """A small file's text; None when it does not exist."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 def _read_log(run_dir: Path, rel: str) -> tuple[int, str] | None:

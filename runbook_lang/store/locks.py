@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ..errors import LockBusy
+from .access import access_in, open_file
 from .base import LockKey
 
 
@@ -63,7 +64,8 @@ class FileLock:
     def acquire(cls, path: Path, holder: dict) -> FileLock:
         """Take the lock at once or raise LockBusy naming the holder."""
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # 0600, or 0660 in a setgid group-writable lock folder a team shares (RUNBOOK_LOCK_DIR).
+        fd = open_file(path, os.O_RDWR | os.O_CREAT, access_in(path.parent))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -172,7 +172,8 @@ def _shape(tree) -> object:
     """The AST without positions, for comparing meaning."""
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("span", "path_span")}
+            return {k: strip(v) for k, v in value.items()
+                    if k != "span" and not k.endswith("_span")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

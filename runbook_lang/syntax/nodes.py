@@ -317,13 +317,16 @@ class OnFailure(Node):
 
 
 class RunbookHeader(Node):
-    """`runbook "Title" { description … owner … tags […] }`."""
+    """`runbook "Title" { description … owner … tags […] signers "FILE" }`."""
 
     kind: Literal["runbook"] = "runbook"
     title: String
     description: String | None = None
     owner: String | None = None
     tags: ListExpr | None = None
+    # The allowed-signers file (LANGUAGE.md §13), relative to the runbook: plain text only.
+    signers: str | None = None
+    signers_span: Span | None = None
 
 
 class Import(Node):

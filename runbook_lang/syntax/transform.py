@@ -688,6 +688,8 @@ class AstBuilder:
                 self.error("E110", f"duplicate `{key}` in the runbook header", span)
                 continue
             fields[key] = value
+        if "signers" in fields:
+            fields["signers"], fields["signers_span"] = fields["signers"]
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
                                     kind="runbook")
 
@@ -702,6 +704,19 @@ class AstBuilder:
     @_meta
     def h_tags(self, meta, children):
         return ("tags", children[0], self.meta_span(meta))
+
+    @_meta
+    def h_signers(self, meta, children):
+        path = children[0]
+        text = path.constant()
+        if text is None:
+            self.error("E116", "the signers file's path cannot be interpolated", path.span,
+                       "write the path out, relative to this file")
+            text = ""
+        elif not text:
+            self.error("E116", "`signers` needs the path of an allowed-signers file",
+                       path.span)
+        return ("signers", (text, path.span), self.meta_span(meta))
 
     @_meta
     def import_(self, meta, children):

@@ -33,6 +33,36 @@ def names_in(expr) -> list[str]:
     return found
 
 
+def env_reads(expr) -> list[str]:
+    """The environment variables an expression reads by name: `getenv("X")` with a literal."""
+    found: list[str] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        kind = node.kind
+        if kind == "call":
+            stack.extend(node.args)
+            first = node.args[0] if node.args else None
+            if node.func.name == "getenv" and first is not None and first.kind == "string" \
+                    and all(part.kind == "text" for part in first.parts):
+                found.append("".join(part.value for part in first.parts))
+        elif kind == "string":
+            stack.extend(p.expr for p in node.parts if p.kind == "interpolation")
+        elif kind == "list":
+            stack.extend(node.items)
+        elif kind == "field":
+            stack.append(node.target)
+        elif kind == "index":
+            stack.extend((node.target, node.index))
+        elif kind == "unary":
+            stack.append(node.operand)
+        elif kind == "binary":
+            stack.extend((node.left, node.right))
+    return found
+
+
 def name_node(expr, name: str):
     """The first `Name` node reading `name` in an expression (interpolations included)."""
     stack = [expr]

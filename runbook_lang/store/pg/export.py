@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from ...errors import StoreError
 from ..base import RunRef
-from ..files import HEAD, HEAD_WIDTH, TRANSCRIPT, LocalStore
+from ..chain import anchor_text
+from ..files import LocalStore
+from ..journal import HEAD, HEAD_WIDTH, TRANSCRIPT
 from .connection import load_psycopg, translate
 from .writer import PgLog
 
@@ -43,7 +45,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def head_bytes(records: int, head: str) -> bytes:
     """The `head` file as `TranscriptWriter.sync` writes it (fixed width)."""
-    anchor = json.dumps({"records": records, "head": head})
+    anchor = anchor_text(records - 1, head)
     return (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode()
 
 
