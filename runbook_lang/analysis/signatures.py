@@ -14,6 +14,7 @@ This module holds the findings; `tasks.py` learns them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 from ..syntax import nodes as n
 
@@ -30,9 +31,12 @@ class Need:
     span: n.Span
     compare: bool = False
 
-    def place(self) -> str:
-        """`path:line:column` of the use."""
-        return f"{self.path}:{self.span.line}:{self.span.column}"
+    def place(self, here: str) -> str:
+        """Where the use is: `line L:C` in the file `here`, else `line L:C of NAME` (the
+        module's file name: its shown path depends on the working directory, which differs
+        between `check` and an editor)."""
+        where = f"line {self.span.line}:{self.span.column}"
+        return where if self.path == here else f"{where} of {PurePath(self.path).name}"
 
     def met_by(self, found: str) -> bool:
         """Whether a value of type `found` meets the need."""

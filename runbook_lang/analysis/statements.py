@@ -234,12 +234,12 @@ class StatementChecker:
     def argument_error(self, st: n.TaskCall, arg: n.Argument, found: str, need: Need) -> None:
         name, task = arg.name.name, st.qualified()
         if need.what == "its default":
-            why = f"its default at {need.place()} is {article(need.type)}"
+            why = f"its default at {need.place(self.report.path)} is {article(need.type)}"
         elif need.compare:
             why = f"the task compares it with {article(need.type)} using {need.what} at " \
-                  f"{need.place()}"
+                  f"{need.place(self.report.path)}"
         else:
-            why = f"the task uses it for {need.what} at {need.place()}"
+            why = f"the task uses it for {need.what} at {need.place(self.report.path)}"
         wanted = f"comparable with {article(need.type)}" if need.compare else \
             article(need.type)
         hint = ""
@@ -255,7 +255,7 @@ class StatementChecker:
         secret = next(name for name in names_in(arg.value)
                       if (sym := ctx.lookup(name)) is not None and sym.secret)
         name, task = arg.name.name, st.qualified()
-        where = f"{self.report.path}:{arg.span.line}:{arg.span.column}"
+        call_at = f"{arg.span.line}:{arg.span.column}"
         self.warn("W301", f"secret `{secret}` is passed as argument `{name}` of `{task}`, "
                   "which interpolates it into a command line", arg.value.span,
                   f"command lines show up in process lists: in the task, pass `{name}` "
@@ -267,7 +267,8 @@ class StatementChecker:
             self.signatures.warned.add(key)
             self.report.out.append(Diagnostic(
                 "warning", "W301", f"`{name}` of task `{st.name.name}` holds a secret here "
-                f"(passed at {where}): it is interpolated into a command line",
+                f"(passed at {_place(self.report.path, landing.path, call_at)}): it is "
+                "interpolated into a command line",
                 at_span(landing.path, landing.span),
                 (f"pass it through `env {{ {name.upper()} = {name} }}` and use "
                  f"${name.upper()} in the command",)))
@@ -352,3 +353,8 @@ _STATEMENTS: dict[str, Callable[[StatementChecker, object, Context], None]] = {
     for kind in ("run", "http", "check", "watch", "expect", "confirm", "note", "wait", "set",
                  "fail", "if", "for", "task_call")
 }
+
+
+def _place(path: str, here: str, line_column: str) -> str:
+    """`line L:C` when `path` is the file `here`, else `path:L:C`."""
+    return f"line {line_column}" if path == here else f"{path}:{line_column}"

@@ -62,9 +62,9 @@ def _number(value):
                     return number
                 raise EvalError("number(): {0} is beyond the 64-bit range of ints", value)
             if FLOAT_TEXT.fullmatch(text):
-                number = float(text)
-                if math.isfinite(number):
-                    return number
+                real = float(text)
+                if math.isfinite(real):
+                    return real
         raise EvalError("number(): {0} is not a number", value)
     raise EvalError(f"number() of {type_name(value)}")
 
