@@ -284,14 +284,15 @@ def run_init(args) -> int:
 
 def run_fmt(args) -> int:
     """`runbook fmt FILE… [--check]`: indentation and blank lines in the canonical layout."""
+    from ..limits import MAX_RUNBOOK_BYTES, TooLarge, read_bounded
     from ..syntax.formatting import format_source
 
     changed, failed = [], False
     for name in args.files:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            text = read_bounded(path, MAX_RUNBOOK_BYTES).decode("utf-8")
+        except (OSError, UnicodeDecodeError, TooLarge) as error:
             sys.stderr.write(f"runbook: error: {name}: cannot read: {error}\n")
             failed = True
             continue

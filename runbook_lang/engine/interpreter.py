@@ -199,7 +199,7 @@ class Interpreter:
             frame = Frame(StepRun(unit, f"{name}[…]", "", number, loop=loop), self.rt.module, loop)
             return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
         if not isinstance(items, list):
-            raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
+            raise StepFailed(f"`for` needs a list, got {self.rt.shown(items)}")
         if not items:
             # Nothing to run, but the record says so instead of leaving no trace.
             self.skip(unit, number, f"`for {var} in …` has no items")
@@ -382,7 +382,7 @@ class Interpreter:
         every = self.statements.value(unit.retry.every, frame) if unit.retry.every else None
         backoff = self.statements.value(unit.retry.backoff, frame) if unit.retry.backoff else 1
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise StepFailed(f"`retry` needs a whole number, got {to_text(count)!r}")
+            raise StepFailed(f"`retry` needs a whole number, got {self.rt.shown(count)}")
         pause = every.seconds if isinstance(every, Duration) else 0.0
         return count, pause, float(backoff) if isinstance(backoff, (int, float)) else 1.0
 
@@ -419,7 +419,7 @@ class Interpreter:
         value = self.statements.value(expr, frame)
         if isinstance(value, (bool, Unknown)):
             return value
-        raise StepFailed(f"`when` needs a bool, got {to_text(value)!r}")
+        raise StepFailed(f"`when` needs a bool, got {self.rt.shown(value)}")
 
     # ------------------------------------------------------------------ dry-run of a step
 

@@ -331,14 +331,14 @@ class Runtime:
         try:
             return self.scope.evaluator(frame).eval(expr)
         except EvalError as error:
-            raise StepFailed(f"line {expr.span.line}: {error}") from None
+            raise StepFailed(f"line {expr.span.line}: {error.render(self.mask)}") from None
 
     def text(self, string: n.String, frame: Frame, quote: bool = False) -> str:
         """Render a string (shell-quoted interpolations with `quote`)."""
         try:
             return self.scope.evaluator(frame).render(string, quote=quote)
         except EvalError as error:
-            raise StepFailed(f"line {string.span.line}: {error}") from None
+            raise StepFailed(f"line {string.span.line}: {error.render(self.mask)}") from None
 
     def duration(self, expr, frame: Frame, what: str):
         """A duration (or, in a dry-run, an Unknown), else the step fails."""
@@ -346,7 +346,12 @@ class Runtime:
         if isinstance(value, (Duration, Unknown)):
             return value
         raise StepFailed(f"line {expr.span.line}: `{what}` needs a duration, got "
-                         f"{to_text(value)!r}")
+                         f"{self.shown(value)}")
+
+    def shown(self, value) -> str:
+        """A value quoted for a message: masked first, so that quoting or cutting it cannot
+        keep a secret from the mask (LANGUAGE.md §6.2)."""
+        return EvalError("{0}", to_text(value), width=200).render(self.mask)
 
     def time_left(self, frame: Frame) -> float | None:
         """Seconds until the step's timeout (None without one)."""

@@ -208,7 +208,7 @@ class Statements:
                 return
             if not isinstance(condition, bool):
                 raise StepFailed(f"line {branch.condition.span.line}: `if` needs a bool, got "
-                                 f"{to_text(condition)!r}")
+                                 f"{self.rt.shown(condition)}")
             if condition:
                 self.block(branch.body, frame)
                 return
@@ -234,7 +234,7 @@ class Statements:
             self.block(st.body, inner)
             return
         if not isinstance(items, list):
-            raise StepFailed(f"line {st.span.line}: `for` needs a list, got {to_text(items)!r}")
+            raise StepFailed(f"line {st.span.line}: `for` needs a list, got {self.rt.shown(items)}")
         for item in items:
             inner = frame.inner({st.var.name: item})
             if self.rt.dry:
