@@ -21,7 +21,8 @@ def run_command(args) -> int:
         file=args.file, params=ParamInput(args.param or [], args.params), dry_run=args.dry_run,
         yes=args.yes, approvals=args.approve or [], as_name=args.as_name,
         from_step=args.from_step, fail_at=args.fail_at, interactive=sys.stdin.isatty(),
-        argv=redact_argv(["runbook", *sys.argv[1:]]), output_json=args.output == "json", display=display,
+        argv=redact_argv(["runbook", *sys.argv[1:]]), output_json=args.output == "json",
+        display=display,
         sign_with=args.sign_with)
     try:
         if args.dry_run:

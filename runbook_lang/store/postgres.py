@@ -59,7 +59,7 @@ class PostgresStore:
         self.location = redact(url)
         library = PgStore.open(url)
         self.link = Link(library.conn, url)
-        self.identity: str = str(library.role)
+        self.identity: str | None = str(library.role)
         self._key: LockKey | None = None
 
     @property
