@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     handler = _HANDLERS[args.command]
     try:
-        return handler(args)
+        return _handle(handler, args)
     except (UsageError, RunbookError) as error:
         sys.stderr.write(f"runbook: error: {error}\n")
         return EXIT_USAGE
@@ -189,6 +189,15 @@ def main(argv: list[str] | None = None) -> int:
                          "runbook: set RUNBOOK_DEBUG=1 to see the traceback, and please "
                          "report it\n")
         return EXIT_USAGE
+
+
+def _handle(handler, args) -> int:
+    """Run a command; team-store connections it opened are closed when it ends."""
+    try:
+        return handler(args)
+    finally:
+        if "runbook_lang.store" in sys.modules:
+            sys.modules["runbook_lang.store"].close_stores()
 
 
 def _collect_less_often() -> None:

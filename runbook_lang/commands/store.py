@@ -50,9 +50,11 @@ def store_init(args) -> int:
 
 def store_export(args) -> int:
     """Write a run as a run directory; `runbook verify DIR` checks it offline."""
+    from ..store import store_for
     from ..store.postgres import PostgresStore
 
-    store = PostgresStore(_url(args))
+    store = store_for(_url(args))
+    assert isinstance(store, PostgresStore)  # _url accepts PostgreSQL URLs only
     try:
         ref = store.resolve(args.run_id)
         if ref is None or ref.path is not None:

@@ -16,7 +16,20 @@ from pathlib import Path
 from .base import LockKey, RunLock, RunRef, RunStore, RunSummary, RunWriter, Torn
 
 __all__ = ["LockKey", "RunLock", "RunRef", "RunStore", "RunSummary", "RunWriter", "Torn",
-           "redact_argv", "store_for", "store_holding", "store_url"]
+           "close_stores", "redact_argv", "store_for", "store_holding", "store_url"]
+
+
+# Team stores opened by this command: `close_stores` ends their sessions when it ends.
+_OPENED: list[RunStore] = []
+
+
+def close_stores() -> None:
+    """Close every team store this command opened (their sessions, and any lock held)."""
+    while _OPENED:
+        try:
+            _OPENED.pop().close()
+        except Exception:  # noqa: BLE001 - a connection already gone is closed enough
+            pass
 
 
 def store_url(url: str | None = None) -> str | None:
@@ -41,7 +54,9 @@ def store_for(url: str | None = None, transcript_dir: str | Path | None = None) 
             raise UsageError(f"--store {redact(url)}: expected a postgresql:// URL")
         from .postgres import PostgresStore
 
-        return PostgresStore(url)
+        store = PostgresStore(url)
+        _OPENED.append(store)
+        return store
     from .files import LocalStore
 
     return LocalStore(Path(transcript_dir) if transcript_dir else None)
@@ -50,12 +65,20 @@ def store_for(url: str | None = None, transcript_dir: str | Path | None = None) 
 def store_holding(ref: str, url: str | None = None) -> RunStore:
     """The store to read a run from: a run directory or transcript file on disk is read
     from the files (offline, whatever RUNBOOK_STORE says); a run id from `store_for`."""
-    if Path(ref).exists() and (Path(ref).is_file() or "/" in ref or ref in (".", "..")
-                               or not store_url(url)):
-        from .files import LocalStore
+    import os
 
-        return LocalStore()
-    return store_for(url)
+    def on_disk() -> bool:
+        try:
+            return Path(ref).exists()
+        except OSError:  # there, but not readable: the local store says why
+            return True
+
+    if store_url(url) and not (os.sep in ref or ref.endswith(".jsonl") or ref in (".", "..")
+                               or on_disk()):
+        return store_for(url)
+    from .files import LocalStore
+
+    return LocalStore()
 
 
 def redact_argv(argv: list[str]) -> list[str]:
