@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from ..store import store_for
+from ..store import store_for, store_holding
 
 
 def run_verify(args) -> int:
@@ -19,7 +19,7 @@ def run_verify(args) -> int:
     if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head):
         raise UsageError(f"--head {args.head}: expected the 64 hex digits of a head hash, "
                          "as `runbook verify` prints it")
-    store = store_for()
+    store = store_holding(args.transcript, args.store)
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
@@ -56,7 +56,7 @@ def run_show(args) -> int:
     """Print the audit report of a run."""
     from ..reporting.report import build_report, render_html, render_json, render_text
 
-    store = store_for()
+    store = store_holding(args.transcript, args.store)
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
@@ -74,7 +74,7 @@ def run_show(args) -> int:
 def run_history(args) -> int:
     """The recorded runs, newest first."""
     rows = []
-    for run in store_for(transcript_dir=args.transcript_dir).runs():
+    for run in store_for(args.store, args.transcript_dir).runs():
         duration = run.duration_ms
         rows.append((run.run_id, run.runbook, run.status, run.operator, run.started,
                      f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))

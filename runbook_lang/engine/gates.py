@@ -175,6 +175,13 @@ class Gates:
         """Count one vote by the gate's rules: 'rejected' for a rejection that counts, else
         None (approved and recorded, or refused and said why)."""
         problem = rules.refusal(vote.approver, self.starter)
+        role = self.rt.options.role
+        if role is not None and vote.method in ("flag", "terminal"):
+            # A team store: the person here is the connection's role, and nobody else.
+            vote.by_role = vote.approver == role
+            if not vote.by_role and problem is None:
+                problem = (f"this run's connection is role {role}; {vote.approver} decides "
+                           "with `runbook approve` from their own connection")
         if problem is None and self.trust.verifies:
             try:
                 check = self.trust.check(vote, rules.name)
@@ -368,6 +375,8 @@ class Gates:
                              f"{'s' if missing != 1 else ''} needed ({rules.describe()})",
                              "yellow")
         signed = " --key KEY" if self.trust.verifies else ""
+        # In a team store each approver connects as their own role: no name to give.
+        who = "" if self.rt.options.role is not None else " --as NAME"
         self.rt.display.line("  approve:  runbook approve "
-                             f"{run_id} {rules.name} --as NAME{signed} [--reason TEXT]")
+                             f"{run_id} {rules.name}{who}{signed} [--reason TEXT]")
         self.rt.display.line(f"  then:     runbook resume {run_id}")

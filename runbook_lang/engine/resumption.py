@@ -16,15 +16,16 @@ from pathlib import Path
 
 from ..errors import Refused
 from ..evaluation.params import declared_type, parse_duration
-from ..store import RunRef, RunStore
+from ..store import LockKey, RunRef, RunStore
 from ..syntax.loader import Module
 from .interpreter import Interpreter
 from .prepare import complete_runtime, load_checked, new_options
 from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun
-from .session import RunResult, drive, new_runtime, new_trust, take_lock
+from .session import RunResult, bind_identity, drive, new_runtime, new_trust, take_lock
 from .signoff import require_identities, signers_record
 
 ENDED = ("rolled_back", "rollback_failed", "rejected")
+_NO_KEY = LockKey("", None)
 
 
 @dataclass
@@ -87,6 +88,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     options = new_options(module, yes=request.yes, approvals=request.approvals,
                           as_name=request.as_name, interactive=request.interactive,
                           argv=request.argv, output_json=request.output_json)
+    bind_identity(options, store, request.as_name)
     rt = new_runtime(module, options, display_for(options), clock)
     rt.scope.builtins["run_id"] = ref.run_id
     rt.scope.params = restore_params(module, started.get("params") or {})
@@ -111,7 +113,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
         writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
                       argv=options.argv, allow_changed=bool(changed and request.allow_changed),
                       torn=torn.to_json() if torn else None, previous_status=status,
-                      lock_takeover=lock.takeover,
+                      lock_takeover=lock.takeover, **resumed_store(store),
                       # Records a killed run left after its head: taken over as found.
                       unsealed={"first": first, "last": last} if first is not None else None,
                       **identity)
@@ -122,6 +124,13 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
                      store, lock=lock)
     finally:
         lock.release()
+
+
+def resumed_store(store: RunStore) -> dict:
+    """Where a resume in a team store ran from: the store and the resuming role (any machine
+    may resume; `operator.host` names it)."""
+    header = store.header(_NO_KEY)
+    return {"store": header["store"]} if "store" in header else {}
 
 
 def pick_run(store: RunStore, ref: str | None) -> RunRef:

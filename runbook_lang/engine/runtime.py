@@ -46,6 +46,9 @@ class RunOptions:
     interactive: bool = False
     argv: list[str] = field(default_factory=list)
     output_json: bool = False
+    # A team store's database role: the operator, and the only name a decision made in this
+    # run (the terminal, --approve) can carry (LANGUAGE.md §12).
+    role: str | None = None
 
 
 @dataclass

@@ -79,10 +79,34 @@ def runbook_title(rt: Runtime) -> str:
 
 
 def lock_key(rt: Runtime) -> LockKey:
-    """One run at a time per runbook and `environment` (LANGUAGE.md §6.5)."""
+    """One run at a time per runbook and `environment` (LANGUAGE.md §6.5); a team store
+    knows the runbook by its stable id (§12)."""
+    from ..store.pg.locks import stable_id
+
     environment = rt.scope.params.get("environment")
     return LockKey(os.path.realpath(rt.module.path),
-                   str(environment) if environment is not None else None, rt.module.path.name)
+                   str(environment) if environment is not None else None, rt.module.path.name,
+                   stable_id(rt.module.path))
+
+
+def bind_identity(options: RunOptions, store: RunStore, as_name: str | None) -> None:
+    """In a team store the operator is the connection's database role (LANGUAGE.md §12):
+    `--as` naming another role, or `--approve GATE=WHO` for another, is refused before
+    anything runs; the local store keeps the name the operator gives."""
+    role = store.identity
+    if role is None:
+        return
+    if as_name and as_name != role:
+        raise Refused(f"--as {as_name}: this store knows you as the database role {role} "
+                      "(the role of your connection); in a team store you act as that role, "
+                      "so leave --as out or connect as that role")
+    for gate, names in options.approvals.items():
+        for who in names:
+            if who and who != role:
+                raise Refused(f"--approve {gate}={who}: in a team store an approval is the "
+                              f"connection's role's ({role}); {who} approves with `runbook "
+                              "approve` from their own connection")
+    options.operator = options.role = role
 
 
 def take_lock(rt: Runtime, store: RunStore, run_id: str):
@@ -182,7 +206,8 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
             title=title, params={k: to_json(v) for k, v in rt.scope.params.items()},
             operator={"user": rt.options.operator, "host": rt.options.host},
             version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),
-            runbook_path=str(rt.module.path), lock_takeover=lock.takeover, **identity)
+            runbook_path=str(rt.module.path), lock_takeover=lock.takeover,
+            **store.header(lock_key(rt)), **identity)
         trust.bind(started)
         rt.display.line(f"runbook {__version__} · run {run_id} · {title or file}", "bold")
         return drive(rt, writer, Interpreter(rt), file, store, lock=lock)
@@ -205,6 +230,10 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         rt.interrupts.restore()
         rt.executors.close()
     duration_ms = int((time.monotonic() - started) * 1000)
+    lost = getattr(store, "lost", None)
+    if outcome.unrecorded and lost:
+        # The team store stayed unreachable: the run stopped safely and is resumable.
+        outcome.status = "interrupted"
     try:
         if not outcome.unrecorded:
             writer.append("run_finished", status=outcome.status, exit_code=outcome.exit_code,
@@ -272,4 +301,6 @@ def plan_request(request: RunRequest) -> Plan:
 
 def run_request(request: RunRequest, store: RunStore) -> RunResult:
     """The front door's `run`."""
-    return start_run(prepare_request(request), store, request.file, request.sign_with)
+    rt = prepare_request(request)
+    bind_identity(rt.options, store, request.as_name)
+    return start_run(rt, store, request.file, request.sign_with)

@@ -105,7 +105,9 @@ def identity(rec: dict) -> str:
     """How an approver's identity is known: 'verified (key …)' by a signature the run
     checked against its signers file, else 'asserted' (a name given on trust)."""
     if rec.get("identity") == "verified":
-        return f"verified (key {rec.get('key')})"
+        if rec.get("key"):
+            return f"verified (key {rec.get('key')})"
+        return f"verified ({rec.get('verified_by') or 'unknown means'})"
     if rec.get("signature"):
         return "asserted, signed (runbook verify --signers FILE checks it)"
     return "asserted"
