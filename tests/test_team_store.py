@@ -346,6 +346,25 @@ def test_two_runs_of_one_runbook_from_two_directories_exactly_one_proceeds(team,
     assert sum((m.root / "ops" / "started").exists() for m in machines) == 1
 
 
+def test_the_header_id_is_one_lock_wherever_the_file_lies(team, tmp_path):
+    # No repository around them, and at different paths: only the header's id is shared.
+    text = SLOW.replace('runbook "Slow" {}', 'runbook "Slow" {\n  id "payments/deploy"\n}')
+    machines = [Workspace(tmp_path / name) for name in ("laptop", "ci")]
+    for machine, folder in zip(machines, ("ops", "runbooks/prod"), strict=True):
+        write(machine, text, where=machine.root / folder)
+    procs = [m.start("run", f"{folder}/deploy.runbook", "--store", team.url(role),
+                     env={"RUNBOOK_LOCK_DIR": str(m.root / "locks")})
+             for m, folder, role in zip(machines, ("ops", "runbooks/prod"),
+                                        ("runner", "alice"), strict=True)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 2], outputs
+    records = [line for out, _ in outputs for line in out.splitlines()]
+    assert records  # both said something
+    with team.cluster.admin(team.database) as conn:
+        ids = {row[0] for row in conn.execute("SELECT runbook_id FROM runbook.runs")}
+    assert ids == {"payments/deploy"}
+
+
 def kill_runner(team, machine: Workspace) -> int:
     """Start a slow run, `kill -9` its runner mid-command; returns the command's group,
     left running, once the runner's database session is gone."""

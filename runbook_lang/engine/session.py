@@ -84,9 +84,10 @@ def lock_key(rt: Runtime) -> LockKey:
     from ..store.pg.locks import stable_id
 
     environment = rt.scope.params.get("environment")
+    header = rt.module.runbook.header
     return LockKey(os.path.realpath(rt.module.path),
                    str(environment) if environment is not None else None, rt.module.path.name,
-                   stable_id(rt.module.path))
+                   stable_id(rt.module.path, header.id if header is not None else None))
 
 
 def bind_identity(options: RunOptions, store: RunStore, as_name: str | None) -> None:

@@ -688,8 +688,9 @@ class AstBuilder:
                 self.error("E110", f"duplicate `{key}` in the runbook header", span)
                 continue
             fields[key] = value
-        if "signers" in fields:
-            fields["signers"], fields["signers_span"] = fields["signers"]
+        for key in ("signers", "id"):
+            if key in fields:
+                fields[key], fields[f"{key}_span"] = fields[key]
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
                                     kind="runbook")
 
@@ -717,6 +718,17 @@ class AstBuilder:
             self.error("E116", "`signers` needs the path of an allowed-signers file",
                        path.span)
         return ("signers", (text, path.span), self.meta_span(meta))
+
+    @_meta
+    def h_id(self, meta, children):
+        value = children[0]
+        text = value.constant()
+        if text is None or not text.strip() or text != text.strip():
+            self.error("E116", "the runbook's `id` must be written out, not empty, without "
+                       "leading or trailing spaces", value.span,
+                       'for example `id "payments/deploy"`: the same on every machine')
+            text = None
+        return ("id", (text, value.span), self.meta_span(meta))
 
     @_meta
     def import_(self, meta, children):
