@@ -44,6 +44,8 @@ def build_parser():
     run.add_argument("file", metavar="FILE")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan, rollback included; change nothing")
+    run.add_argument("--expand", action="store_true",
+                     help="with --dry-run, show the bodies of tasks from imported modules")
     run.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a param")
     run.add_argument("--params", metavar="FILE.yaml", help="params from a YAML mapping")
     run.add_argument("--from", dest="from_step", metavar="STEP",

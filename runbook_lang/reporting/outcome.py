@@ -26,7 +26,7 @@ def print_refusal(error: Refused, as_json: bool) -> int:
     return EXIT_USAGE
 
 
-def print_plan(plan, as_json: bool) -> int:
+def print_plan(plan, as_json: bool, expand: bool = False) -> int:
     """The plan for people, or as one JSON document."""
     from ..reporting.plan_text import render_plan
 
@@ -35,7 +35,7 @@ def print_plan(plan, as_json: bool) -> int:
                                     default=lambda v: to_json(v) if not isinstance(v, str)
                                     else v) + "\n")
     else:
-        sys.stdout.write(render_plan(plan))
+        sys.stdout.write(render_plan(plan, expand))
     return EXIT_OK
 
 
