@@ -32,9 +32,10 @@ padding:.3em .5em;text-align:left;vertical-align:top}th{background:#f3f3f3;font-
 code,pre{font:12px/1.4 ui-monospace,monospace}pre{background:#f6f6f6;padding:.4em .6em;
 margin:.2em 0;white-space:pre-wrap;overflow-wrap:anywhere}.verdict{font-size:1.2em;
 font-weight:600;padding:.4em .6em;border-left:6px solid #999;background:#fafafa}
-.succeeded{color:#176f2c;border-color:#176f2c}
-.failed,.rollback_failed,.rejected,.interrupted{color:#b00020;border-color:#b00020}
-.rolled_back,.skipped,.paused,.tolerated{color:#8a6d00;border-color:#8a6d00}
+.succeeded{color:#176f2c}.failed,.rollback_failed,.rejected,.interrupted{color:#b00020}
+.rolled_back,.skipped,.paused,.tolerated{color:#8a6d00}.verdict.succeeded{border-color:#176f2c}
+.verdict.failed,.verdict.rollback_failed,.verdict.rejected,.verdict.interrupted{
+border-color:#b00020}.verdict.rolled_back,.verdict.paused{border-color:#8a6d00}
 .marker{margin:1em 0 .3em;padding:.3em .6em;background:#eef2f7;border-left:4px solid #4a6fa5}
 section{margin:.6em 0;padding-left:.6em;border-left:2px solid #ddd}
 section h3{font-size:1em;margin:.2em 0}ol{list-style:none;padding-left:0;margin:.2em 0}
@@ -64,7 +65,7 @@ def render_html(report: RunReport) -> str:
     out.append("<h2>Steps</h2><table><tr><th>step</th><th>title</th><th>status</th></tr>")
     for s in report.steps():
         css = "tolerated" if s.tolerated else s.status
-        phase = f" ({e(s.phase)})" if s.phase != "step" else ""
+        phase = f" ({e(s.phase)})" if s.phase not in ("step", s.name) else ""
         out.append(f"<tr><td><code>{e(s.name)}</code>{phase}</td><td>{e(s.title)}</td>"
                    f"<td class='{e(css)}'>"
                    f"{e(STATUS_MARK.get(css, '•'))} {e(section_status(s))}</td></tr>")
@@ -144,6 +145,7 @@ def _command(action: Action) -> str:
         if tail:
             link = info.get("log")
             where = f" (<a href='{e(link)}'>{e(link)}</a>)" if link else ""
-            shown += (f"<details><summary>{stream}: last lines of {info.get('bytes')} bytes"
+            failed = stream == "stderr" and done.get("exit_code") != 0
+            shown += (f"<details{' open' if failed else ''}><summary>{stream}: last lines of {info.get('bytes')} bytes"
                       f"{where}</summary><pre>{e(tail)}</pre></details>")
     return shown
