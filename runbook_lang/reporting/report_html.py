@@ -146,6 +146,7 @@ def _command(action: Action) -> str:
             link = info.get("log")
             where = f" (<a href='{e(link)}'>{e(link)}</a>)" if link else ""
             failed = stream == "stderr" and done.get("exit_code") != 0
-            shown += (f"<details{' open' if failed else ''}><summary>{stream}: last lines of {info.get('bytes')} bytes"
+            shown += (f"<details{' open' if failed else ''}><summary>{stream}: last lines "
+                      f"of {info.get('bytes')} bytes"
                       f"{where}</summary><pre>{e(tail)}</pre></details>")
     return shown
