@@ -5,9 +5,11 @@ HTML, each a snapshot of exactly what the user sees (times, ids and hashes norma
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import Workspace
+from conftest import RUNBOOK, Workspace, clean_env
 from reportruns import SCENARIOS, add, play, shown
 
 
@@ -116,3 +118,31 @@ def test_html_folds_multi_line_commands_and_links_the_logs(played):
     assert re.search(r"<a href='output/\d+-switch\.stderr\.log'>", page)
     assert not re.search(r"<(script|link|img|iframe)\b", page)
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)
+
+
+# ---------------------------------------------------------------------- deploy, in the README
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+README = EXAMPLES.parent / "README.md"
+
+
+def test_deploys_plan_summary_fits_one_screen_and_is_the_one_in_the_readme():
+    result = subprocess.run([str(RUNBOOK), "run", "deploy.runbook", "--dry-run"],
+                            cwd=EXAMPLES, env=clean_env(), capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.split("\n\n\nDetail", 1)[0]
+    assert len(summary.splitlines()) <= 60
+    # The std library's internals (fs.backup's Python) stay out of the summary and, folded,
+    # out of the detail; `--expand` shows them.
+    assert "tarfile" not in result.stdout
+    assert "task fs.backup(path: .work/deploy/shared, archive: " in result.stdout
+    assert "http://127.0.0.1:<old_port>/health" in result.stdout
+    tour = README.read_text(encoding="utf-8")
+    shown = re.sub(r"(?m)^Operator: .*$", "Operator: alice@build-7", summary)
+    assert shown in tour
+    expanded = subprocess.run([str(RUNBOOK), "run", "deploy.runbook", "--dry-run", "--expand"],
+                              cwd=EXAMPLES, env=clean_env(), capture_output=True, text=True,
+                              timeout=120)
+    assert "import shutil, sys" in expanded.stdout and "tarfile" in expanded.stdout
