@@ -63,6 +63,7 @@ class StepRun:
     duration_ms: int = 0
     status: str = "pending"
     status_reason: str = ""
+    of: str = ""  # "i/n": which instance of a `for` step this is, shown beside its name
 
 
 @dataclass

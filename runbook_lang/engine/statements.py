@@ -106,6 +106,7 @@ class Statements:
             captured = (result.captured or "").strip()
             tainted = self.rt.scope.is_tainted(st.command, frame) or "***" in captured
             self.assign(st.into.name, captured, frame, tainted)
+            self.rt.display.captured(st.into.name, "***" if tainted else captured)
 
     def exec_http(self, st: n.Http, frame: Frame) -> None:
         response = self.requests.request(st, frame, strict=True)
@@ -115,6 +116,7 @@ class Statements:
                     st.into.name, f"the response of `http … into` in step {frame.step.name}")
             else:
                 self.assign(st.into.name, response, frame, False)
+                self.rt.display.captured(st.into.name, _response_text(response))
 
     def exec_confirm(self, st: n.Confirm, frame: Frame) -> None:
         question = self.text(st.question, frame)
@@ -285,3 +287,11 @@ def _import_path(module: Module, st: n.TaskCall) -> str | None:
         if imported.alias.name == st.namespace.name:
             return imported.path
     return None
+
+
+def _response_text(response) -> str:
+    """An `http … into` value in one line: its status and the size of its body."""
+    if isinstance(response, dict):
+        body = str(response.get("body", ""))
+        return f"HTTP {response.get('status')}, {len(body.encode())} bytes of body"
+    return to_text(response)
