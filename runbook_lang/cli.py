@@ -66,7 +66,7 @@ def build_parser():
                           "(default: RUNBOOK_SIGNING_KEY, or under `signers` a key in "
                           "ssh-agent listed for you)")
     resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
-    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT",
+    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT|FILE",
                         help="default: the newest unfinished run here")
     resume.add_argument("--approve", action="append", metavar="GATE[=WHO]")
     resume.add_argument("--yes", action="store_true")
