@@ -1,6 +1,6 @@
 """No input makes `runbook check` print a Python traceback.
 
-Each case feeds the real command something hostile or broken. The answer is always a message
+Each case feeds the command something hostile or broken. The answer is always a message
 for a person and exit code 2 (or 0 where the input is in fact a valid runbook), quickly.
 """
 

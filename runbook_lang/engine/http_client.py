@@ -55,13 +55,18 @@ def send(method: str, url: str, headers: dict, body: bytes | None, deadline: Dea
         return None, str(error)
     outcome: dict = {}
     done = threading.Event()
+    # http.client drops `connection.sock` once a response that ends the connection arrives,
+    # while that response goes on reading from it: keep the socket to shut it down.
+    sockets: list[socket.socket] = []
 
     def work() -> None:
         try:
             connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            data = response.read(HTTP_BODY_LIMIT)
-            outcome["answer"] = Answer(response.status, data, list(response.getheaders()))
+            if connection.sock is not None:
+                sockets.append(connection.sock)
+            with connection.getresponse() as response:
+                data = response.read(HTTP_BODY_LIMIT)
+                outcome["answer"] = Answer(response.status, data, list(response.getheaders()))
         except (OSError, http.client.HTTPException, ValueError) as error:
             outcome["error"] = _reason(error)
         finally:
@@ -77,9 +82,11 @@ def send(method: str, url: str, headers: dict, body: bytes | None, deadline: Dea
                 return None, f"timed out: the whole request took longer than {deadline.label}"
     finally:
         if not done.is_set():
-            _abort(connection)
-            worker.join(1.0)
+            _abort(connection, sockets)
+            worker.join(5.0)
         connection.close()
+        for sock in sockets:
+            sock.close()
     interrupts.check()
     if "answer" in outcome:
         return outcome["answer"], None
@@ -121,10 +128,9 @@ def _proxy_for(scheme: str, host: str) -> str | None:
     return proxies[scheme]
 
 
-def _abort(connection: http.client.HTTPConnection) -> None:
-    """End the worker's blocking call: shut the socket down under it."""
-    sock = connection.sock
-    if sock is not None:
+def _abort(connection: http.client.HTTPConnection, sockets: list[socket.socket]) -> None:
+    """End the worker's blocking call: shut its socket down under it."""
+    for sock in {id(s): s for s in [connection.sock, *sockets] if s is not None}.values():
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 
