@@ -47,6 +47,8 @@ def build_parser():
     run.add_argument("file", metavar="FILE")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan, rollback included; change nothing")
+    run.add_argument("--expand", action="store_true",
+                     help="with --dry-run, show the bodies of tasks from imported modules")
     run.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a param")
     run.add_argument("--params", metavar="FILE.yaml", help="params from a YAML mapping")
     run.add_argument("--from", dest="from_step", metavar="STEP",
@@ -68,7 +70,7 @@ def build_parser():
                           "(default: RUNBOOK_SIGNING_KEY, or under `signers` a key in "
                           "ssh-agent listed for you)")
     resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
-    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT",
+    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT|FILE",
                         help="default: the newest unfinished run here")
     resume.add_argument("--approve", action="append", metavar="GATE[=WHO]")
     resume.add_argument("--yes", action="store_true")

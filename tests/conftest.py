@@ -380,8 +380,10 @@ def normalise(text: str, root: Path | None = None) -> str:
 
 
 def normalise_measured(text: str, root: Path | None = None) -> str:
-    """`normalise`, and measured durations too (a report's `in 12 ms`, `duration_ms`)."""
+    """`normalise`, measured durations too (a report's `in 12 ms`, `duration_ms`), and the
+    time of day a report's timeline gives each action (`16:02:24.551`)."""
     text = normalise(text, root)
+    text = re.sub(r"\b\d\d:\d\d:\d\d\.\d{3}\b", "<clock>", text)
     text = re.sub(r"\b\d+ ms\b", "<n> ms", text)
     text = re.sub(r'("duration_ms": )\d+', r'\1"<n>"', text)
     return re.sub(r"\b\d+\.\d\ds\b", "<n>s", text)

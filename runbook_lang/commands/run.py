@@ -26,7 +26,8 @@ def run_command(args) -> int:
         sign_with=args.sign_with)
     try:
         if args.dry_run:
-            return print_plan(plan_of(request), args.output == "json")
+            return print_plan(plan_of(request), args.output == "json",
+                              getattr(args, "expand", False))
         result = run_for_real(request, store_for(args.store, args.transcript_dir))
     except Refused as error:
         return print_refusal(error, args.output == "json")

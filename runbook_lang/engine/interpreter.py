@@ -204,12 +204,13 @@ class Interpreter:
             # Nothing to run, but the record says so instead of leaving no trace.
             self.skip(unit, number, f"`for {var} in …` has no items")
             return []
-        out = []
+        out: list[StepRun] = []
         for item, instance_name in zip(items, instance_names(name, items), strict=True):
             loop = {var: item}
             frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
                           loop)
-            out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
+            out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop,
+                               of=f"{len(out) + 1}/{len(items)}"))
         self.check_fail_at(unit, out)
         return out
 
@@ -327,7 +328,8 @@ class Interpreter:
             self.rt.sync()
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop))
-            self.rt.display.step_started(instance.number, instance.name, instance.title)
+            self.rt.display.step_started(instance.number, instance.name, instance.title,
+                                         instance.of)
             try:
                 self.prepare(instance, frame)
                 self.body(instance, frame)

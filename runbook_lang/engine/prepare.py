@@ -195,12 +195,13 @@ def load_secrets(rt: Runtime) -> list[dict]:
                     f"too large: a secret file is at most {size_text(MAX_SECRET_BYTES)}" \
                     if isinstance(error, TooLarge) else (error.strerror or str(error))
                 missing.append(f"secret `{name}`: cannot read file {ref}: {reason}")
-                rt.scope.secrets[name] = Unknown(f"secret {name}: unreadable")
+                rt.scope.secrets[name] = rt.scope.placeholder(
+                    name, f"secret from {where}: unreadable")
                 status.append({"name": name, "source": where, "status": "unreadable"})
                 continue
         if value is None or value == "":
             missing.append(f"secret `{name}` is missing: set {where}")
-            rt.scope.secrets[name] = Unknown(f"secret {name}: missing")
+            rt.scope.secrets[name] = rt.scope.placeholder(name, f"secret from {where}: missing")
             status.append({"name": name, "source": where, "status": "missing"})
             continue
         rt.scope.secrets[name] = value

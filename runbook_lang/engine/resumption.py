@@ -134,18 +134,63 @@ def resumed_store(store: RunStore) -> dict:
 
 
 def pick_run(store: RunStore, ref: str | None) -> RunRef:
-    """The run named, or the newest unfinished one."""
+    """The run named (a run id, run directory or transcript), the newest unfinished run of
+    a runbook file (`runbook resume deploy.runbook`), or, with nothing named, the newest
+    unfinished run here — refusing to guess when runs of several runbooks wait."""
+    if ref and ref.endswith(".runbook") and Path(ref).is_file():
+        return _newest_of_runbook(store, Path(ref))
     if ref:
         found = store.resolve(ref)
         if found is None:
             raise Refused(f"no run {ref!r} here (give a run id, a run directory or a "
                           "transcript.jsonl)")
         return found
-    for summary in store.runs():
-        run = store.resolve(summary.run_id)
-        if run is not None and last_status(store.records(run)[0]) not in ("succeeded", *ENDED):
-            return run
+    waiting = _unfinished(store, store.runs())
+    books = {book for book, _ in waiting}
+    if len(books) > 1:
+        newest: dict[str, RunRef] = {}
+        for book, run in waiting:
+            newest.setdefault(book, run)
+        listed = "; ".join(f"{book} ({run.run_id})" for book, run in newest.items())
+        raise Refused(f"unfinished runs of {len(books)} runbooks here: {listed}; say which "
+                      "one: runbook resume FILE (its newest unfinished run) or RUN_ID")
+    if waiting:
+        return waiting[0][1]
     raise Refused("no unfinished run here to resume (see runbook history)")
+
+
+def _unfinished(store: RunStore, summaries) -> list[tuple[str, RunRef]]:
+    """(runbook path, run) of each unfinished run, newest first."""
+    out = []
+    for summary in summaries:
+        run = store.resolve(summary.run_id) or (
+            store.resolve(summary.location) if summary.location else None)
+        if run is None:
+            continue
+        records = store.records(run)[0]
+        if last_status(records) in ("succeeded", *ENDED):
+            continue
+        started = next((r for r in records if r.get("event") == "run_started"), {})
+        out.append((str(runbook_path(started)), run))
+    return out
+
+
+def _newest_of_runbook(store: RunStore, file: Path) -> RunRef:
+    """The newest unfinished run of `file`, here or anywhere under the repository."""
+    from ..store.discovery import find_runs_dirs
+    from ..store.files import LocalStore
+
+    target = file.resolve()
+    summaries = list(store.runs())
+    found = find_runs_dirs()
+    for runs_dir in found.runs_dirs:
+        summaries += LocalStore(runs_dir).runs()
+    summaries.sort(key=lambda s: s.run_id, reverse=True)
+    for book, run in _unfinished(store, summaries):
+        if Path(book).resolve() == target:
+            return run
+    raise Refused(f"no unfinished run of {file} to resume (looked {found.where()}; see "
+                  "runbook history)")
 
 
 def last_status(records: list[dict]) -> str:

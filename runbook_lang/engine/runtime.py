@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from ..errors import EvalError, Interrupted, StepFailed
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker
-from ..evaluation.values import Duration, Unknown, to_text
+from ..evaluation.values import Duration, Unknown, placeholder, to_text
 from ..reporting.display import Display
 from ..syntax import nodes as n
 from ..syntax.loader import Module
@@ -66,6 +66,7 @@ class StepRun:
     duration_ms: int = 0
     status: str = "pending"
     status_reason: str = ""
+    of: str = ""  # "i/n": which instance of a `for` step this is, shown beside its name
 
 
 @dataclass
@@ -189,6 +190,14 @@ class Scope:
         # reads a secret too.
         self.secret_env: set[str] = set()
         self._derived: set[str] = set()
+        # Dry-run: each name only known at run time -> where it comes from (the plan's
+        # legend for placeholders such as `<old_port>`).
+        self.legend: dict[str, str] = {}
+
+    def placeholder(self, name: str, origin: str) -> Unknown:
+        """Dry-run: the value `name` will have at run time, noted in the legend."""
+        self.legend.setdefault(name, origin)
+        return placeholder(name, origin)
 
     def lookup(self, name: str, frame: Frame | None):
         """A name's value, looking in locals, run-wide variables, then the module's globals."""
@@ -213,7 +222,7 @@ class Scope:
                             f"(it is too large); it was set in step `{self.unrestorable[name]}`")
         if name in self.setters:
             if self.dry:
-                return Unknown(f"{name}: set in step {self.setters[name]}")
+                return self.placeholder(name, f"set in step {self.setters[name]}")
             raise EvalError(f"`{name}` is not set: step `{self.setters[name]}`, which sets it, "
                             "did not run")
         raise EvalError(f"undefined name `{name}`")

@@ -8,13 +8,15 @@ as a `RunResult` for the command to print.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
-from ..evaluation.values import Unknown, to_json, to_text
+from ..evaluation.values import to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
 from ..syntax.loader import Module
@@ -58,7 +60,8 @@ def new_runtime(module: Module, options: RunOptions, display: Display,
     from ..store.files import new_run_id
 
     rt = Runtime(module, options, display, clock)
-    rt.scope.builtins["run_id"] = Unknown("run_id: assigned when the run starts") \
+    rt.scope.builtins["run_id"] = rt.scope.placeholder("run_id", "assigned when the run "
+                                                       "starts") \
         if options.dry_run else new_run_id()
     return rt
 
@@ -136,6 +139,10 @@ def plan_run(rt: Runtime, file: str, sign_with: str | None = None) -> Plan:
     plan.mask = rt.mask
     rt.recorder = plan
     outcome: Outcome = Interpreter(rt).execute()
+    shown = json.dumps(plan.to_json(), ensure_ascii=False, default=str)
+    # The legend names only the placeholders the plan shows.
+    plan.legend = {name: rt.mask(origin) for name, origin in rt.scope.legend.items()
+                   if re.search(rf"<[^<>\n]*\b{re.escape(name)}\b[^<>\n]*>", shown)}
     plan.outcome = {"status": outcome.status, "exit_code": outcome.exit_code,
                     "failed_step": outcome.failed_step, "reason": outcome.reason or None}
     gates = [s.name for s in plan.steps if s.kind == "gate" and s.status != "skipped"

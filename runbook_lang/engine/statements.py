@@ -96,8 +96,8 @@ class Statements:
             self.plan(frame, "run", command=self.rt.mask(command),
                       into=st.into.name if st.into else None)
             if st.into is not None:
-                self.rt.scope.variables[st.into.name] = Unknown(
-                    f"{st.into.name}: captured in step {frame.step.name}")
+                self.rt.scope.variables[st.into.name] = self.rt.scope.placeholder(
+                    st.into.name, f"captured by `run … into` in step {frame.step.name}")
             return
         result = run_command(self.rt, command, frame, capture=st.into is not None)
         if result.exit_code != 0:
@@ -106,15 +106,17 @@ class Statements:
             captured = (result.captured or "").strip()
             tainted = self.rt.scope.is_tainted(st.command, frame) or "***" in captured
             self.assign(st.into.name, captured, frame, tainted)
+            self.rt.display.captured(st.into.name, "***" if tainted else captured)
 
     def exec_http(self, st: n.Http, frame: Frame) -> None:
         response = self.requests.request(st, frame, strict=True)
         if st.into is not None:
             if self.rt.dry:
-                self.rt.scope.variables[st.into.name] = Unknown(
-                    f"{st.into.name}: response in step {frame.step.name}")
+                self.rt.scope.variables[st.into.name] = self.rt.scope.placeholder(
+                    st.into.name, f"the response of `http … into` in step {frame.step.name}")
             else:
                 self.assign(st.into.name, response, frame, False)
+                self.rt.display.captured(st.into.name, _response_text(response))
 
     def exec_confirm(self, st: n.Confirm, frame: Frame) -> None:
         question = self.text(st.question, frame)
@@ -259,7 +261,8 @@ class Statements:
         task_frame.locals = {**values, "__tainted__": tainted}
         if self.rt.dry:
             args = ", ".join(f"{k}: {self.rt.mask(to_text(v))}" for k, v in values.items())
-            self.plan(frame, "task", call=f"{st.qualified()}({args})")
+            self.plan(frame, "task", call=f"{st.qualified()}({args})",
+                      module=_import_path(frame.module, st))
         self.block(task.body, task_frame)
 
     def find_task(self, st: n.TaskCall, frame: Frame):
@@ -273,3 +276,22 @@ class Statements:
             if task.name.name == st.name.name:
                 return module, task
         raise StepFailed(f"unknown task `{st.qualified()}`")
+
+
+def _import_path(module: Module, st: n.TaskCall) -> str | None:
+    """The import path (`std/http`, `./lib.runbook`) of a call into an imported module; None
+    for a task of the calling file itself (a plan folds calls into imports, not those)."""
+    if st.namespace is None or module.ast is None:
+        return None
+    for imported in module.ast.of("import"):
+        if imported.alias.name == st.namespace.name:
+            return imported.path
+    return None
+
+
+def _response_text(response) -> str:
+    """An `http … into` value in one line: its status and the size of its body."""
+    if isinstance(response, dict):
+        body = str(response.get("body", ""))
+        return f"HTTP {response.get('status')}, {len(body.encode())} bytes of body"
+    return to_text(response)

@@ -77,7 +77,8 @@ class Evaluator:
         values = [self.eval(p.expr) for p in e.parts if p.kind == "interpolation"]
         unknown = next((v for v in values if isinstance(v, Unknown)), None)
         if unknown is not None:
-            return Unknown(f"text with {unknown.source}")
+            # The text as it will be, with each run-time part shown by its placeholder.
+            return Unknown(f"text with {unknown.source}", template=self.render(e))
         return self.render(e)
 
     # ------------------------------------------------------------------ atoms
@@ -97,7 +98,7 @@ class Evaluator:
     def eval_field(self, e: n.FieldAccess):
         target = self.eval(e.target)
         if isinstance(target, Unknown):
-            return Unknown(f"{target.source}, field {e.name}")
+            return Unknown(f"{target.source}, field {e.name}", expr=f"{target.inner}.{e.name}")
         if isinstance(target, dict):
             if e.name in target:
                 return target[e.name]
@@ -112,9 +113,11 @@ class Evaluator:
     def eval_index(self, e: n.Index):
         target, index = self.eval(e.target), self.eval(e.index)
         if isinstance(target, Unknown):
-            return Unknown(f"{target.source}, item {to_text(index)}")
+            return Unknown(f"{target.source}, item {to_text(index)}",
+                           expr=f"{target.inner}[{_shown(index)}]")
         if isinstance(index, Unknown):
-            return Unknown(f"an item picked by {index.source}")
+            return Unknown(f"an item picked by {index.source}",
+                           expr=f"{_shown(target)}[{index.inner}]")
         try:
             if isinstance(target, dict):
                 return target[index]
@@ -132,7 +135,8 @@ class Evaluator:
         args = [self.eval(a) for a in e.args]
         unknown = next((a for a in args if isinstance(a, Unknown)), None)
         if unknown is not None:
-            return Unknown(f"{e.func.name}() of {unknown.source}")
+            return Unknown(f"{e.func.name}() of {unknown.source}",
+                           expr=f"{e.func.name}({', '.join(map(_shown, args))})")
         builtin = BUILTINS.get(e.func.name)
         if builtin is None:
             raise EvalError(f"unknown function `{e.func.name}`")
@@ -160,7 +164,8 @@ class Evaluator:
         unknown = left if isinstance(left, Unknown) else right
         if isinstance(unknown, Unknown):
             source = unknown.source.removeprefix("computed from ")
-            return Unknown(f"computed from {source}")
+            return Unknown(f"computed from {source}",
+                           expr=f"{_shown(left)} {e.op} {_shown(right)}")
         return binary(e.op, left, right)
 
     def _logic(self, e: n.Binary):
@@ -179,6 +184,15 @@ class Evaluator:
                     return right
             return Unknown("decided at run time")
         return _bool(right, e.op)
+
+
+def _shown(value) -> str:
+    """A value inside a placeholder's expression: an Unknown by its own, others as written."""
+    if isinstance(value, Unknown):
+        return value.inner
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return to_text(value)
 
 
 def binary(op: str, left, right):
