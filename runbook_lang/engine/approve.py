@@ -103,13 +103,16 @@ def approve(request: ApproveRequest, store: RunStore, clock: Clock | None = None
     except StoreError as error:  # a team store's database refused it, or is unreachable
         raise Refused(f"not recorded: {error}") from None
     signed = f", signed with key {vote.key}" if vote.key else ""
+    # Resume it the way it was named: a run directory or transcript outside the store's root
+    # is not found by its id.
+    again = request.ref if store.resolve(run) is None else run
     if request.reject:
         return (f"recorded: {who} rejects gate {gate} of run {run}{signed}\n"
-                f"the run ends as rejected when resumed: runbook resume {run}")
+                f"the run ends as rejected when resumed: runbook resume {again}")
     approvals = set(waiting.get("approved") or []) | {d["approver"] for d in decisions
                                                       if not d.get("reject")} | {who}
     left = quorum.missing(approvals)
-    tail = (f"quorum met: runbook resume {run}" if left == 0 else
+    tail = (f"quorum met: runbook resume {again}" if left == 0 else
             f"{left} more approval{'s' if left != 1 else ''} needed before resuming")
     return (f"recorded: {who} approves gate {gate} of run {run} "
             f"({len(approvals)} of {quorum.require}){signed}\n{tail}")

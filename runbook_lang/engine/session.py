@@ -257,8 +257,12 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         sealed = seal_stop(writer, rt.trust)
         if sealed is not None:
             rt.display.line(sealed, "dim" if sealed.startswith("sealed") else "yellow")
-    ref = store.resolve(writer.run_id)
-    transcript = str(ref.path) if ref is not None and ref.path is not None else writer.run_id
+    # The writer knows its own directory (a resumed run may live outside the store's root).
+    run_dir = getattr(writer, "run_dir", None)
+    ref = None if run_dir is not None else store.resolve(writer.run_id)
+    transcript = (str(Path(run_dir) / "transcript.jsonl") if run_dir is not None
+                  else str(ref.path) if ref is not None and ref.path is not None
+                  else writer.run_id)
     return RunResult(writer.run_id, file, outcome, duration_ms, transcript, store.location,
                      outcome.steps)
 
