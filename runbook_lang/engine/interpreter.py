@@ -46,6 +46,7 @@ class Interpreter:
         self.completed: list[StepRun] = list(self.progress.completed)
         # Every step instance of the run so far, for the summary.
         self.ran: list[StepRun] = list(self.progress.ran)
+        self._ran_names = {step.name for step in self.ran}
         # Failures tolerated by `on_failure continue`: recorded, shown, never undone.
         self.tolerated: list[StepRun] = []
         self.rollback_failed = False
@@ -129,7 +130,9 @@ class Interpreter:
 
     def add_ran(self, instance: StepRun) -> None:
         """Count an instance in the summary; a resumed run's retry replaces its failure."""
-        self.ran = [step for step in self.ran if step.name != instance.name]
+        if instance.name in self._ran_names:  # a retry: rebuild only then (long runbooks)
+            self.ran = [step for step in self.ran if step.name != instance.name]
+        self._ran_names.add(instance.name)
         self.ran.append(instance)
 
     def _current_name(self) -> str | None:

@@ -108,7 +108,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
         identity["operator_key"] = trust.key.to_json()
     lock = take_lock(rt, store, ref.run_id)
     try:
-        writer, torn = store.reopen(ref, rt.mask)
+        writer, torn = store.reopen(ref, rt.masker.mask)
         first, last = checked.unsealed or (None, None)
         writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
                       argv=options.argv, allow_changed=bool(changed and request.allow_changed),

@@ -200,7 +200,7 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
     try:
         snapshot = rt.module.path.read_bytes()
         try:
-            writer = store.create(run_id, snapshot, rt.mask)
+            writer = store.create(run_id, snapshot, rt.masker.mask)
         except RecordError as error:
             raise Refused(f"{error}; nothing was run") from None
         title = runbook_title(rt)
