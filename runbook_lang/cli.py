@@ -15,6 +15,9 @@ from .version import __version__
 DESCRIPTION = """Executable runbooks: steps, checks, approval gates and rollback, with a
 tamper-evident transcript of every run."""
 
+STORE_HELP = ("a team store (postgresql://ROLE@HOST/DB; default RUNBOOK_STORE), else the "
+              "local .runbook directory")
+
 EPILOG = """exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error,
 3 paused at a gate, 4 rejected at a gate, 5 rollback failed, 130 interrupted"""
 
@@ -44,6 +47,8 @@ def build_parser():
     run.add_argument("file", metavar="FILE")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan, rollback included; change nothing")
+    run.add_argument("--expand", action="store_true",
+                     help="with --dry-run, show the bodies of tasks from imported modules")
     run.add_argument("--param", action="append", metavar="NAME=VALUE", help="set a param")
     run.add_argument("--params", metavar="FILE.yaml", help="params from a YAML mapping")
     run.add_argument("--from", dest="from_step", metavar="STEP",
@@ -57,6 +62,7 @@ def build_parser():
                           "rollback that would follow)")
     run.add_argument("--transcript-dir", metavar="DIR",
                      help="write the transcript under DIR instead of .runbook/runs")
+    run.add_argument("--store", metavar="URL", help=STORE_HELP)
     run.add_argument("--output", choices=["text", "json"], default="text",
                      help="json: the plan or the run summary as JSON on stdout")
     run.add_argument("--sign-with", metavar="KEY",
@@ -65,7 +71,7 @@ def build_parser():
                           "ssh-agent listed for you)")
     _host_arguments(run, limit=True)
     resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
-    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT",
+    resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT|FILE",
                         help="default: the newest unfinished run here")
     resume.add_argument("--approve", action="append", metavar="GATE[=WHO]")
     resume.add_argument("--yes", action="store_true")
@@ -73,6 +79,7 @@ def build_parser():
     resume.add_argument("--allow-changed", action="store_true",
                         help="continue although the runbook changed since the run started")
     resume.add_argument("--output", choices=["text", "json"], default="text")
+    resume.add_argument("--store", metavar="URL", help=STORE_HELP)
     resume.add_argument("--sign-with", metavar="KEY",
                         help="seal the transcript's head at every stop with this SSH key")
     _host_arguments(resume, limit=False)
@@ -80,9 +87,12 @@ def build_parser():
     approve = sub.add_parser("approve", help="record a decision for a run waiting at a gate")
     approve.add_argument("run_id", metavar="RUN_ID")
     approve.add_argument("gate", metavar="GATE")
-    approve.add_argument("--as", dest="as_name", metavar="NAME", required=True)
+    approve.add_argument("--as", dest="as_name", metavar="NAME",
+                         help="who decides (default RUNBOOK_USER, else the login name; in a "
+                              "team store, the connection's role)")
     approve.add_argument("--reject", action="store_true")
     approve.add_argument("--reason", metavar="TEXT")
+    approve.add_argument("--store", metavar="URL", help=STORE_HELP)
     approve.add_argument("--key", metavar="FILE",
                          help="sign the decision with this SSH key (a private key, or a "
                               "public key whose private half ssh-agent holds); under "
@@ -107,6 +117,7 @@ def build_parser():
     verify = sub.add_parser("verify", help="check a transcript's hash chain, head, snapshot "
                             "and output logs (and signatures, with --signers)")
     verify.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
+    verify.add_argument("--store", metavar="URL", help=STORE_HELP)
     verify.add_argument("--signers", metavar="FILE",
                         help="an allowed-signers file: check the head's seal and every "
                              "signed gate decision")
@@ -116,10 +127,28 @@ def build_parser():
 
     show = sub.add_parser("show", help="the audit report of a run")
     show.add_argument("transcript", metavar="TRANSCRIPT", help="run id, run dir or file")
+    show.add_argument("--store", metavar="URL", help=STORE_HELP)
     show.add_argument("--format", choices=["text", "markdown", "html", "json"], default="text")
 
     history = sub.add_parser("history", help="the recorded runs, newest first")
     history.add_argument("--transcript-dir", metavar="DIR")
+    history.add_argument("--store", metavar="URL", help=STORE_HELP)
+
+    store = sub.add_parser("store", help="set up a team store, export a run from it")
+    store_sub = store.add_subparsers(dest="store_command", metavar="ACTION",
+                                     parser_class=_Parser, required=True)
+    store_init = store_sub.add_parser("init", help="create or migrate the team store (as the "
+                                      "database's owner)")
+    store_export = store_sub.add_parser("export", help="write a run as a run directory that "
+                                        "`runbook verify DIR` checks offline")
+    store_export.add_argument("run_id", metavar="RUN_ID")
+    store_export.add_argument("dir", metavar="DIR", help="a new (or empty) directory")
+    store_clear = store_sub.add_parser("clear", help="record that the process groups a killed "
+                                       "run left have ended (after checking them)")
+    store_clear.add_argument("run_id", metavar="RUN_ID")
+    for action in (store_init, store_export, store_clear):
+        action.add_argument("--store", metavar="URL", help="the team store (default "
+                            "RUNBOOK_STORE)")
 
     lsp = sub.add_parser("lsp", help="a Language Server for editors, on stdin/stdout "
                          "(needs the `lsp` extra)")
@@ -167,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     handler = _HANDLERS[args.command]
     try:
-        return handler(args)
+        return _handle(handler, args)
     except (UsageError, RunbookError) as error:
         sys.stderr.write(f"runbook: error: {error}\n")
         return EXIT_USAGE
@@ -188,6 +217,15 @@ def main(argv: list[str] | None = None) -> int:
                          "runbook: set RUNBOOK_DEBUG=1 to see the traceback, and please "
                          "report it\n")
         return EXIT_USAGE
+
+
+def _handle(handler, args) -> int:
+    """Run a command; team-store connections it opened are closed when it ends."""
+    try:
+        return handler(args)
+    finally:
+        if "runbook_lang.store" in sys.modules:
+            sys.modules["runbook_lang.store"].close_stores()
 
 
 def _collect_less_often() -> None:
@@ -224,6 +262,12 @@ def _run(args) -> int:
     return run_command(args)
 
 
+def _store(args) -> int:
+    from .commands.store import run_store
+
+    return run_store(args)
+
+
 def _lsp(args) -> int:
     from .lsp import run_lsp
 
@@ -258,4 +302,5 @@ _HANDLERS = {"check": _check, "run": _run, "verify": _records("verify"),
              "resume": _resume_cmd("resume"), "approve": _resume_cmd("approve"),
              "fmt": _authoring("fmt"), "list": _authoring("list"), "view": _authoring("view"),
              "init": _authoring("init"),
-             "show": _records("show"), "history": _records("history"), "lsp": _lsp}
+             "show": _records("show"), "history": _records("history"), "lsp": _lsp,
+             "store": _store}

@@ -33,7 +33,47 @@ class Refused(RunbookError):
 
 
 class EvalError(RunbookError):
-    """An expression cannot be evaluated (a type error, a bad conversion, an unset name)."""
+    """An expression cannot be evaluated (a type error, a bad conversion, an unset name).
+
+    The values a message shows are kept apart from its text, because a value may be (or
+    hold) a secret: `EvalError("number(): {0} is not a number", text)`. `str(error)` shows
+    each value quoted and cut to `width` characters; `render(mask)` applies `mask` to each
+    value's text first, so that a secret is hidden even where quoting would escape it or
+    the cut would leave only part of it (LANGUAGE.md §6.2). The values are the texts as the
+    language writes them (`to_text`); `quote=False` shows them as they are, unquoted.
+    """
+
+    def __init__(self, message: str, *values: str, width: int | None = 80,
+                 quote: bool = True) -> None:
+        self.message = message
+        self.values = values
+        self.width = width
+        self.quote = quote
+        super().__init__(self.render())
+
+    def render(self, mask=None) -> str:
+        """The message with each value masked by `mask` (a function of text), then shown."""
+        shown = []
+        for value in self.values:
+            value = mask(value) if mask is not None else value
+            if self.width is not None and len(value) > self.width:
+                value = value[:self.width]
+            shown.append(repr(value) if self.quote else value)
+        # One pass over the message: a value's own text is never read as a `{N}`.
+        pieces = self.message.split("{")
+        out = [pieces[0]]
+        for piece in pieces[1:]:
+            index, brace, rest = piece.partition("}")
+            if brace and index.isdigit() and int(index) < len(shown):
+                out.append(shown[int(index)] + rest)
+            else:
+                out.append("{" + piece)
+        return "".join(out)
+
+    def renamed(self, old: str, new: str) -> EvalError:
+        """The same error with `old` in its text replaced once by `new` (the values kept)."""
+        return EvalError(self.message.replace(old, new, 1), *self.values, width=self.width,
+                         quote=self.quote)
 
 
 class StepFailed(RunbookError):

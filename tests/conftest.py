@@ -1,6 +1,7 @@
-"""Shared helpers for the behavioural tests: the real `runbook` command in a temporary
-directory, the fixtures under `tests/fixtures/run/`, transcripts, a local HTTP server, and
-normalisation of what changes from run to run (times, ids, hosts, paths, hashes).
+"""Shared helpers for the behavioural tests: the `runbook` command in a temporary directory
+(in this process, or a real process where a test needs one), the fixtures under
+`tests/fixtures/run/`, transcripts, a local HTTP server, and normalisation of what changes
+from run to run (times, ids, hosts, paths, hashes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import harness
 import pytest
+from harness import call_main, decode
 from hypothesis import HealthCheck, settings
 
 # The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
@@ -44,6 +47,21 @@ RUNBOOK = Path(sys.executable).with_name("runbook")
 OPERATOR = "tester"
 CANARY = "canary-7f3a9c1e5b2d"
 _IMPORT = re.compile(r'import\s+"\./([^"]+)"')
+
+
+def pytest_addoption(parser) -> None:
+    parser.addoption("--real-processes", action="store_true",
+                     help="run every `runbook` call in a real process, not in-process "
+                          "(slower; tells a harness problem from a product one)")
+
+
+def pytest_configure(config) -> None:
+    harness.REAL_PROCESSES = config.getoption("--real-processes")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for sock in _RESERVED:
+        sock.close()
 
 
 def fixture_path(name: str) -> Path:
@@ -125,7 +143,7 @@ def finished(records: list[dict]) -> dict:
 
 
 class Workspace:
-    """A temporary working directory holding copied fixtures; runs the real CLI there."""
+    """A temporary working directory holding copied fixtures; runs the CLI there."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -144,14 +162,25 @@ class Workspace:
         return [str(RUNBOOK), *map(str, args)]
 
     def runbook(self, *args: str, env: dict | None = None, timeout: float = 60,
-                stdin=subprocess.DEVNULL) -> Result:
-        """Run `runbook ARGS…` to completion."""
-        proc = subprocess.run(self.command(*args), cwd=self.root, env=clean_env(**(env or {})),
+                cwd: Path | None = None) -> Result:
+        """`runbook ARGS…` to completion, in this process (see harness.py): what a user
+        sees of it, byte for byte, without starting Python again."""
+        where = cwd or self.root
+        call = call_main(args, cwd=where, env=clean_env(**(env or {})), timeout=timeout,
+                         program=str(RUNBOOK))
+        return Result(call.exit_code, decode(call.stdout), decode(call.stderr), where)
+
+    def process(self, *args: str, env: dict | None = None, timeout: float = 60,
+                stdin=subprocess.DEVNULL, cwd: Path | None = None) -> Result:
+        """`runbook ARGS…` to completion in a real process (the smoke tests, and where a
+        test needs what only a process has)."""
+        where = cwd or self.root
+        proc = subprocess.run(self.command(*args), cwd=where, env=clean_env(**(env or {})),
                               capture_output=True, text=True, timeout=timeout, stdin=stdin)
-        return Result(proc.returncode, proc.stdout, proc.stderr, self.root)
+        return Result(proc.returncode, proc.stdout, proc.stderr, where)
 
     def run(self, fixture: str, *args: str, env: dict | None = None, **kwargs) -> Result:
-        """Copy a fixture and `runbook run` it."""
+        """Copy a fixture and `runbook run` it (in this process)."""
         return self.runbook("run", self.add(fixture), *args, env=env, **kwargs)
 
     def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -194,8 +223,11 @@ def run_in_terminal(ws, *args: str, answers: str) -> tuple[int, str]:
         os.close(master)
 
 
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    """Poll until `predicate()` is truthy (for background processes); fail after timeout."""
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll until `predicate()` is truthy (for background processes); fail after timeout.
+
+    The timeout is a bound, not a wait: on a busy machine a `runbook` process can take
+    seconds just to start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -214,7 +246,7 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
@@ -261,7 +293,8 @@ class Server:
                     self.wfile.write(data)
 
             def trickle(self) -> None:
-                """Ten bytes, one every 2 s: each read succeeds, the whole takes 20 s."""
+                """Ten bytes, one every 2 s: each read succeeds, the whole takes 20 s. Stops
+                as soon as the client goes away (its socket reads as closed)."""
                 self.send_response(200)
                 self.send_header("Content-Length", "10")
                 self.end_headers()
@@ -270,7 +303,8 @@ class Server:
                         self.wfile.write(b"x")
                         self.wfile.flush()
                         server.trickled += 1
-                        time.sleep(2)
+                        if select.select([self.connection], [], [], 2)[0]:
+                            return
                 except OSError:
                     pass
 
@@ -279,7 +313,10 @@ class Server:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # shutdown() waits for the serving loop to notice; at the default 0.5 s poll that is
+        # half a second per test that uses a server.
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def answer(self, path: str, body: str, headers) -> tuple[int, dict, str]:
@@ -308,11 +345,19 @@ def server():
     srv.close()
 
 
+# Sockets bound (never listening) for the rest of the session: see closed_port().
+_RESERVED: list[socket.socket] = []
+
+
 def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on (connection refused).
+
+    The socket stays bound without listening, so the port stays refused: released, another
+    test (another xdist worker, a demo service) could be given it and answer on it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    return sock.getsockname()[1]
 
 
 # ---------------------------------------------------------------------- normalisation
@@ -335,8 +380,10 @@ def normalise(text: str, root: Path | None = None) -> str:
 
 
 def normalise_measured(text: str, root: Path | None = None) -> str:
-    """`normalise`, and measured durations too (a report's `in 12 ms`, `duration_ms`)."""
+    """`normalise`, measured durations too (a report's `in 12 ms`, `duration_ms`), and the
+    time of day a report's timeline gives each action (`16:02:24.551`)."""
     text = normalise(text, root)
+    text = re.sub(r"\b\d\d:\d\d:\d\d\.\d{3}\b", "<clock>", text)
     text = re.sub(r"\b\d+ ms\b", "<n> ms", text)
     text = re.sub(r'("duration_ms": )\d+', r'\1"<n>"', text)
     return re.sub(r"\b\d+\.\d\ds\b", "<n>s", text)

@@ -1,4 +1,4 @@
-"""Helpers for the front-end tests: fixture folders, `# expect:` lines, the real `runbook`.
+"""Helpers for the front-end tests: fixture folders, `# expect:` lines, the `runbook` command.
 
 A fixture under `tests/fixtures/{invalid,warnings}/` starts with one comment line per
 diagnostic it must produce, in the order `runbook check` reports them:
@@ -22,6 +22,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness import call_main, decode
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VALID = sorted(p for p in (FIXTURES / "valid").glob("*.runbook") if p.is_file())
@@ -83,7 +85,19 @@ def user_env(**extra: str) -> dict[str, str]:
 
 
 def runbook(*args: str | Path, cwd: Path, timeout: float = 60,
-            stdin=subprocess.DEVNULL, env: dict | None = None) -> subprocess.CompletedProcess:
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """`runbook ARGS…` in `cwd`, in this process (see harness.py); text output, undecodable
+    bytes replaced, exactly as `runbook_process` gives it."""
+    call = call_main(args, cwd=cwd, env=env or user_env(), timeout=timeout,
+                     program=runbook_command()[0])
+    return subprocess.CompletedProcess(["runbook", *map(str, args)], call.exit_code,
+                                       decode(call.stdout, "replace"),
+                                       decode(call.stderr, "replace"))
+
+
+def runbook_process(*args: str | Path, cwd: Path, timeout: float = 60,
+                    stdin=subprocess.DEVNULL,
+                    env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real `runbook` command in `cwd`; text output (undecodable bytes replaced)."""
     return subprocess.run([*runbook_command(), *map(str, args)], cwd=cwd, env=env or user_env(),
                           capture_output=True, timeout=timeout, stdin=stdin, text=True,

@@ -60,10 +60,14 @@ def test_a_dry_run_changes_no_file_and_sends_no_request(ws, server):
     assert "run: echo started > started.txt" in result.stdout
 
 
-def test_unknown_values_are_shown_by_their_source(ws):
+def test_unknown_values_keep_their_template_with_a_legend(ws):
     result = ws.run("dryrun_effects", "--dry-run")
-    assert "3. step announce: Announce <commit: captured in step switch>" in result.stdout
-    assert "run: echo deploying <commit: captured in step switch> with $TOKEN" in result.stdout
+    assert "3. step announce: Announce <commit>" in result.stdout
+    assert "run: echo deploying <commit> with $TOKEN" in result.stdout
+    legend = result.stdout.split("Known only at run time", 1)[1].split("\n\n", 1)[0]
+    assert "  <commit>  captured by `run … into` in step switch" in legend.splitlines()
+    plan = json.loads(ws.run("dryrun_effects", "--dry-run", "--output", "json").stdout)
+    assert plan["legend"]["commit"] == "captured by `run … into` in step switch"
 
 
 def test_a_when_on_an_unknown_is_decided_at_run_time(ws):

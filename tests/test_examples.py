@@ -1,4 +1,4 @@
-"""The example runbooks in examples/, run for real with the real `runbook` command.
+"""The example runbooks in examples/, run for real with the `runbook` command.
 
 Each run happens in a temporary copy of examples/, so the demo services, their pidfiles and
 the transcripts stay out of the checkout. After each run: the transcript verifies, and no
@@ -53,12 +53,12 @@ def processes_under(root: Path) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            raw = (entry / "cmdline").read_bytes()
-            cmdline = raw.replace(b"\0", b" ").decode("utf-8", "replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            # Other programs' command lines and names need not be UTF-8.
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            state = (entry / "stat").read_text(errors="replace").rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if str(root) in cmdline and state not in ("Z", "X"):
+        if os.fsencode(root) in cmdline and state not in ("Z", "X"):
             found.append(int(entry.name))
     return found
 
@@ -146,6 +146,7 @@ def test_the_production_gate_only_applies_to_production(ws, examples):
 # ---------------------------------------------------------------------- real runs
 
 
+@pytest.mark.slow  # each example waits out its watch windows (seconds)
 @pytest.mark.parametrize("name", RUNBOOKS)
 def test_example_runs_to_success_and_leaves_nothing_running(ws, examples, name):
     result = run_example(ws, name, "--yes")
@@ -160,6 +161,7 @@ def test_example_runs_to_success_and_leaves_nothing_running(ws, examples, name):
         assert not listening(port), f"port {port} is still open after {name}"
 
 
+@pytest.mark.slow
 def test_deploy_of_a_broken_release_rolls_back_to_the_old_version(ws, examples, server):
     result = run_example(ws, "deploy.runbook", "--param", "version=2.0.0-broken",
                          "--param", "keep_running=true",
@@ -219,6 +221,7 @@ FAILURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FAILURES)
 def test_example_failure_path(ws, examples, name):
     args, failed_step, status, state_ok = FAILURES[name]

@@ -60,7 +60,7 @@ def test_a_rolling_deploy_runs_every_host_in_batches(fws):
     assert fws.runbook("verify", result.run_dirs()[0].name).exit_code == 0
     # What the operator sees: the batches, each host's lines under its name, the summary.
     assert "batch 1/3: web1, web2" in result.stdout
-    assert "deploy[web3] (3/5)" in result.stdout
+    assert "deploy[web3] [3/5]" in result.stdout
     assert "✓ deploy: 5 hosts succeeded" in result.stdout
 
 
@@ -86,7 +86,7 @@ def test_one_failing_host_stops_the_deploy_after_its_batch_and_undoes_the_hosts(
     assert fws.runbook("verify", result.run_dirs()[0].name).exit_code == 0
     assert "deploy failed — 1 of 5 hosts failed (web3), more than max_failures 0; not " \
         "started: web5" in result.stdout
-    assert "deploy[web5] (5/5)  not_started" in result.stdout
+    assert "deploy[web5] [5/5]  not_started" in result.stdout
 
 
 def test_batches_start_only_when_the_batch_before_has_finished(fws):
@@ -138,7 +138,7 @@ def test_max_failures_by_count(fws):
     assert (verdict["status"], verdict["failed"]) == ("succeeded", ["web2", "web4"])
     assert "⚠ check_hosts: 2 of 5 hosts failed (web2, web4), within max_failures 2: " \
         "tolerated" in tolerated.stdout
-    assert "check_hosts[web2] (2/5)  tolerated" in tolerated.stdout
+    assert "check_hosts[web2] [2/5]  tolerated" in tolerated.stdout
 
     fws.write(failing % "1")
     failed = fws.run(name)
@@ -356,3 +356,17 @@ def test_lines_of_hosts_running_at_once_never_interleave(fws):
     shown = [line for line in result.stdout.splitlines() if " | " in line]
     assert sorted(shown) == sorted(f"    {h} | {h}-{i}-end" for h in ("web1", "web2", "web3")
                                    for i in range(1, 6))
+
+
+def test_each_host_s_captured_value_is_shown_under_its_own_name(fws):
+    name = fws.write("""\
+        step tag "Tag" on ["web1", "web2", "web3"] {
+          run "echo tag-$FLEET_HOST" into tag
+        }
+        """)
+    result = fws.run(name)
+    assert result.exit_code == 0, result.output
+    captured = result.stdout.split("Captured:")[1]
+    for host in ("web1", "web2", "web3"):
+        assert f"    {host} | ↳ tag = tag-{host}" in result.stdout
+        assert f"tag[{host}]: tag = tag-{host}" in captured

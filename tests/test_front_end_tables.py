@@ -62,7 +62,8 @@ def test_a_constant_duration_is_shown_as_written(tmp_path: Path) -> None:
 
 SAMPLES = {"number": ["42"], "int": ["7"], "float": ["1.5"], "str": [3], "bool": ["yes"],
            "len": [[1, 2]], "lower": ["A"], "upper": ["a"], "trim": [" a "],
-           "json": ['{"a": 1}'], "getenv": ["RUNBOOK_TEST_UNSET", "fallback"], "raw": ["x y"]}
+           "json": ['{"a": 1}'], "getenv": ["RUNBOOK_TEST_UNSET", "fallback"], "raw": ["x y"],
+           "to_json": [{"a": [1, "x"]}]}
 
 
 def test_every_builtin_has_a_sample() -> None:

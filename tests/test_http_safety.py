@@ -70,3 +70,26 @@ def test_a_signal_during_a_request_ends_the_run_as_interrupted(ws, server, sig):
                next((ws.root / ".runbook" / "runs").iterdir()).joinpath(
                    "transcript.jsonl").read_text().splitlines()]
     assert finished(records)["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_to_json_sends_the_value_as_json(ws, server, name):
+    """`body to_json(x)`: a string becomes one JSON string, a list or a parsed object stays
+    structured, each sent as application/json."""
+    result = ws.run("http_to_json", "--param", f"base_url={server.url}", "--param",
+                    f"name={name}")
+    assert result.exit_code == 0, result.output
+    posted = [r for r in server.requests if r["method"] == "POST"]
+    assert [json.loads(r["body"]) for r in posted] == [
+        name, [name, len(name), True, 1.5], {"status": "ok", "version": "1.4.2"}]
+    assert {r["headers"]["content-type"] for r in posted} == {"application/json"}
+    assert f"sent {len(json.dumps(name, ensure_ascii=False))} characters" in result.output
+
+
+def test_to_json_is_a_string_to_check(ws):
+    """`runbook check` types `to_json(x)` as a string: adding a number to it is reported."""
+    text = 'let n = to_json([1, 2]) + 1\nstep s "S" { note "{{n}}" }\n'
+    (ws.root / "typed.runbook").write_text(text, encoding="utf-8")
+    result = ws.runbook("check", "typed.runbook")
+    assert result.exit_code == 2
+    assert "error[E241]" in result.output and "Traceback" not in result.output

@@ -38,12 +38,13 @@ psycopg = require_psycopg()
 
 def test_init_twice_is_a_noop(pg_empty_db):
     with PgStore.connect(pg_empty_db(OWNER)) as store:
-        assert store.init() == (0, 1)
+        assert store.init() == (0, 2)
         before = catalog(store)
-        assert store.init() == (1, 1)
+        assert store.init() == (2, 2)
         assert catalog(store) == before
-        rows = store.conn.execute("SELECT version, name FROM runbook.schema_version").fetchall()
-        assert rows == [(1, "team_store")]
+        rows = store.conn.execute("SELECT version, name FROM runbook.schema_version "
+                                  "ORDER BY 1").fetchall()
+        assert rows == [(1, "team_store"), (2, "seals_and_signed_decisions")]
 
 
 def catalog(store: PgStore) -> list:
@@ -74,10 +75,10 @@ def test_triggers_fire_also_in_replication_mode(pg_empty_db):
 def test_a_newer_schema_is_refused(pg_store):
     with PgStore.connect(pg_store(OWNER)) as owner:
         owner.conn.execute("INSERT INTO runbook.schema_version (version, name, tool) "
-                           "VALUES (2, 'from_the_future', '9.0')")
+                           "VALUES (3, 'from_the_future', '9.0')")
         with pytest.raises(StoreError) as error:
             owner.init()
-    assert "schema is version 2, newer than this runbook" in refusal(error)
+    assert "schema is version 3, newer than this runbook" in refusal(error)
     assert "upgrade runbook-lang" in refusal(error)
     with pytest.raises(StoreError, match="newer than this runbook"):
         PgStore.open(pg_store("runner"))
@@ -124,14 +125,14 @@ def test_group_roles_hold_exactly_their_privileges(pg_store):
                AND grantee = 'runbook_approver'""").fetchone()
     runner = "runbook_runner"
     assert tables == [(runner, t, "INSERT") for t in
-                      ("output_chunks", "outputs", "processes", "records", "runs")]
+                      ("output_chunks", "outputs", "processes", "records", "runs", "seals")]
     assert columns == [(runner, "outputs", "sha256", "UPDATE"),
                        (runner, "outputs", "size", "UPDATE"),
                        (runner, "processes", "ended", "UPDATE")]
-    assert functions == [("runbook_approver", "approve"),
+    assert functions == [("runbook_approver", "approve"), ("runbook_approver", "decide"),
                          *[(runner, f) for f in ("line_json", "lock_backends", "lock_holder",
                                                  "sync", "try_lock", "unlock")]]
-    assert readable == (10,)  # every table of the store, schema_version included
+    assert readable == (11,)  # every table of the store, schema_version included
 
 
 def test_a_role_with_neither_group_can_do_nothing(pg_store, pg_as, pg_paused):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    LOCK_DIR,
     OPERATOR,
     events,
     finished,
@@ -219,7 +220,7 @@ def test_a_run_paused_at_a_gate_continues_after_an_approval_from_another_shell(w
     assert len(events(records, "step_started", phase="finally")) == 1
     assert [r["status"] for r in events(records, "run_finished")] == ["paused", "succeeded"]
     shown = ws.runbook("show", run_id)
-    assert "approved: gate release_gate by alice via approve-command" in shown.stdout
+    assert "approved by alice via approve-command" in shown.stdout
     assert_verifies(ws, the_run(ws))
 
 
@@ -243,21 +244,70 @@ def test_a_rejection_by_approve_ends_the_resumed_run_as_rejected(ws):
     assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
 
 
+class Later:
+    """A clock `hours` ahead of the system's: a gate's timeout passes without waiting."""
+
+    def __init__(self, hours: float) -> None:
+        self.offset = hours * 3600
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def decide_and_resume(ws, run_id: str, clock: Later) -> tuple[str | Exception, int]:
+    """alice approves, then the run resumes, both at `clock`'s time (through the front door)."""
+    import runbook_lang
+    from runbook_lang.engine.approve import ApproveRequest
+    from runbook_lang.engine.resumption import ResumeRequest
+    from runbook_lang.errors import Refused
+    from runbook_lang.store import store_for
+
+    store = store_for(None, ws.root / ".runbook" / "runs")
+    try:
+        said: str | Exception = runbook_lang.approve(
+            ApproveRequest(run_id, "release_gate", "alice"), store, clock)
+    except Refused as refusal:
+        said = refusal
+    cwd = os.getcwd()
+    os.chdir(ws.root)
+    try:
+        result = runbook_lang.resume(ResumeRequest(run_id), store, clock=clock)
+    finally:
+        os.chdir(cwd)
+    return said, result.exit_code
+
+
 def test_a_gate_past_its_timeout_ends_the_run_as_rejected_and_rolls_back(ws):
-    assert ws.run("resume_gate_timeout").exit_code == 3
+    assert ws.run("gate_timeout_hour").exit_code == 3
     run_id = the_run(ws).name
-    time.sleep(1.5)  # the gate's timeout is 1s
-    ws.runbook("approve", run_id, "release_gate", "--as", "alice")
-    result = ws.runbook("resume", run_id)
-    assert result.exit_code == 4, result.output
+    said, code = decide_and_resume(ws, run_id, Later(hours=2))
+    assert isinstance(said, Exception)
+    assert str(said).startswith(f"gate release_gate of run {run_id} timed out")
+    assert code == 4
     assert lines(ws, "trail.txt") == ["prepare", "undo-prepare", "finally"]
     records = read_transcript(the_run(ws))
     (timed_out,) = events(records, "gate_timed_out")
-    assert (timed_out["gate"], timed_out["reason"]) == ("release_gate", "no quorum within 1s")
+    assert (timed_out["gate"], timed_out["reason"]) == ("release_gate", "no quorum within 1h")
     assert not events(records, "gate_approved")  # too late to count
     (rollback,) = events(records, "rollback_started")
     assert (rollback["trigger"], rollback["steps"]) == ("release_gate", ["prepare"])
     assert (finished(records)["status"], finished(records)["exit_code"]) == ("rejected", 4)
+    assert_verifies(ws, the_run(ws))
+
+
+def test_a_decision_within_the_timeout_counts(ws):
+    assert ws.run("gate_timeout_hour").exit_code == 3
+    run_id = the_run(ws).name
+    said, code = decide_and_resume(ws, run_id, Later(hours=0.5))
+    assert f"recorded: alice approves gate release_gate of run {run_id}" in str(said)
+    assert code == 0
+    assert lines(ws, "trail.txt") == ["prepare", "release", "finally"]
+    records = read_transcript(the_run(ws))
+    assert not events(records, "gate_timed_out")
+    assert [r["approver"] for r in events(records, "gate_approved")] == ["alice"]
     assert_verifies(ws, the_run(ws))
 
 
@@ -547,6 +597,11 @@ def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws
         wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(),
                  what="the hanging step")
         group = int(pid_file.read_text())
+        # The command starts before runbook notes its group in the lock: a kill -9 in
+        # between leaves nothing to refuse on, so wait for the note.
+        wait_for(lambda: any(f'"pgid": {group},' in lock.read_text(errors="replace")
+                             for lock in LOCK_DIR.iterdir() if lock.is_file()),
+                 what="the lock to note the command's process group")
         proc.kill()
         proc.communicate(timeout=30)
         run_dir = the_run(ws)

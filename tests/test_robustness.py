@@ -1,6 +1,6 @@
 """No input makes `runbook check` print a Python traceback.
 
-Each case feeds the real command something hostile or broken. The answer is always a message
+Each case feeds the command something hostile or broken. The answer is always a message
 for a person and exit code 2 (or 0 where the input is in fact a valid runbook), quickly.
 """
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from frontend import runbook
+
+from runbook_lang.limits import MAX_STRING_CHARS
 
 MAX_SECONDS = 20
 
@@ -97,9 +99,18 @@ def test_five_thousand_term_expression(tmp_path: Path) -> None:
     assert_refused(result, "error[E101]", "input.runbook:1:9", "split a long expression")
 
 
-def test_two_megabyte_string(tmp_path: Path) -> None:
-    text = 'let big = "' + "a" * 2_000_000 + '"\nstep s "S" { note "{{big}}" }\n'
+def test_string_literal_at_the_limit(tmp_path: Path) -> None:
+    text = 'let big = "' + "a" * MAX_STRING_CHARS + '"\nstep s "S" { note "{{big}}" }\n'
     assert_clean(check(tmp_path, text))
+
+
+def test_two_megabyte_string(tmp_path: Path) -> None:
+    """A literal beyond the limit (LANGUAGE.md §6.7) is refused, and says how to do instead."""
+    text = 'let big = "' + "a" * 2_000_000 + '"\nstep s "S" { note "{{big}}" }\n'
+    result = check(tmp_path, text)
+    assert_refused(result, "error[E105]", "input.runbook:1:11", "string literal too long")
+    assert "read large text at run time" in result.stderr
+    assert len(result.stderr) < 2000
 
 
 def test_two_megabyte_line_with_an_error_at_its_end(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ def group_alive(pgid: int) -> bool:
         if not name.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{name}/stat").read_text()
+            stat = Path(f"/proc/{name}/stat").read_text(errors="replace")
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()

@@ -62,7 +62,7 @@ def test_for_step_instances_are_steps_of_their_own(ws):
     titles = [r["title"] for r in events(records, "step_started")
               if r["step"].startswith("per_host")]
     assert titles == ["Deploy a", "Deploy b", "Deploy c"]
-    assert "▶ [3/4] per_host[b]: Deploy b" in result.stdout
+    assert "▶ [3/4] per_host[b] [2/3]: Deploy b" in result.stdout
 
 
 def test_for_step_instances_are_undone_one_by_one_in_reverse(ws):

@@ -36,6 +36,24 @@ def test_without_a_quorum_the_run_pauses_and_says_how_to_go_on(ws):
     assert (finished(records)["status"], finished(records)["exit_code"]) == ("paused", 3)
 
 
+def test_the_commands_a_pause_prints_work_as_printed_with_a_transcript_dir(ws):
+    # The run lives outside the working directory's store: its id alone would not find it.
+    result = ws.run("gate_quorum", "--approve", "approve_prod=alice",
+                    "--transcript-dir", str(ws.root / "elsewhere"))
+    assert result.exit_code == 3, result.output
+    printed = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].split()
+               for line in result.stdout.splitlines()
+               if line.strip().startswith(("approve:", "then:"))}
+    approve = [word for word in printed["approve"] if word != "[--reason" and word != "TEXT]"]
+    approve[approve.index("NAME")] = "bob"
+    approved = ws.runbook(*approve[1:])
+    assert approved.exit_code == 0, approved.output
+    assert approved.stdout.splitlines()[-1].split(": ", 1)[1].split() == printed["then"]
+    resumed = ws.runbook(*printed["then"][1:])
+    assert resumed.exit_code == 0, resumed.output
+    assert (ws.root / "released.txt").exists()
+
+
 def test_names_outside_approvers_and_repeated_names_do_not_count(ws):
     result = ws.run("gate_quorum", "--approve", "approve_prod=mallory",
                     "--approve", "approve_prod=alice", "--approve", "approve_prod=alice")

@@ -149,12 +149,13 @@ def test_transcript_dir_puts_the_run_elsewhere(ws):
 def test_run_ids_sort_by_start_time_and_history_lists_newest_first(ws):
     ids: list[str] = []
     for fixture in ("control_when", "policy_abort", "policy_continue"):
-        second = int(time.time())
+        millisecond = int(time.time() * 1000)
         result = ws.run(fixture)
         (new,) = [d.name for d in result.run_dirs() if d.name not in ids]
         ids.append(new)
-        # Run ids count whole seconds: the next run starts in a later one.
-        wait_for(lambda second=second: int(time.time()) > second, what="the next second")
+        # Run ids count milliseconds: the next run starts in a later one (most often within
+        # the same second, which is what the order must survive).
+        wait_for(lambda ms=millisecond: int(time.time() * 1000) > ms, what="the next millisecond")
     assert sorted(ids) == ids
     starts = [read_transcript(ws.root / ".runbook" / "runs" / i)[0]["time"] for i in ids]
     assert sorted(starts) == starts

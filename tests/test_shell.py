@@ -67,7 +67,7 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
@@ -79,7 +79,7 @@ def group_members(pgid: int) -> list[int]:
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                stat = Path(f"/proc/{name}/stat").read_text()
+                stat = Path(f"/proc/{name}/stat").read_text(errors="replace")
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()

@@ -128,7 +128,7 @@ def test_valid_signed_approvals_count_and_survive_verify(sws, keys, agent):
             f"{fingerprint(keys['bob'])})") in checked.stdout
     shown = sws.runbook("show", run_id)
     assert "by alice via approve-command on " in shown.stdout
-    assert f", verified (key {fingerprint(keys['alice'])})" in shown.stdout
+    assert f", identity verified (key {fingerprint(keys['alice'])})" in shown.stdout
     assert f"Sealed by        {OPERATOR} (key {fingerprint(keys[OPERATOR])})" in shown.stdout
 
 
@@ -368,8 +368,8 @@ def test_without_signers_names_are_asserted_as_before(ws):
         ("bob", "asserted"), ("carol", "asserted")]
     assert all(r["decided_at"] < r["time"] for r in approved)
     shown = ws.runbook("show", run_id).stdout
-    assert "gate release_gate by bob via approve-command on" in shown
-    assert shown.count(", asserted") == 2
+    assert "approved by bob via approve-command on" in shown
+    assert shown.count(", identity asserted") == 2
     assert "Sealed by        nobody (the head is not signed)" in shown
 
 

@@ -197,6 +197,7 @@ def test_runs_root_find_and_list(tmp_path, monkeypatch):
 # --- tampering ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # verifies the transcript once per byte of it
 @pytest.mark.parametrize("anchored", [True, False])
 @pytest.mark.parametrize("xor", [0x01, 0x20, 0x80])
 def test_every_single_byte_edit_is_caught_at_its_line(tmp_path, xor, anchored):

@@ -79,6 +79,7 @@ def test_wheel_carries_grammar_and_stdlib(wheel: Path) -> None:
         assert f"runbook_lang/stdlib/{module.name}" in shipped
 
 
+@pytest.mark.slow  # a fresh virtual environment and a pip install
 def test_installed_wheel_checks_a_std_import(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     # No pip inside the new environment: this environment's pip installs into it, which saves

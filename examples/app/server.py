@@ -49,8 +49,12 @@ GOOD_METRICS = {"error_rate": 0.5, "p95_ms": 40.0}
 BROKEN_METRICS = {"error_rate": 12.0, "p95_ms": 120.0}
 
 
-class Terminated(Exception):
-    """Raised from the SIGTERM handler to leave serve_forever() at once."""
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler to leave serve_forever() at once.
+
+    Not an Exception: a SIGTERM that lands while serve_forever() hands a request to a new
+    thread would otherwise be caught by socketserver's `except Exception` around
+    process_request(), reported as a failed request, and the server would keep serving."""
 
 
 class App:

@@ -7,9 +7,8 @@ stops at the first problem.
 
 from __future__ import annotations
 
-import re
-
 from ..evaluation.params import pattern_matches
+from ..evaluation.regex import PatternError, compile_pattern
 from ..evaluation.values import type_name
 from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic
@@ -21,7 +20,8 @@ from .identity import check_identity
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol, assigned_variables
 from .statements import StatementChecker
 from .targets import INVENTORY_NAMES, TargetChecker
-from .typecheck import ExpressionChecker, article, assignable, compile_pattern
+from .tasks import Signatures, check_recursion
+from .typecheck import ExpressionChecker, article, assignable
 
 __all__ = ["RESERVED", "Analyser", "analyse"]
 
@@ -30,25 +30,26 @@ def analyse(module: Module) -> list[Diagnostic]:
     """All diagnostics for a loaded module and the modules it imports, errors and warnings."""
     diagnostics: list[Diagnostic] = []
     seen: set = set()
-    _analyse_module(module, diagnostics, seen, is_main=True)
+    _analyse_module(module, diagnostics, seen, is_main=True, signatures=Signatures())
     order = {path: i for i, path in enumerate(dict.fromkeys(
         d.location.path for d in diagnostics if d.location is not None))}
     return sorted(diagnostics, key=lambda d: (
         (order[d.location.path], d.location.line, d.location.column) if d.location else (-1, 0, 0)))
 
 
-def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: bool) -> None:
+def _analyse_module(module: Module, out: list[Diagnostic], seen: set, is_main: bool,
+                    signatures: Signatures) -> None:
     if module.path in seen:
         return
     seen.add(module.path)
     out.extend(module.diagnostics)
     if module.ast is not None:
-        out.extend(Analyser(module, is_main).run())
+        out.extend(Analyser(module, is_main, signatures).run())
         if is_main:
             out.extend(check_identity(module, any(d.is_error for d in out)))
     for imported in module.imports.values():
         if imported is not None:
-            _analyse_module(imported, out, seen, is_main=False)
+            _analyse_module(imported, out, seen, is_main=False, signatures=signatures)
 
 
 class Analyser:
@@ -58,7 +59,8 @@ class Analyser:
     types the expressions, all reporting through one `Reporter`.
     """
 
-    def __init__(self, module: Module, is_main: bool) -> None:
+    def __init__(self, module: Module, is_main: bool,
+                 signatures: Signatures | None = None) -> None:
         assert module.ast is not None
         self.module = module
         self.ast = module.ast
@@ -67,8 +69,11 @@ class Analyser:
         self.error = self.report.error
         self.warn = self.report.warn
         self.types = ExpressionChecker(self.report, module)
-        self.blocks = StatementChecker(self.report, self.types, module)
+        self.blocks = StatementChecker(self.report, self.types, module,
+                                       signatures if signatures is not None else Signatures())
         self.targets = TargetChecker(self.report, self.types, module, is_main)
+        # The type of each task parameter's default, where it is known (task, name) -> type.
+        self.task_param_types: dict[tuple[int, str], str] = {}
         self.scope: dict[str, Symbol] = {"run_id": Symbol("builtin", "string"),
                                          **self.targets.builtins()}
 
@@ -77,6 +82,7 @@ class Analyser:
     def run(self) -> list[Diagnostic]:
         """Check the whole module; its diagnostics in the order they were found."""
         self.check_definitions()
+        check_recursion(self.module, self.report)
         run_wide_vars = self.collect_assigned()
         for item in self.ast.items:
             _ITEMS[item.kind](self, item)
@@ -168,7 +174,7 @@ class Analyser:
                 self.error("E233", f"unknown type `{declared}` for param `{item.name.name}`",
                            item.type.span, "types: " + ", ".join(TYPES))
                 declared = None
-        ctx = Context(dict(self.scope))
+        ctx = Context(dict(self.scope), in_param=True)
         default = item.default
         default_type = self.types.check(default, ctx) if default is not None else None
         for name in names_in(default) if default is not None else []:
@@ -185,20 +191,24 @@ class Analyser:
                        f"{article(default_type)}", default.span)
         ptype = declared or default_type or "string"
         self.check_param_constraints(item, ptype)
-        self.scope[item.name.name] = Symbol("param", ptype, item.name.span)
+        self.scope[item.name.name] = Symbol("param", ptype, item.name.span,
+                                            module_input=not self.is_main)
 
     def check_param_constraints(self, item: n.Param, ptype: str) -> None:
         default = constant(item.default)
         # Where a message about the default points (only read when there is a default).
         at_default = item.default.span if item.default is not None else item.span
         if item.choices is not None:
+            self.types.check(item.choices, Context(dict(self.scope), in_param=True))
             choices = [constant(c) for c in item.choices.items]
             for choice, node in zip(choices, item.choices.items, strict=True):
                 if choice is NOTHING:
                     self.error("E231", "`choices` takes constant values", node.span)
                 elif not assignable(type_name(choice), ptype):
                     self.error("E231", f"choice {show(choice)} is not {article(ptype)}", node.span)
-            if default is not NOTHING and not any(same_value(default, c) for c in choices):
+            known = [c for c in choices if c is not NOTHING]
+            if default is not NOTHING and len(known) == len(choices) and \
+                    not any(same_value(default, c) for c in choices):
                 self.error("E231", f"the default {show(default)} of param `{item.name.name}` is "
                            "not one of its choices", at_default,
                            "choices: " + ", ".join(show(c) for c in choices))
@@ -207,10 +217,18 @@ class Analyser:
             if text is None:
                 self.error("E232", "a `pattern` cannot be interpolated", item.pattern.span)
                 return
+            if ptype != "string":
+                # The run matches the text of a string param only: any other type is refused
+                # before the first step (LANGUAGE.md §8).
+                self.error("E232", f"a `pattern` applies to string params; param "
+                           f"`{item.name.name}` is {article(ptype)}", item.pattern.span,
+                           "use `choices`, or make the param a string")
+                return
             try:
                 compile_pattern(text)
-            except re.error as error:
-                self.error("E232", f"invalid pattern: {error}", item.pattern.span)
+            except PatternError as error:
+                self.error("E232", f"invalid pattern: {error.message}", item.pattern.span,
+                           error.hint)
                 return
             if default is not NOTHING and isinstance(default, str) \
                     and not pattern_matches(text, default):
@@ -219,7 +237,8 @@ class Analyser:
 
     def visit_secret(self, item: n.Secret) -> None:
         # An empty or interpolated source is reported by the transformer, where it is parsed.
-        self.scope[item.name.name] = Symbol("secret", "string", item.name.span, secret=True)
+        self.scope[item.name.name] = Symbol("secret", "string", item.name.span, secret=True,
+                                            module_input=not self.is_main)
 
     def visit_let(self, item: n.Let) -> None:
         ctx = Context(dict(self.scope))
@@ -232,10 +251,16 @@ class Analyser:
         for param in item.params:
             self.report.check_reserved(param.name, "task parameter")
             if param.default is not None:
-                self.types.check(param.default, Context(dict(self.scope)))
+                ptype = self.types.check(param.default, Context(dict(self.scope)))
+                if ptype is not None:
+                    self.task_param_types[(id(item), param.name.name)] = ptype
 
     def visit_task_body(self, task: n.Task, run_wide_vars: dict[str, Symbol]) -> None:
-        locals_ = {p.name.name: Symbol("task_param", None, p.name.span, used=True)
+        # A parameter with a default is of the default's type (as a param is): calls are
+        # checked against it (E214), and so is the body.
+        locals_ = {p.name.name: Symbol("task_param",
+                                       self.task_param_types.get((id(task), p.name.name)),
+                                       p.name.span, used=True)
                    for p in task.params}
         ctx = Context(self.full_scope(run_wide_vars), in_task=True, step=None, locals=locals_)
         self.blocks.statements(task.body, ctx)

@@ -69,6 +69,9 @@ def same_value(a, b) -> bool:
 
 def show(value) -> str:
     """A constant as it is written in a runbook, for messages."""
+    if value is NOTHING:
+        # Never the sentinel's repr: a message shows what the author wrote, or says this.
+        return "(a computed value)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):

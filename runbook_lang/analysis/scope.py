@@ -31,6 +31,12 @@ class Symbol:
     maybe_unset: bool = False
     secret: bool = False  # derived from a secret
     used: bool = False
+    # A param or secret of an imported module: nothing sets it when the module is imported.
+    module_input: bool = False
+    # A task parameter while its task's signature is learnt (`tasks.py`): what the body
+    # asks of it (signatures.Need) and where it reaches a command line (Landing).
+    needs: list | None = None
+    lands: list | None = None
 
 
 @dataclass
@@ -46,6 +52,8 @@ class Context:
     locals: dict[str, Symbol] = field(default_factory=dict)
     # Variables certainly set on the way here (in this block or one around it).
     definite: set[str] = field(default_factory=set)
+    # Inside a param's default (which may read the params before it, also in a module).
+    in_param: bool = False
 
     def lookup(self, name: str) -> Symbol | None:
         """The symbol a name refers to here (locals first)."""
@@ -54,7 +62,7 @@ class Context:
     def inner(self, **changes) -> Context:
         """A copy for a nested block, with some fields changed."""
         new = Context(self.scope, self.step, self.conditional, self.in_finally, self.in_task,
-                      self.in_command, dict(self.locals), set(self.definite))
+                      self.in_command, dict(self.locals), set(self.definite), self.in_param)
         for key, value in changes.items():
             setattr(new, key, value)
         return new

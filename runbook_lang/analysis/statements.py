@@ -8,20 +8,28 @@ expressions with the `ExpressionChecker`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..syntax import nodes as n
+from ..syntax.diagnostics import Diagnostic, at_span
 from ..syntax.loader import Module, available_stdlib
-from ..syntax.walk import assigned, children, name_node
+from ..syntax.walk import assigned, children, name_node, names_in
 from .quoting import check_command_quoting
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol
-from .typecheck import HTTP_PROBE, RUN_PROBE, ExpressionChecker, suggest
+from .signatures import Need, Signature
+from .typecheck import HTTP_PROBE, RUN_PROBE, ExpressionChecker, article, suggest
+
+if TYPE_CHECKING:
+    from .tasks import Signatures
 
 
 class StatementChecker:
     """Checks statements and task calls of one module, updating the scope as it goes."""
 
-    def __init__(self, report: Reporter, types: ExpressionChecker, module: Module) -> None:
+    def __init__(self, report: Reporter, types: ExpressionChecker, module: Module,
+                 signatures: Signatures | None = None) -> None:
         assert module.ast is not None
+        self.signatures = signatures  # what calls are checked against (tasks.Signatures)
         self.report = report
         self.error = report.error
         self.warn = report.warn
@@ -177,10 +185,15 @@ class StatementChecker:
 
     def exec_task_call(self, st: n.TaskCall, ctx: Context) -> None:
         task = self.find_task(st)
-        for arg in st.args:
-            self.types.check(arg.value, ctx)
+        found = {arg.name.name: self.types.check(arg.value, ctx) for arg in st.args}
         if task is None:
             return
+        if self.signatures is not None:
+            module = self.module if st.namespace is None else self.module.imports.get(
+                st.namespace.name)
+            signature = self.signatures.of(module, task)
+            for arg in st.args:
+                self.check_argument(st, arg, found[arg.name.name], signature, ctx)
         if not ctx.in_task:
             self.define_task_variables(st, task, ctx)
         params = {p.name.name: p for p in task.params}
@@ -195,6 +208,72 @@ class StatementChecker:
         for param in missing:
             self.error("E212", f"call of `{st.qualified()}` is missing the argument "
                        f"`{param.name.name}`", st.span)
+
+    def check_argument(self, st: n.TaskCall, arg: n.Argument, found: str | None,
+                       signature: Signature, ctx: Context) -> None:
+        """E214 when an argument cannot be what the task needs; W301 when it holds a
+        secret that the task interpolates into a command line. While the calling task's
+        own signature is learnt, its parameters passed on take on the callee's needs."""
+        name = arg.name.name
+        needs = signature.needs.get(name, [])
+        lands = signature.lands.get(name, [])
+        for read in names_in(arg.value):
+            sym = ctx.lookup(read)
+            if sym is not None and sym.lands is not None:
+                sym.lands.extend(lands)
+        if arg.value.kind == "name":
+            sym = ctx.lookup(arg.value.name)
+            if sym is not None and sym.needs is not None and sym.type is None:
+                sym.needs.extend(needs)
+        if found is not None:
+            for need in needs:
+                if not need.met_by(found):
+                    self.argument_error(st, arg, found, need)
+                    break
+        if lands and self.types.mentions_secret(arg.value, ctx):
+            self.secret_argument(st, arg, lands, ctx)
+
+    def argument_error(self, st: n.TaskCall, arg: n.Argument, found: str, need: Need) -> None:
+        name, task = arg.name.name, st.qualified()
+        if need.what == "its default":
+            why = f"its default at {need.place(self.report.path)} is {article(need.type)}"
+        elif need.compare:
+            why = f"the task compares it with {article(need.type)} using {need.what} at " \
+                  f"{need.place(self.report.path)}"
+        else:
+            why = f"the task uses it for {need.what} at {need.place(self.report.path)}"
+        wanted = f"comparable with {article(need.type)}" if need.compare else \
+            article(need.type)
+        hint = ""
+        value = arg.value
+        if need.type == "duration" and value.kind == "literal" and value.type == "int":
+            hint = f"a duration takes a unit: `{value.value}s`, `{value.value}m`, " \
+                   f"`{value.value}ms`"
+        self.error("E214", f"argument `{name}` of `{task}` must be {wanted}, found "
+                   f"{article(found)}: {why}", arg.value.span, hint)
+
+    def secret_argument(self, st: n.TaskCall, arg: n.Argument, lands: list, ctx: Context
+                        ) -> None:
+        secret = next(name for name in names_in(arg.value)
+                      if (sym := ctx.lookup(name)) is not None and sym.secret)
+        name, task = arg.name.name, st.qualified()
+        call_at = f"{arg.span.line}:{arg.span.column}"
+        self.warn("W301", f"secret `{secret}` is passed as argument `{name}` of `{task}`, "
+                  "which interpolates it into a command line", arg.value.span,
+                  f"command lines show up in process lists: in the task, pass `{name}` "
+                  f"through `env {{ {name.upper()} = {name} }}` and use ${name.upper()}")
+        for landing in lands:
+            key = (landing.path, landing.span.start)
+            if self.signatures is None or key in self.signatures.warned:
+                continue
+            self.signatures.warned.add(key)
+            self.report.out.append(Diagnostic(
+                "warning", "W301", f"`{name}` of task `{st.name.name}` holds a secret here "
+                f"(passed at {_place(self.report.path, landing.path, call_at)}): it is "
+                "interpolated into a command line",
+                at_span(landing.path, landing.span),
+                (f"pass it through `env {{ {name.upper()} = {name} }}` and use "
+                 f"${name.upper()} in the command",)))
 
     def define_task_variables(self, st: n.TaskCall, task: n.Task, ctx: Context) -> None:
         """A task's `set` and `into` are run-wide: after the call, its variables exist."""
@@ -276,3 +355,8 @@ _STATEMENTS: dict[str, Callable[[StatementChecker, object, Context], None]] = {
     for kind in ("run", "http", "check", "watch", "expect", "confirm", "note", "wait", "set",
                  "fail", "if", "for", "task_call")
 }
+
+
+def _place(path: str, here: str, line_column: str) -> str:
+    """`line L:C` when `path` is the file `here`, else `path:L:C`."""
+    return f"line {line_column}" if path == here else f"{path}:{line_column}"

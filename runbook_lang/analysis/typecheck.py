@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 import difflib
-import re
-import warnings
 from collections.abc import Callable
 
 from ..evaluation.builtins import BUILTINS
+from ..evaluation.regex import PatternError, compile_pattern
 from ..syntax import nodes as n
 from ..syntax.lexicon import RESERVED
 from ..syntax.loader import Module
@@ -19,6 +18,7 @@ from ..syntax.walk import names_in
 from .constants import signed_constant
 from .quoting import in_stdlib
 from .scope import FINALLY_NAMES, Context, Reporter, Symbol, assigned_variables, instance_variables
+from .signatures import Landing, Need, satisfies
 
 # Names runbook defines for steps that run on hosts (LANGUAGE.md §11): where they exist.
 TARGET_NAMES = {
@@ -51,13 +51,21 @@ class ExpressionChecker:
     def expect_type(self, expr, ctx: Context, wanted: str, what: str) -> None:
         """Check an expression and report it when its type is not `wanted`."""
         found = self.check(expr, ctx)
-        if found is None or found == wanted or found == "any":
+        if found is None:
+            self.learn(expr, ctx, wanted, what)
             return
-        if wanted == "number" and found in NUMERIC:
-            return
-        if wanted in ("int",) and found == "number":
+        if satisfies(found, wanted):
             return
         self.error("E242", f"{what} expects {article(wanted)}, found {article(found)}", expr.span)
+
+    def learn(self, expr, ctx: Context, wanted: str, what: str, compare: bool = False) -> None:
+        """While a task's signature is learnt: a parameter of no known type, used where
+        `wanted` is needed, needs it from every call (tasks.py)."""
+        if expr.kind != "name":
+            return
+        sym = ctx.lookup(expr.name)
+        if sym is not None and sym.needs is not None and sym.type is None:
+            sym.needs.append(Need(wanted, what, self.module.source.path, expr.span, compare))
 
     def mentions_secret(self, expr, ctx: Context) -> bool:
         """Whether an expression reads a secret, directly or through a let or variable."""
@@ -91,6 +99,10 @@ class ExpressionChecker:
                       expr.span, "make sure the value can never come from untrusted input")
         for name in names_in(expr):
             sym = ctx.lookup(name)
+            if sym is not None and sym.lands is not None:
+                # A task parameter reaches the command line here: a call that passes it a
+                # secret is warned about (tasks.py).
+                sym.lands.append(Landing(self.module.source.path, expr.span))
             if sym is not None and sym.secret:
                 self.warn("W301", f"secret `{name}` is interpolated into a command line",
                           expr.span, "command lines show up in process lists: pass it "
@@ -122,6 +134,13 @@ class ExpressionChecker:
                 self.undefined(e, ctx)
             return None
         sym.used = True
+        if sym.module_input and ctx.step is None and not ctx.in_param:
+            what = "params" if sym.kind == "param" else "secrets"
+            self.error("E206", f"`{e.name}` is a {sym.kind} of this module, and an imported "
+                       f"module has no {what} of its own: nothing sets it", e.span,
+                       "only the runbook that is run takes params and secrets; pass the value "
+                       "to the task as an argument")
+            return None
         if sym.kind == "var" and sym.maybe_unset and e.name not in ctx.definite \
                 and not ctx.in_task:
             self.warn("W304", f"`{e.name}` may be unset here: the place that sets it (in "
@@ -205,7 +224,9 @@ class ExpressionChecker:
     def expr_unary(self, e: n.Unary, ctx: Context) -> str | None:
         operand = self.check(e.operand, ctx)
         if e.op == "not":
-            if operand not in (None, "bool"):
+            if operand is None:
+                self.learn(e.operand, ctx, "bool", "`not`")
+            elif operand != "bool":
                 self.error("E241", f"`not` needs a bool, found {article(operand)}", e.operand.span)
             return "bool"
         if operand not in (None, "int", "float", "number", "duration"):
@@ -218,10 +239,16 @@ class ExpressionChecker:
         op = e.op
         if op in ("and", "or"):
             for side, node in ((left, e.left), (right, e.right)):
-                if side not in (None, "bool"):
+                if side is None:
+                    self.learn(node, ctx, "bool", f"`{op}`")
+                elif side != "bool":
                     self.error("E241", f"`{op}` needs bools, found {article(side)}", node.span)
             return "bool"
         if op in ("==", "!=", "<", "<=", ">", ">="):
+            if left is None and right is not None:
+                self.learn(e.left, ctx, right, f"`{op}`", compare=True)
+            elif right is None and left is not None:
+                self.learn(e.right, ctx, left, f"`{op}`", compare=True)
             if left and right and not comparable(left, right):
                 self.error("E240", f"cannot compare {article(left)} with {article(right)} "
                            f"using `{op}`",
@@ -242,15 +269,18 @@ class ExpressionChecker:
             return "bool"
         if op == "matches":
             for side, node in ((left, e.left), (right, e.right)):
-                if side not in (None, "string"):
+                if side is None:
+                    self.learn(node, ctx, "string", "`matches`")
+                elif side != "string":
                     self.error("E241", f"`matches` needs strings, found {article(side)}", node.span)
             if e.right.kind == "string":
                 text = e.right.constant()
                 if text is not None:
                     try:
                         compile_pattern(text)
-                    except re.error as error:
-                        self.error("E232", f"invalid regular expression: {error}", e.right.span)
+                    except PatternError as error:
+                        self.error("E232", f"invalid regular expression: {error.message}",
+                                   e.right.span, error.hint)
             return "bool"
         return self.arithmetic(e, left, right)
 
@@ -308,13 +338,6 @@ def article(type_name: str | None) -> str:
              "bool": "a bool", "duration": "a duration", "list": "a list",
              "module": "a module", None: "a value"}
     return names.get(type_name, f"a {type_name}")
-
-
-def compile_pattern(pattern: str) -> re.Pattern:
-    """re.compile, without Python's FutureWarnings (`[[` …) leaking into a user's terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return re.compile(pattern)
 
 
 def suggest(name: str, candidates) -> str:

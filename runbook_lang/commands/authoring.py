@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 import sys
 from pathlib import Path
 
@@ -87,11 +88,12 @@ def render_markdown(module) -> str:
         out += [f"Owner: {_plain(module, header.owner)}", ""]
     params = ast.of("param")
     if params:
-        out += ["## Parameters", "", "| name | type | default | description |",
-                "|---|---|---|---|"]
+        out += ["## Parameters", "", "| name | type | default | allowed values | description |",
+                "|---|---|---|---|---|"]
         for p in params:
             out.append(f"| `{p.name.name}` | {p.type.name if p.type else ''} | "
                        f"{_cell(_text(module, p.default)) if p.default else '(required)'} | "
+                       f"{_cell(_allowed(module, p))} | "
                        f"{_cell(_plain(module, p.description)) if p.description else ''} |")
         out.append("")
     secrets = ast.of("secret")
@@ -124,6 +126,17 @@ def render_markdown(module) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _allowed(module, param) -> str:
+    """A param's `choices` (one of …) and `pattern` (matching …), as written."""
+    parts = []
+    if param.choices is not None:
+        parts.append("one of " + ", ".join(_text(module, item) for item in param.choices.items))
+    if param.pattern is not None:
+        # The regex exactly as written (`_plain` keeps its backslashes).
+        parts.append(f"matching `{_plain(module, param.pattern)}`")
+    return "; ".join(parts)
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -140,7 +153,10 @@ def _markdown_to_html(markdown: str, module) -> str:
             body.append(html.escape(line))
             continue
         if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
+            # `\|` is a pipe inside a cell (a regex's alternation), not a column break.
+            cells = [c.strip().replace("\\|", "|")
+                     for c in re.split(r"(?<!\\)\|", line.strip().removeprefix("|")
+                                       .removesuffix("|"))]
             if not all(set(c) <= {"-"} for c in cells):
                 table.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells)
                              + "</tr>")
@@ -284,14 +300,15 @@ def run_init(args) -> int:
 
 def run_fmt(args) -> int:
     """`runbook fmt FILE… [--check]`: indentation and blank lines in the canonical layout."""
+    from ..limits import MAX_RUNBOOK_BYTES, TooLarge, read_bounded
     from ..syntax.formatting import format_source
 
     changed, failed = [], False
     for name in args.files:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            text = read_bounded(path, MAX_RUNBOOK_BYTES).decode("utf-8")
+        except (OSError, UnicodeDecodeError, TooLarge) as error:
             sys.stderr.write(f"runbook: error: {name}: cannot read: {error}\n")
             failed = True
             continue

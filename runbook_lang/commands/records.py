@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from ..store import store_for
+from ..store import store_for, store_holding
 
 
 def run_verify(args) -> int:
@@ -19,7 +20,7 @@ def run_verify(args) -> int:
     if head is not None and not re.fullmatch(r"[0-9a-f]{64}", head):
         raise UsageError(f"--head {args.head}: expected the 64 hex digits of a head hash, "
                          "as `runbook verify` prints it")
-    store = store_for()
+    store = store_holding(args.transcript, args.store)
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r} (give a run "
@@ -56,7 +57,7 @@ def run_show(args) -> int:
     """Print the audit report of a run."""
     from ..reporting.report import build_report, render_html, render_json, render_text
 
-    store = store_for()
+    store = store_holding(args.transcript, args.store)
     ref = store.resolve(args.transcript)
     if ref is None:
         sys.stderr.write(f"runbook: error: no transcript at {args.transcript!r}\n")
@@ -72,17 +73,47 @@ def run_show(args) -> int:
 
 
 def run_history(args) -> int:
-    """The recorded runs, newest first."""
+    """The recorded runs, newest first: with `--transcript-dir`, those of that folder; else
+    those of every `.runbook/runs` folder under the current repository."""
+    from pathlib import Path
+
+    from ..store.discovery import find_runs_dirs
+    from ..store.files import LocalStore
+
+    found = None
+    team = args.store or os.environ.get("RUNBOOK_STORE")
+    if team or args.transcript_dir:
+        summaries = [(run, Path.cwd()) for run in
+                     store_for(args.store, args.transcript_dir).runs()]
+    else:
+        found = find_runs_dirs()
+        summaries = [(run, runs_dir.parent.parent) for runs_dir in found.runs_dirs
+                     for run in LocalStore(runs_dir).runs()]
+        summaries.sort(key=lambda pair: pair[0].run_id, reverse=True)
     rows = []
-    for run in store_for(transcript_dir=args.transcript_dir).runs():
+    for run, started_in in summaries:
         duration = run.duration_ms
-        rows.append((run.run_id, run.runbook, run.status, run.operator, run.started,
+        rows.append((run.run_id, _runbook_shown(run.runbook, started_in, found), run.status,
+                     run.operator, run.started,
                      f"{duration / 1000:.1f}s" if isinstance(duration, int) else "-"))
     if not rows:
-        print("no recorded runs here")
+        where = (found.where() if found is not None
+                 else "in the team store" if team else f"in {args.transcript_dir}")
+        print(f"no recorded runs ({'looked ' + where})")
         return EXIT_OK
     header = ("RUN ID", "RUNBOOK", "STATUS", "OPERATOR", "STARTED", "DURATION")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return EXIT_OK
+
+
+def _runbook_shown(runbook: str, started_in, found) -> str:
+    """A run's runbook as a path from the working directory when the run was started
+    elsewhere in the repository (`examples/deploy.runbook`), else as recorded."""
+    import os
+    from pathlib import Path
+
+    if found is None or Path(runbook).is_absolute() or started_in == Path.cwd().resolve():
+        return runbook
+    return os.path.relpath(started_in / runbook, Path.cwd())

@@ -12,7 +12,7 @@ from ..engine.resumption import AlreadySucceeded, ResumeRequest
 from ..errors import EXIT_OK, Refused
 from ..reporting.display import Display
 from ..reporting.outcome import print_refusal, print_result
-from ..store import store_for
+from ..store import redact_argv, store_for
 
 
 def run_resume(args) -> int:
@@ -26,10 +26,10 @@ def run_resume(args) -> int:
 
     request = ResumeRequest(args.run, args.approve or [], args.yes, args.as_name,
                             args.allow_changed, sys.stdin.isatty(),
-                            ["runbook", *sys.argv[1:]], as_json, args.sign_with,
+                            redact_argv(["runbook", *sys.argv[1:]]), as_json, args.sign_with,
                             forks=args.forks, ssh_config=args.ssh_config)
     try:
-        result = resume_run(request, store_for(), display_for)
+        result = resume_run(request, store_for(args.store), display_for)
     except Refused as error:
         return print_refusal(error, False)
     if isinstance(result, AlreadySucceeded):
@@ -44,12 +44,12 @@ def run_resume(args) -> int:
 
 
 def run_approve(args) -> int:
-    """Entry point of `runbook approve RUN_ID GATE --as NAME [--reject] [--reason TEXT]
-    [--key FILE]`."""
+    """Entry point of `runbook approve RUN_ID GATE [--as NAME] [--reject] [--reason TEXT]
+    [--key FILE] [--store URL]`."""
     request = ApproveRequest(args.run_id, args.gate, args.as_name, args.reject, args.reason,
                              args.key)
     try:
-        message = approve_at_gate(request, store_for())
+        message = approve_at_gate(request, store_for(args.store))
     except Refused as error:
         return print_refusal(error, False)
     print(message)

@@ -11,7 +11,7 @@ from ..engine.session import RunRequest
 from ..errors import Refused
 from ..reporting.display import Display
 from ..reporting.outcome import print_plan, print_refusal, print_result
-from ..store import store_for
+from ..store import redact_argv, store_for
 
 
 def run_command(args) -> int:
@@ -21,13 +21,14 @@ def run_command(args) -> int:
         file=args.file, params=ParamInput(args.param or [], args.params), dry_run=args.dry_run,
         yes=args.yes, approvals=args.approve or [], as_name=args.as_name,
         from_step=args.from_step, fail_at=args.fail_at, interactive=sys.stdin.isatty(),
-        argv=["runbook", *sys.argv[1:]], output_json=args.output == "json", display=display,
-        sign_with=args.sign_with, limit=args.limit, forks=args.forks,
+        argv=redact_argv(["runbook", *sys.argv[1:]]), output_json=args.output == "json",
+        display=display, sign_with=args.sign_with, limit=args.limit, forks=args.forks,
         ssh_config=args.ssh_config)
     try:
         if args.dry_run:
-            return print_plan(plan_of(request), args.output == "json")
-        result = run_for_real(request, store_for(transcript_dir=args.transcript_dir))
+            return print_plan(plan_of(request), args.output == "json",
+                              getattr(args, "expand", False))
+        result = run_for_real(request, store_for(args.store, args.transcript_dir))
     except Refused as error:
         return print_refusal(error, args.output == "json")
     print_result(result, display, args.output == "json")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import Refused
+from ..errors import Refused, StoreError
 from ..store import RunStore
 from ..trust import TrustError
 from ..trust.statements import format_time
@@ -30,7 +30,9 @@ class ApproveRequest:
 
     ref: str
     gate: str
-    as_name: str
+    # Who decides: `--as`, else RUNBOOK_USER, else the login name; in a team store, the
+    # connection's database role (an `--as` naming another is refused).
+    as_name: str | None = None
     reject: bool = False
     reason: str | None = None
     # The approver's key (a private key file, or a public one whose private half ssh-agent
@@ -48,7 +50,7 @@ def approve(request: ApproveRequest, store: RunStore, clock: Clock | None = None
     ref = store.resolve(request.ref)
     if ref is None:
         raise Refused(f"no run {request.ref!r} here (see runbook history)")
-    run, gate, who = ref.run_id, request.gate, request.as_name
+    run, gate, who = ref.run_id, request.gate, approver_name(request.as_name, store)
     records, _ = store.records(ref)
     bad = store.verify(ref).tampered
     if bad:
@@ -91,22 +93,44 @@ def approve(request: ApproveRequest, store: RunStore, clock: Clock | None = None
                 decision_id=secrets.token_hex(8))
     if trust.verifies or request.key:
         sign_vote(trust, vote, gate, request.key, quorum)
-    store.add_decision(ref, {"gate": gate, "approver": who, "reject": bool(request.reject),
-                             "reason": vote.reason, "time": vote.time, "host": vote.host,
-                             "method": "approve-command", "id": vote.decision_id,
-                             **({"statement": vote.statement, "signature": vote.signature}
-                                if vote.signature else {})})
+    try:
+        kept = {"gate": gate, "approver": who, "reject": bool(request.reject),
+                "reason": vote.reason, "time": vote.time, "host": vote.host,
+                "method": "approve-command", "id": vote.decision_id,
+                **({"statement": vote.statement, "signature": vote.signature}
+                   if vote.signature else {})}
+        store.add_decision(ref, kept)
+    except StoreError as error:  # a team store's database refused it, or is unreachable
+        raise Refused(f"not recorded: {error}") from None
     signed = f", signed with key {vote.key}" if vote.key else ""
+    # Resume it the way it was named: a run directory or transcript outside the store's root
+    # is not found by its id.
+    again = request.ref if store.resolve(run) is None else run
     if request.reject:
         return (f"recorded: {who} rejects gate {gate} of run {run}{signed}\n"
-                f"the run ends as rejected when resumed: runbook resume {run}")
+                f"the run ends as rejected when resumed: runbook resume {again}")
     approvals = set(waiting.get("approved") or []) | {d["approver"] for d in decisions
                                                       if not d.get("reject")} | {who}
     left = quorum.missing(approvals)
-    tail = (f"quorum met: runbook resume {run}" if left == 0 else
+    tail = (f"quorum met: runbook resume {again}" if left == 0 else
             f"{left} more approval{'s' if left != 1 else ''} needed before resuming")
     return (f"recorded: {who} approves gate {gate} of run {run} "
             f"({len(approvals)} of {quorum.require}){signed}\n{tail}")
+
+
+def approver_name(as_name: str | None, store: RunStore) -> str:
+    """Who decides. A team store knows: its connection's role, and `--as` for anyone else
+    is refused (the database would record the role anyway)."""
+    from .prepare import operator_name
+
+    role = store.identity
+    if role is None:
+        return operator_name(as_name)
+    if as_name and as_name != role:
+        raise Refused(f"--as {as_name}: this store records decisions as the database role of "
+                      f"your connection, {role}; {as_name} decides from their own connection "
+                      "(leave --as out)")
+    return role
 
 
 def sign_vote(trust: RunTrust, vote: Vote, gate: str, key: str | None, quorum: Quorum) -> None:

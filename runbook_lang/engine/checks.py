@@ -80,7 +80,7 @@ class Checks:
                             polling=f"for {window} every {every}, tolerate {tolerate}")
             return
         if not isinstance(tolerate, int) or isinstance(tolerate, bool):
-            raise StepFailed(f"`tolerate` needs an int, got {to_text(tolerate)!r}")
+            raise StepFailed(f"`tolerate` needs an int, got {self.rt.shown(tolerate)}")
         self.run_watch(title, st, window, every, tolerate, frame)
 
     def run_watch(self, title, st: n.Watch, window, every, tolerate: int, frame: Frame) -> None:
@@ -159,10 +159,10 @@ class Checks:
             try:
                 ok = evaluator.eval(expect.expr)
                 if not isinstance(ok, bool):
-                    raise EvalError(f"`expect` needs a bool, got {to_text(ok)!r}")
+                    raise EvalError("`expect` needs a bool, got {0}", to_text(ok), width=200)
                 actual = _actual(expect.expr, evaluator, frame, self.rt.mask)
             except EvalError as error:
-                ok, actual = False, f"error: {error}"
+                ok, actual = False, f"error: {error.render(self.rt.mask)}"
             results.append({"expr": text, "actual": actual, "ok": ok})
         return results
 
@@ -185,5 +185,3 @@ def _short(value, mask) -> str:
     text = mask(to_text(value))
     text = text if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(text)
     return text if len(text) <= 200 else text[:197] + "…"
-
-

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
@@ -175,6 +176,13 @@ class Gates:
         """Count one vote by the gate's rules: 'rejected' for a rejection that counts, else
         None (approved and recorded, or refused and said why)."""
         problem = rules.refusal(vote.approver, self.starter)
+        role = self.rt.options.role
+        if role is not None and vote.method in ("flag", "terminal"):
+            # A team store: the person here is the connection's role, and nobody else.
+            vote.by_role = vote.approver == role
+            if not vote.by_role and problem is None:
+                problem = (f"this run's connection is role {role}; {vote.approver} decides "
+                           "with `runbook approve` from their own connection")
         if problem is None and self.trust.verifies:
             try:
                 check = self.trust.check(vote, rules.name)
@@ -368,6 +376,24 @@ class Gates:
                              f"{'s' if missing != 1 else ''} needed ({rules.describe()})",
                              "yellow")
         signed = " --key KEY" if self.trust.verifies else ""
+        # In a team store each approver connects as their own role: no name to give.
+        who = "" if self.rt.options.role is not None else " --as NAME"
+        ref = self.resume_ref(run_id)
         self.rt.display.line("  approve:  runbook approve "
-                             f"{run_id} {rules.name} --as NAME{signed} [--reason TEXT]")
-        self.rt.display.line(f"  then:     runbook resume {run_id}")
+                             f"{ref} {rules.name}{who}{signed} [--reason TEXT]")
+        self.rt.display.line(f"  then:     runbook resume {ref}")
+
+    def resume_ref(self, run_id: str) -> str:
+        """What `runbook approve` and `runbook resume` need to find this run from here: its
+        id where the working directory's store finds it, else its transcript's path."""
+        run_dir = getattr(self.rt.recorder, "run_dir", None)
+        if run_dir is None:
+            return run_id
+        run_dir = Path(run_dir).resolve()
+        if run_dir == (Path.cwd() / ".runbook" / "runs" / run_id).resolve():
+            return run_id
+        transcript = run_dir / "transcript.jsonl"
+        try:
+            return str(transcript.relative_to(Path.cwd()))
+        except ValueError:
+            return str(transcript)

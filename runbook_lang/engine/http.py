@@ -70,7 +70,8 @@ class Requests:
             try:
                 value = evaluator.eval(part.expr)
             except EvalError as error:
-                raise StepFailed(f"line {string.span.line}: {error}") from None
+                raise StepFailed(f"line {string.span.line}: {error.render(self.rt.mask)}") \
+                    from None
             text = to_text(value)
             if isinstance(value, Unknown) or _is_raw(part.expr):
                 out.append(text)
@@ -106,7 +107,8 @@ class Requests:
             try:
                 value = evaluator.eval(part.expr)
             except EvalError as error:
-                raise StepFailed(f"line {string.span.line}: {error}") from None
+                raise StepFailed(f"line {string.span.line}: {error.render(self.rt.mask)}") \
+                    from None
             if isinstance(value, Unknown):
                 out.append(to_text(value))
                 continue

@@ -64,9 +64,9 @@ def send(method: str, url: str, headers: dict, body: bytes | None, deadline: Dea
             connection.request(method, target, body=body, headers=headers)
             if connection.sock is not None:
                 sockets.append(connection.sock)
-            response = connection.getresponse()
-            data = response.read(HTTP_BODY_LIMIT)
-            outcome["answer"] = Answer(response.status, data, list(response.getheaders()))
+            with connection.getresponse() as response:
+                data = response.read(HTTP_BODY_LIMIT)
+                outcome["answer"] = Answer(response.status, data, list(response.getheaders()))
         except (OSError, http.client.HTTPException, ValueError) as error:
             outcome["error"] = _reason(error)
         finally:
@@ -85,6 +85,8 @@ def send(method: str, url: str, headers: dict, body: bytes | None, deadline: Dea
             _abort(connection, sockets)
             worker.join(5.0)
         connection.close()
+        for sock in sockets:
+            sock.close()
     interrupts.check()
     if "answer" in outcome:
         return outcome["answer"], None

@@ -51,6 +51,7 @@ class Interpreter:
         self.completed: list[StepRun] = host_order(list(self.progress.completed))
         # Every step instance of the run so far, for the summary.
         self.ran: list[StepRun] = list(self.progress.ran)
+        self._ran_names = {step.name for step in self.ran}
         # Failures tolerated by `on_failure continue`: recorded, shown, never undone.
         self.tolerated: list[StepRun] = []
         self.rollback_failed = False
@@ -135,7 +136,9 @@ class Interpreter:
     def add_ran(self, instance: StepRun) -> None:
         """Count an instance in the summary; a resumed run's retry replaces its failure."""
         with self._lock:
-            self.ran = [step for step in self.ran if step.name != instance.name]
+            if instance.name in self._ran_names:  # a retry: rebuild only then (long runbooks)
+                self.ran = [step for step in self.ran if step.name != instance.name]
+            self._ran_names.add(instance.name)
             self.ran.append(instance)
 
     def succeeded(self, instance: StepRun) -> None:
@@ -216,17 +219,18 @@ class Interpreter:
             frame = Frame(StepRun(unit, f"{name}[…]", "", number, loop=loop), self.rt.module, loop)
             return [StepRun(unit, f"{name}[…]", self.title(unit, frame), number, loop=loop)]
         if not isinstance(items, list):
-            raise StepFailed(f"`for` needs a list, got {to_text(items)!r}")
+            raise StepFailed(f"`for` needs a list, got {self.rt.shown(items)}")
         if not items:
             # Nothing to run, but the record says so instead of leaving no trace.
             self.skip(unit, number, f"`for {var} in …` has no items")
             return []
-        out = []
+        out: list[StepRun] = []
         for item, instance_name in zip(items, instance_names(name, items), strict=True):
             loop = {var: item}
             frame = Frame(StepRun(unit, instance_name, "", number, loop=loop), self.rt.module,
                           loop)
-            out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop))
+            out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop,
+                               of=f"{len(out) + 1}/{len(items)}"))
         self.check_fail_at(unit, out)
         return out
 
@@ -345,7 +349,8 @@ class Interpreter:
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop),
                            **_host_fields(instance))
-            self.rt.display.step_started(instance.number, instance.label, instance.title)
+            self.rt.display.step_started(instance.number, instance.name, instance.title,
+                                         instance.place)
             instance.unreachable = False
             try:
                 self.prepare(instance, frame)
@@ -402,7 +407,7 @@ class Interpreter:
         every = self.statements.value(unit.retry.every, frame) if unit.retry.every else None
         backoff = self.statements.value(unit.retry.backoff, frame) if unit.retry.backoff else 1
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise StepFailed(f"`retry` needs a whole number, got {to_text(count)!r}")
+            raise StepFailed(f"`retry` needs a whole number, got {self.rt.shown(count)}")
         pause = every.seconds if isinstance(every, Duration) else 0.0
         return count, pause, float(backoff) if isinstance(backoff, (int, float)) else 1.0
 
@@ -442,7 +447,7 @@ class Interpreter:
         value = self.statements.value(expr, frame)
         if isinstance(value, (bool, Unknown)):
             return value
-        raise StepFailed(f"`when` needs a bool, got {to_text(value)!r}")
+        raise StepFailed(f"`when` needs a bool, got {self.rt.shown(value)}")
 
     # ------------------------------------------------------------------ dry-run of a step
 

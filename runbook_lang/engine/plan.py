@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Plan:
     final: PlanStep | None = None
     outcome: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    legend: dict[str, str] = field(default_factory=dict)
     current: PlanStep | None = None
     mask: object = None  # the run's masker function, set by the dry-run
 
@@ -82,4 +83,5 @@ class Plan:
             "finally": self.final.to_json() if self.final else None,
             "outcome": self.outcome,
             "notes": self.notes,
+            "legend": self.legend,
         }

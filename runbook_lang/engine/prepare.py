@@ -16,6 +16,7 @@ from ..errors import EvalError, LoadError, ParamError, Refused
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.params import load_params_file, resolve_params, split_assignments
 from ..evaluation.values import Unknown, to_text
+from ..limits import MAX_SECRET_BYTES, TooLarge, read_bounded, size_text
 from ..syntax.diagnostics import Diagnostic
 from ..syntax.loader import Loader, Module
 from ..syntax.sourcemap import SourceMap
@@ -137,7 +138,7 @@ def complete_runtime(rt: Runtime) -> None:
     try:
         evaluate_globals(rt, rt.module)
     except EvalError as error:
-        raise Refused(f"cannot compute a let: {error}") from None
+        raise Refused(f"cannot compute a let: {error.render(rt.mask)}") from None
     check_instances(rt)
 
 
@@ -214,19 +215,21 @@ def load_secrets(rt: Runtime) -> list[dict]:
             if not path.is_absolute():
                 path = rt.base_dir / path
             try:
-                value = path.read_text(encoding="utf-8").rstrip("\n")
+                value = read_bounded(path, MAX_SECRET_BYTES).decode("utf-8").rstrip("\n")
             except FileNotFoundError:
                 value = None
-            except (OSError, UnicodeDecodeError) as error:
+            except (OSError, UnicodeDecodeError, TooLarge) as error:
                 reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else \
-                    (error.strerror or str(error))
+                    f"too large: a secret file is at most {size_text(MAX_SECRET_BYTES)}" \
+                    if isinstance(error, TooLarge) else (error.strerror or str(error))
                 missing.append(f"secret `{name}`: cannot read file {ref}: {reason}")
-                rt.scope.secrets[name] = Unknown(f"secret {name}: unreadable")
+                rt.scope.secrets[name] = rt.scope.placeholder(
+                    name, f"secret from {where}: unreadable")
                 status.append({"name": name, "source": where, "status": "unreadable"})
                 continue
         if value is None or value == "":
             missing.append(f"secret `{name}` is missing: set {where}")
-            rt.scope.secrets[name] = Unknown(f"secret {name}: missing")
+            rt.scope.secrets[name] = rt.scope.placeholder(name, f"secret from {where}: missing")
             status.append({"name": name, "source": where, "status": "missing"})
             continue
         rt.scope.secrets[name] = value

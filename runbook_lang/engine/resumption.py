@@ -16,16 +16,17 @@ from pathlib import Path
 
 from ..errors import Refused
 from ..evaluation.params import declared_type, parse_duration
-from ..store import RunRef, RunStore
+from ..store import LockKey, RunRef, RunStore
 from ..syntax.loader import Module
 from .interpreter import Interpreter
 from .prepare import complete_runtime, load_checked, new_options
 from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun
-from .session import RunResult, drive, new_runtime, new_trust, take_lock
+from .session import RunResult, bind_identity, drive, new_runtime, new_trust, take_lock
 from .signoff import require_identities, signers_record
 from .targets import refuse_remote_survivors
 
 ENDED = ("rolled_back", "rollback_failed", "rejected")
+_NO_KEY = LockKey("", None)
 
 
 @dataclass
@@ -96,6 +97,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
                           limit=started.get("limit"),
                           forks=request.forks or started.get("forks"),
                           ssh_config=request.ssh_config or started.get("ssh_config"))
+    bind_identity(options, store, request.as_name)
     rt = new_runtime(module, options, display_for(options), clock)
     rt.scope.builtins["run_id"] = ref.run_id
     rt.scope.params = restore_params(module, started.get("params") or {})
@@ -116,12 +118,12 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     lock = take_lock(rt, store, ref.run_id)
     try:
         unchecked = refuse_remote_survivors(rt, lock)
-        writer, torn = store.reopen(ref, rt.mask)
+        writer, torn = store.reopen(ref, rt.masker.mask)
         first, last = checked.unsealed or (None, None)
         writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
                       argv=options.argv, allow_changed=bool(changed and request.allow_changed),
                       torn=torn.to_json() if torn else None, previous_status=status,
-                      lock_takeover=lock.takeover,
+                      lock_takeover=lock.takeover, **resumed_store(store),
                       # Records a killed run left after its head: taken over as found.
                       unsealed={"first": first, "last": last} if first is not None else None,
                       **identity,
@@ -135,19 +137,71 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
         lock.release()
 
 
+def resumed_store(store: RunStore) -> dict:
+    """Where a resume in a team store ran from: the store and the resuming role (any machine
+    may resume; `operator.host` names it)."""
+    header = store.header(_NO_KEY)
+    return {"store": header["store"]} if "store" in header else {}
+
+
 def pick_run(store: RunStore, ref: str | None) -> RunRef:
-    """The run named, or the newest unfinished one."""
+    """The run named (a run id, run directory or transcript), the newest unfinished run of
+    a runbook file (`runbook resume deploy.runbook`), or, with nothing named, the newest
+    unfinished run here — refusing to guess when runs of several runbooks wait."""
+    if ref and ref.endswith(".runbook") and Path(ref).is_file():
+        return _newest_of_runbook(store, Path(ref))
     if ref:
         found = store.resolve(ref)
         if found is None:
             raise Refused(f"no run {ref!r} here (give a run id, a run directory or a "
                           "transcript.jsonl)")
         return found
-    for summary in store.runs():
-        run = store.resolve(summary.run_id)
-        if run is not None and last_status(store.records(run)[0]) not in ("succeeded", *ENDED):
-            return run
+    waiting = _unfinished(store, store.runs())
+    books = {book for book, _ in waiting}
+    if len(books) > 1:
+        newest: dict[str, RunRef] = {}
+        for book, run in waiting:
+            newest.setdefault(book, run)
+        listed = "; ".join(f"{book} ({run.run_id})" for book, run in newest.items())
+        raise Refused(f"unfinished runs of {len(books)} runbooks here: {listed}; say which "
+                      "one: runbook resume FILE (its newest unfinished run) or RUN_ID")
+    if waiting:
+        return waiting[0][1]
     raise Refused("no unfinished run here to resume (see runbook history)")
+
+
+def _unfinished(store: RunStore, summaries) -> list[tuple[str, RunRef]]:
+    """(runbook path, run) of each unfinished run, newest first."""
+    out = []
+    for summary in summaries:
+        run = store.resolve(summary.run_id) or (
+            store.resolve(summary.location) if summary.location else None)
+        if run is None:
+            continue
+        records = store.records(run)[0]
+        if last_status(records) in ("succeeded", *ENDED):
+            continue
+        started = next((r for r in records if r.get("event") == "run_started"), {})
+        out.append((str(runbook_path(started)), run))
+    return out
+
+
+def _newest_of_runbook(store: RunStore, file: Path) -> RunRef:
+    """The newest unfinished run of `file`, here or anywhere under the repository."""
+    from ..store.discovery import find_runs_dirs
+    from ..store.files import LocalStore
+
+    target = file.resolve()
+    summaries = list(store.runs())
+    found = find_runs_dirs()
+    for runs_dir in found.runs_dirs:
+        summaries += LocalStore(runs_dir).runs()
+    summaries.sort(key=lambda s: s.run_id, reverse=True)
+    for book, run in _unfinished(store, summaries):
+        if Path(book).resolve() == target:
+            return run
+    raise Refused(f"no unfinished run of {file} to resume (looked {found.where()}; see "
+                  "runbook history)")
 
 
 def last_status(records: list[dict]) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from ..errors import EvalError, Interrupted, StepFailed
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker
-from ..evaluation.values import Duration, Unknown, to_text
+from ..evaluation.values import Duration, Unknown, placeholder, to_text
 from ..reporting.display import Display
 from ..syntax import nodes as n
 from ..syntax.loader import Module
@@ -50,6 +50,9 @@ class RunOptions:
     limit: str | None = None
     forks: int = 10
     ssh_config: str | None = None
+    # A team store's database role: the operator, and the only name a decision made in this
+    # run (the terminal, --approve) can carry (LANGUAGE.md §12).
+    role: str | None = None
 
 
 @dataclass
@@ -68,6 +71,7 @@ class StepRun:
     duration_ms: int = 0
     status: str = "pending"
     status_reason: str = ""
+    of: str = ""  # "i/n": which instance of a `for` step this is, shown beside its name
     # An instance of an `on` step: its host (a `targets.model.Host`), the names it sees
     # before the run-wide ones (`host`, `vars`, and what it sets itself), its place among
     # the step's hosts and batches (1-based), its `dir` on the host.
@@ -81,11 +85,13 @@ class StepRun:
     unreachable: bool = False
 
     @property
-    def label(self) -> str:
-        """The name as the summary shows it: `upgrade[web3] (3/5)` for a host's instance."""
-        if self.host is None or not self.hosts:
-            return self.name
-        return f"{self.name} ({self.position}/{self.hosts})"
+    def place(self) -> str:
+        """"i/n": which instance of a `for` step, or which of a step's hosts, this is."""
+        if self.of:
+            return self.of
+        if self.host is not None and self.hosts:
+            return f"{self.position}/{self.hosts}"
+        return ""
 
 
 def undo_block(unit) -> list | None:
@@ -220,6 +226,14 @@ class Scope:
         # reads a secret too.
         self.secret_env: set[str] = set()
         self._derived: set[str] = set()
+        # Dry-run: each name only known at run time -> where it comes from (the plan's
+        # legend for placeholders such as `<old_port>`).
+        self.legend: dict[str, str] = {}
+
+    def placeholder(self, name: str, origin: str) -> Unknown:
+        """Dry-run: the value `name` will have at run time, noted in the legend."""
+        self.legend.setdefault(name, origin)
+        return placeholder(name, origin)
 
     def lookup(self, name: str, frame: Frame | None):
         """A name's value, looking in locals, the instance's own names (a step on hosts),
@@ -247,7 +261,7 @@ class Scope:
                             f"(it is too large); it was set in step `{self.unrestorable[name]}`")
         if name in self.setters:
             if self.dry:
-                return Unknown(f"{name}: set in step {self.setters[name]}")
+                return self.placeholder(name, f"set in step {self.setters[name]}")
             raise EvalError(f"`{name}` is not set: step `{self.setters[name]}`, which sets it, "
                             "did not run")
         if name in ("host", "vars"):
@@ -383,14 +397,14 @@ class Runtime:
         try:
             return self.scope.evaluator(frame).eval(expr)
         except EvalError as error:
-            raise StepFailed(f"line {expr.span.line}: {error}") from None
+            raise StepFailed(f"line {expr.span.line}: {error.render(self.mask)}") from None
 
     def text(self, string: n.String, frame: Frame, quote: bool = False) -> str:
         """Render a string (shell-quoted interpolations with `quote`)."""
         try:
             return self.scope.evaluator(frame).render(string, quote=quote)
         except EvalError as error:
-            raise StepFailed(f"line {string.span.line}: {error}") from None
+            raise StepFailed(f"line {string.span.line}: {error.render(self.mask)}") from None
 
     def duration(self, expr, frame: Frame, what: str):
         """A duration (or, in a dry-run, an Unknown), else the step fails."""
@@ -398,7 +412,12 @@ class Runtime:
         if isinstance(value, (Duration, Unknown)):
             return value
         raise StepFailed(f"line {expr.span.line}: `{what}` needs a duration, got "
-                         f"{to_text(value)!r}")
+                         f"{self.shown(value)}")
+
+    def shown(self, value) -> str:
+        """A value quoted for a message: masked first, so that quoting or cutting it cannot
+        keep a secret from the mask (LANGUAGE.md §6.2)."""
+        return EvalError("{0}", to_text(value), width=200).render(self.mask)
 
     def time_left(self, frame: Frame) -> float | None:
         """Seconds until the step's timeout (None without one)."""

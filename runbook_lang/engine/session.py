@@ -8,13 +8,15 @@ as a `RunResult` for the command to print.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
-from ..evaluation.values import Unknown, to_json, to_text
+from ..evaluation.values import to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
 from ..syntax.loader import Module
@@ -59,7 +61,8 @@ def new_runtime(module: Module, options: RunOptions, display: Display,
     from ..store.files import new_run_id
 
     rt = Runtime(module, options, display, clock)
-    rt.scope.builtins["run_id"] = Unknown("run_id: assigned when the run starts") \
+    rt.scope.builtins["run_id"] = rt.scope.placeholder("run_id", "assigned when the run "
+                                                       "starts") \
         if options.dry_run else new_run_id()
     return rt
 
@@ -80,10 +83,35 @@ def runbook_title(rt: Runtime) -> str:
 
 
 def lock_key(rt: Runtime) -> LockKey:
-    """One run at a time per runbook and `environment` (LANGUAGE.md §6.5)."""
+    """One run at a time per runbook and `environment` (LANGUAGE.md §6.5); a team store
+    knows the runbook by its stable id (§12)."""
+    from ..store.pg.locks import stable_id
+
     environment = rt.scope.params.get("environment")
+    header = rt.module.runbook.header
     return LockKey(os.path.realpath(rt.module.path),
-                   str(environment) if environment is not None else None, rt.module.path.name)
+                   str(environment) if environment is not None else None, rt.module.path.name,
+                   stable_id(rt.module.path, header.id if header is not None else None))
+
+
+def bind_identity(options: RunOptions, store: RunStore, as_name: str | None) -> None:
+    """In a team store the operator is the connection's database role (LANGUAGE.md §12):
+    `--as` naming another role, or `--approve GATE=WHO` for another, is refused before
+    anything runs; the local store keeps the name the operator gives."""
+    role = store.identity
+    if role is None:
+        return
+    if as_name and as_name != role:
+        raise Refused(f"--as {as_name}: this store knows you as the database role {role} "
+                      "(the role of your connection); in a team store you act as that role, "
+                      "so leave --as out or connect as that role")
+    for gate, names in options.approvals.items():
+        for who in names:
+            if who and who != role:
+                raise Refused(f"--approve {gate}={who}: in a team store an approval is the "
+                              f"connection's role's ({role}); {who} approves with `runbook "
+                              "approve` from their own connection")
+    options.operator = options.role = role
 
 
 def take_lock(rt: Runtime, store: RunStore, run_id: str):
@@ -112,6 +140,10 @@ def plan_run(rt: Runtime, file: str, sign_with: str | None = None) -> Plan:
     plan.mask = rt.mask
     rt.recorder = plan
     outcome: Outcome = Interpreter(rt).execute()
+    shown = json.dumps(plan.to_json(), ensure_ascii=False, default=str)
+    # The legend names only the placeholders the plan shows.
+    plan.legend = {name: rt.mask(origin) for name, origin in rt.scope.legend.items()
+                   if re.search(rf"<[^<>\n]*\b{re.escape(name)}\b[^<>\n]*>", shown)}
     plan.outcome = {"status": outcome.status, "exit_code": outcome.exit_code,
                     "failed_step": outcome.failed_step, "reason": outcome.reason or None}
     gates = [s.name for s in plan.steps if s.kind == "gate" and s.status != "skipped"
@@ -170,7 +202,7 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
         unchecked = refuse_remote_survivors(rt, lock)
         snapshot = rt.module.path.read_bytes()
         try:
-            writer = store.create(run_id, snapshot, rt.mask)
+            writer = store.create(run_id, snapshot, rt.masker.mask)
         except RecordError as error:
             raise Refused(f"{error}; nothing was run") from None
         title = runbook_title(rt)
@@ -184,7 +216,8 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
             title=title, params={k: to_json(v) for k, v in rt.scope.params.items()},
             operator={"user": rt.options.operator, "host": rt.options.host},
             version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),
-            runbook_path=str(rt.module.path), lock_takeover=lock.takeover, **identity,
+            runbook_path=str(rt.module.path), lock_takeover=lock.takeover,
+            **store.header(lock_key(rt)), **identity,
             **host_settings(rt), **({"remote_groups_unchecked": unchecked} if unchecked
                                     else {}))
         trust.bind(started)
@@ -220,6 +253,10 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         rt.interrupts.restore()
         rt.executors.close()
     duration_ms = int((time.monotonic() - started) * 1000)
+    lost = getattr(store, "lost", None)
+    if outcome.unrecorded and lost:
+        # The team store stayed unreachable: the run stopped safely and is resumable.
+        outcome.status = "interrupted"
     try:
         if not outcome.unrecorded:
             writer.append("run_finished", status=outcome.status, exit_code=outcome.exit_code,
@@ -235,8 +272,12 @@ def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunSt
         sealed = seal_stop(writer, rt.trust)
         if sealed is not None:
             rt.display.line(sealed, "dim" if sealed.startswith("sealed") else "yellow")
-    ref = store.resolve(writer.run_id)
-    transcript = str(ref.path) if ref is not None and ref.path is not None else writer.run_id
+    # The writer knows its own directory (a resumed run may live outside the store's root).
+    run_dir = getattr(writer, "run_dir", None)
+    ref = None if run_dir is not None else store.resolve(writer.run_id)
+    transcript = (str(Path(run_dir) / "transcript.jsonl") if run_dir is not None
+                  else str(ref.path) if ref is not None and ref.path is not None
+                  else writer.run_id)
     return RunResult(writer.run_id, file, outcome, duration_ms, transcript, store.location,
                      outcome.steps)
 
@@ -293,4 +334,6 @@ def plan_request(request: RunRequest) -> Plan:
 
 def run_request(request: RunRequest, store: RunStore) -> RunResult:
     """The front door's `run`."""
-    return start_run(prepare_request(request), store, request.file, request.sign_with)
+    rt = prepare_request(request)
+    bind_identity(rt.options, store, request.as_name)
+    return start_run(rt, store, request.file, request.sign_with)

@@ -71,6 +71,8 @@ class Vote:
     decision_id: str | None = None
     # Set once counted under `signers`: the signing key's fingerprint.
     key: str | None = None
+    # The approver is the database role that recorded it (a team store, LANGUAGE.md §12).
+    by_role: bool = False
 
     @classmethod
     def stored(cls, decision: dict) -> Vote:
@@ -82,7 +84,8 @@ class Vote:
         return cls(str(decision.get("approver")), "reject" if decision.get("reject")
                    else "approve", str(decision.get("reason") or ""), "approve-command",
                    _text(decision.get("host")), str(decision.get("time") or ""),
-                   _text(decision.get("statement")), _text(decision.get("signature")), ident)
+                   _text(decision.get("statement")), _text(decision.get("signature")), ident,
+                   by_role=decision.get("identity") == "database role")
 
     def as_recorded(self) -> dict[str, Any]:
         """What `check_approval` reads."""
@@ -94,7 +97,10 @@ class Vote:
         out: dict[str, Any] = {"approver": self.approver, "method": self.method,
                                "reason": self.reason, "host": self.host,
                                "decided_at": self.time,
-                               "identity": "verified" if self.key else "asserted"}
+                               "identity": "verified" if self.key or self.by_role
+                               else "asserted"}
+        if self.by_role:
+            out["verified_by"] = "database role"
         if self.key:
             out["key"] = self.key
         if self.signature:

@@ -105,8 +105,8 @@ class Statements:
             self.plan(frame, "run", command=self.rt.mask(command),
                       into=st.into.name if st.into else None)
             if st.into is not None:
-                self.rt.scope.bind(frame, st.into.name, Unknown(
-                    f"{st.into.name}: captured in step {frame.step.name}"))
+                self.rt.scope.bind(frame, st.into.name, self.rt.scope.placeholder(
+                    st.into.name, f"captured by `run … into` in step {frame.step.name}"))
             return
         result = run_command(self.rt, command, frame, capture=st.into is not None)
         if result.exit_code != 0:
@@ -115,15 +115,19 @@ class Statements:
             captured = (result.captured or "").strip()
             tainted = self.rt.scope.is_tainted(st.command, frame) or "***" in captured
             self.assign(st.into.name, captured, frame, tainted)
+            self.rt.display.captured(st.into.name, "***" if tainted else captured,
+                                     *_instance(frame))
 
     def exec_http(self, st: n.Http, frame: Frame) -> None:
         response = self.requests.request(st, frame, strict=True)
         if st.into is not None:
             if self.rt.dry:
-                self.rt.scope.bind(frame, st.into.name, Unknown(
-                    f"{st.into.name}: response in step {frame.step.name}"))
+                self.rt.scope.bind(frame, st.into.name, self.rt.scope.placeholder(
+                    st.into.name, f"the response of `http … into` in step {frame.step.name}"))
             else:
                 self.assign(st.into.name, response, frame, False)
+                self.rt.display.captured(st.into.name, _response_text(response),
+                                         *_instance(frame))
 
     def exec_confirm(self, st: n.Confirm, frame: Frame) -> None:
         question = self.text(st.question, frame)
@@ -222,7 +226,7 @@ class Statements:
                 return
             if not isinstance(condition, bool):
                 raise StepFailed(f"line {branch.condition.span.line}: `if` needs a bool, got "
-                                 f"{to_text(condition)!r}")
+                                 f"{self.rt.shown(condition)}")
             if condition:
                 self.block(branch.body, frame)
                 return
@@ -248,7 +252,7 @@ class Statements:
             self.block(st.body, inner)
             return
         if not isinstance(items, list):
-            raise StepFailed(f"line {st.span.line}: `for` needs a list, got {to_text(items)!r}")
+            raise StepFailed(f"line {st.span.line}: `for` needs a list, got {self.rt.shown(items)}")
         for item in items:
             inner = frame.inner({st.var.name: item})
             if self.rt.dry:
@@ -273,7 +277,8 @@ class Statements:
         task_frame.locals = {**values, "__tainted__": tainted}
         if self.rt.dry:
             args = ", ".join(f"{k}: {self.rt.mask(to_text(v))}" for k, v in values.items())
-            self.plan(frame, "task", call=f"{st.qualified()}({args})")
+            self.plan(frame, "task", call=f"{st.qualified()}({args})",
+                      module=_import_path(frame.module, st))
         self.block(task.body, task_frame)
 
     def find_task(self, st: n.TaskCall, frame: Frame):
@@ -287,3 +292,28 @@ class Statements:
             if task.name.name == st.name.name:
                 return module, task
         raise StepFailed(f"unknown task `{st.qualified()}`")
+
+
+def _import_path(module: Module, st: n.TaskCall) -> str | None:
+    """The import path (`std/http`, `./lib.runbook`) of a call into an imported module; None
+    for a task of the calling file itself (a plan folds calls into imports, not those)."""
+    if st.namespace is None or module.ast is None:
+        return None
+    for imported in module.ast.of("import"):
+        if imported.alias.name == st.namespace.name:
+            return imported.path
+    return None
+
+
+def _response_text(response) -> str:
+    """An `http … into` value in one line: its status and the size of its body."""
+    if isinstance(response, dict):
+        body = str(response.get("body", ""))
+        return f"HTTP {response.get('status')}, {len(body.encode())} bytes of body"
+    return to_text(response)
+
+
+def _instance(frame: Frame) -> tuple[str, str | None]:
+    """The step instance a statement runs in, and its host (None on this machine)."""
+    host = frame.step.host
+    return frame.step.name, host.name if host is not None else None

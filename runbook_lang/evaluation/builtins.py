@@ -8,15 +8,21 @@ Each entry names the function, the types of its parameters (`any` for any value;
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EvalError
-from .values import to_text, type_name
+from ..limits import INT_MIN, MAX_NUMBER_CHARS, int_in_range
+from .values import to_json, to_text, type_name
 
 NUMERIC = (int, float)
+# Numbers as number() reads them: an optional sign, digits, an optional fraction or exponent.
+INT_TEXT = re.compile(r"[-+]?[0-9]+")
+FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -47,21 +53,31 @@ def _number(value):
         return value
     if isinstance(value, str):
         text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise EvalError(f"number(): {value[:80]!r} is not a number") from None
+        # Never handed to int() beyond this: Python refuses ints of thousands of digits
+        # with a message about itself.
+        if len(text) <= MAX_NUMBER_CHARS:
+            if INT_TEXT.fullmatch(text):
+                number = int(text)
+                if int_in_range(number):
+                    return number
+                raise EvalError("number(): {0} is beyond the 64-bit range of ints", value)
+            if FLOAT_TEXT.fullmatch(text):
+                real = float(text)
+                if math.isfinite(real):
+                    return real
+        raise EvalError("number(): {0} is not a number", value)
     raise EvalError(f"number() of {type_name(value)}")
 
 
 def _int(value):
     if isinstance(value, bool):
         return int(value)
-    return int(_named("int", value))
+    number = _named("int", value)
+    if isinstance(number, float):
+        if not math.isfinite(number) or not INT_MIN <= number < 2.0 ** 63:
+            raise EvalError("int(): {0} is beyond the 64-bit range of ints", to_text(number))
+        return int(number)
+    return number
 
 
 def _float(value):
@@ -75,7 +91,7 @@ def _named(name: str, value):
     try:
         return _number(value)
     except EvalError as error:
-        raise EvalError(str(error).replace("number()", f"{name}()", 1)) from None
+        raise error.renamed("number()", f"{name}()") from None
 
 
 def _to_bool(value):
@@ -87,7 +103,7 @@ def _to_bool(value):
             return True
         if lowered in ("false", "no", "0", "off", ""):
             return False
-        raise EvalError(f"bool(): {value[:80]!r} is not true or false")
+        raise EvalError("bool(): {0} is not true or false", value)
     if isinstance(value, NUMERIC):
         return value != 0
     if isinstance(value, (list, dict)):
@@ -113,10 +129,32 @@ def _json(value):
     if not isinstance(value, str):
         raise EvalError(f"json() needs text, got {type_name(value)}")
     try:
-        return json.loads(value)
+        return json.loads(value, parse_int=json_int)
     except json.JSONDecodeError as error:
         raise EvalError(f"json(): not valid JSON ({error.msg} at character {error.pos})") \
             from None
+    except RecursionError:
+        raise EvalError("json(): the JSON nests too deeply") from None
+
+
+def json_int(text: str) -> int | float:
+    """A JSON integer: an int within the 64-bit range, else a float (as JavaScript reads
+    it): never handed to int() when it has thousands of digits."""
+    if len(text) <= 20:
+        number = int(text)
+        if int_in_range(number):
+            return number
+    return float(text)
+
+
+def _to_json(value) -> str:
+    """The JSON text of a value: strings quoted, lists and objects kept structured."""
+    try:
+        return json.dumps(to_json(value), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise EvalError("to_json(): an infinite number has no JSON form") from None
+    except RecursionError:
+        raise EvalError("to_json(): the value nests too deeply") from None
 
 
 def _getenv(name, default=""):
@@ -140,6 +178,7 @@ BUILTINS: dict[str, Builtin] = _table(
     Builtin("upper", ("string",), 1, "string", _text_fn("upper", str.upper)),
     Builtin("trim", ("string",), 1, "string", _text_fn("trim", str.strip)),
     Builtin("json", ("string",), 1, None, _json),
+    Builtin("to_json", ("any",), 1, "string", _to_json),
     Builtin("getenv", ("string", "string"), 1, "string", _getenv),
     Builtin("raw", ("any",), 1, "string", to_text),
 )

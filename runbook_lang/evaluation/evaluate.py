@@ -7,14 +7,16 @@ is one literal shell word whatever `x` holds; only `{{ raw(x) }}` inserts text a
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable
 
 from ..errors import EvalError
+from ..limits import INT_MAX, INT_MIN, MAX_LIST_ITEMS, MAX_VALUE_CHARS, int_in_range
 from ..syntax import nodes as n
 from ..syntax.shellwords import contexts_of
 from .builtins import BUILTINS
 from .quoting import check_no_nul, quote_for
+from .regex import PatternError, search
 from .values import Duration, Unknown, to_text, type_name
 
 Lookup = Callable[[str], object]
@@ -75,7 +77,8 @@ class Evaluator:
         values = [self.eval(p.expr) for p in e.parts if p.kind == "interpolation"]
         unknown = next((v for v in values if isinstance(v, Unknown)), None)
         if unknown is not None:
-            return Unknown(f"text with {unknown.source}")
+            # The text as it will be, with each run-time part shown by its placeholder.
+            return Unknown(f"text with {unknown.source}", template=self.render(e))
         return self.render(e)
 
     # ------------------------------------------------------------------ atoms
@@ -95,20 +98,26 @@ class Evaluator:
     def eval_field(self, e: n.FieldAccess):
         target = self.eval(e.target)
         if isinstance(target, Unknown):
-            return Unknown(f"{target.source}, field {e.name}")
+            return Unknown(f"{target.source}, field {e.name}", expr=f"{target.inner}.{e.name}")
         if isinstance(target, dict):
             if e.name in target:
                 return target[e.name]
-            fields = ", ".join(map(str, target)) or "none"
-            raise EvalError(f"no field `{e.name}` (fields: {fields})")
+            fields = ", ".join(map(str, target))
+            if not fields:
+                raise EvalError(f"no field `{e.name}` (fields: none)")
+            # Field names come from data (a JSON answer): shown as values, so masked.
+            raise EvalError(f"no field `{e.name}` (fields: {{0}})", fields, width=200,
+                            quote=False)
         raise EvalError(f"{type_name(target)} has no fields (reading `.{e.name}`)")
 
     def eval_index(self, e: n.Index):
         target, index = self.eval(e.target), self.eval(e.index)
         if isinstance(target, Unknown):
-            return Unknown(f"{target.source}, item {to_text(index)}")
+            return Unknown(f"{target.source}, item {to_text(index)}",
+                           expr=f"{target.inner}[{_shown(index)}]")
         if isinstance(index, Unknown):
-            return Unknown(f"an item picked by {index.source}")
+            return Unknown(f"an item picked by {index.source}",
+                           expr=f"{_shown(target)}[{index.inner}]")
         try:
             if isinstance(target, dict):
                 return target[index]
@@ -116,14 +125,18 @@ class Evaluator:
                     and not isinstance(index, bool):
                 return target[index]
         except (KeyError, IndexError):
-            raise EvalError(f"index {index!r} is out of range") from None
+            raise EvalError("index {0} is out of range", to_text(index),
+                            quote=isinstance(index, str)) from None
+        except TypeError:  # a list or an object used as a key
+            pass
         raise EvalError(f"cannot index {type_name(target)} with {type_name(index)}")
 
     def eval_call(self, e: n.Call):
         args = [self.eval(a) for a in e.args]
         unknown = next((a for a in args if isinstance(a, Unknown)), None)
         if unknown is not None:
-            return Unknown(f"{e.func.name}() of {unknown.source}")
+            return Unknown(f"{e.func.name}() of {unknown.source}",
+                           expr=f"{e.func.name}({', '.join(map(_shown, args))})")
         builtin = BUILTINS.get(e.func.name)
         if builtin is None:
             raise EvalError(f"unknown function `{e.func.name}`")
@@ -138,9 +151,9 @@ class Evaluator:
         if e.op == "not":
             return not _bool(value, "not")
         if isinstance(value, Duration):
-            return Duration(-value.ms)
+            return _duration("-", -value.ms)
         if isinstance(value, NUMERIC) and not isinstance(value, bool):
-            return -value
+            return _int_result("-", -value)
         raise EvalError(f"cannot negate {type_name(value)}")
 
     def eval_binary(self, e: n.Binary):
@@ -151,7 +164,8 @@ class Evaluator:
         unknown = left if isinstance(left, Unknown) else right
         if isinstance(unknown, Unknown):
             source = unknown.source.removeprefix("computed from ")
-            return Unknown(f"computed from {source}")
+            return Unknown(f"computed from {source}",
+                           expr=f"{_shown(left)} {e.op} {_shown(right)}")
         return binary(e.op, left, right)
 
     def _logic(self, e: n.Binary):
@@ -170,6 +184,15 @@ class Evaluator:
                     return right
             return Unknown("decided at run time")
         return _bool(right, e.op)
+
+
+def _shown(value) -> str:
+    """A value inside a placeholder's expression: an Unknown by its own, others as written."""
+    if isinstance(value, Unknown):
+        return value.inner
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return to_text(value)
 
 
 def binary(op: str, left, right):
@@ -193,9 +216,13 @@ def binary(op: str, left, right):
         if not isinstance(left, str) or not isinstance(right, str):
             raise EvalError(f"`matches` needs text, got {type_name(left)} and {type_name(right)}")
         try:
-            return re.search(right, left) is not None
-        except re.error as error:
-            raise EvalError(f"invalid regular expression {right!r}: {error}") from None
+            return search(right, left)
+        except PatternError as error:
+            # The pattern may be built from a secret: it is shown as a value (masked whole),
+            # and RE2's reason without the piece of the pattern it quotes after its colon,
+            # which the mask could not recognise as part of a secret.
+            raise EvalError("invalid regular expression {0}: " + error.general(), right,
+                            width=200) from None
     return _arithmetic(op, left, right)
 
 
@@ -207,26 +234,47 @@ def _arithmetic(op: str, left, right):
             if right == 0:
                 raise EvalError("division by zero")
             return left / right
-        return {"+": left + right, "-": left - right, "*": left * right}[op]
+        return _int_result(op, {"+": left + right, "-": left - right, "*": left * right}[op])
     if op == "+" and type(left) is type(right) and isinstance(left, (str, list)):
+        limit = MAX_VALUE_CHARS if isinstance(left, str) else MAX_LIST_ITEMS
+        if len(left) + len(right) > limit:
+            what = "characters" if isinstance(left, str) else "items"
+            raise EvalError(f"`+` would make {type_name(left)} of {len(left) + len(right):,} "
+                            f"{what}, more than the {limit:,} a value may hold")
         return left + right
     if isinstance(left, Duration) and isinstance(right, Duration) and op in "+-":
-        return Duration(left.ms + right.ms if op == "+" else left.ms - right.ms)
+        return _duration(op, left.ms + right.ms if op == "+" else left.ms - right.ms)
     if isinstance(left, Duration) and num_r and op in "*/":
         if op == "/" and right == 0:
             raise EvalError("division by zero")
-        return Duration(int(left.ms * right if op == "*" else left.ms / right))
+        return _duration(op, left.ms * right if op == "*" else left.ms / right)
     if num_l and isinstance(right, Duration) and op == "*":
-        return Duration(int(left * right.ms))
+        return _duration(op, left * right.ms)
     raise EvalError(f"cannot apply `{op}` to {type_name(left)} and {type_name(right)}")
+
+
+def _int_result(op: str, value):
+    """An int result within the language's 64-bit range (a float is left as it is)."""
+    if isinstance(value, int) and not int_in_range(value):
+        raise EvalError(f"int overflow: `{op}` gives a result beyond the 64-bit range "
+                        f"({INT_MIN:,} to {INT_MAX:,})")
+    return value
+
+
+def _duration(op: str, ms: int | float) -> Duration:
+    """A duration result, in whole milliseconds within the 64-bit range."""
+    if (isinstance(ms, float) and not math.isfinite(ms)) or not INT_MIN <= ms <= INT_MAX:
+        raise EvalError(f"duration overflow: `{op}` gives a duration beyond the 64-bit range "
+                        "of milliseconds")
+    return Duration(int(ms))
 
 
 def _same_kind(op: str, left, right) -> None:
     kinds = {type_name(left), type_name(right)}
     if len(kinds) == 1 or kinds <= {"int", "float"}:
         return
-    raise EvalError(f"cannot compare {type_name(left)} {to_text(left)!r} with "
-                    f"{type_name(right)} {to_text(right)!r} using `{op}`")
+    raise EvalError(f"cannot compare {type_name(left)} {{0}} with {type_name(right)} {{1}} "
+                    f"using `{op}`", to_text(left), to_text(right), width=200)
 
 
 def _contains(container, item, op: str) -> bool:
@@ -253,7 +301,8 @@ def _comparable(left, right) -> bool:
 def _bool(value, op: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise EvalError(f"`{op}` needs a bool, got {type_name(value)} {to_text(value)!r}")
+    raise EvalError(f"`{op}` needs a bool, got {type_name(value)} {{0}}", to_text(value),
+                    width=200)
 
 
 def _is_raw(expr) -> bool:

@@ -8,13 +8,24 @@ is a YAML mapping loaded safely; the command line wins. Unknown names, type erro
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
 from ..errors import EvalError, ParamError
+from ..limits import (
+    MAX_NUMBER_CHARS,
+    MAX_PARAMS_BYTES,
+    TooLarge,
+    int_in_range,
+    read_bounded,
+    size_text,
+)
 from ..syntax import nodes as n
 from ..syntax.lexicon import duration_ms
+from .builtins import json_int
 from .evaluate import Evaluator
+from .regex import search
 from .values import Duration, to_text, type_name
 
 INT_TEXT = re.compile(r"-?[0-9]+")
@@ -37,11 +48,14 @@ def parse_cli_value(text: str, ptype: str, name: str):
     try:
         # Numbers as the language writes them: no `1_000`, `0x10`, `nan` or `inf`.
         if ptype == "int":
-            if not INT_TEXT.fullmatch(text.strip()):
+            # Checked before int(): Python refuses thousands of digits with its own message.
+            if not INT_TEXT.fullmatch(text.strip()) or len(text.strip()) > 20 or \
+                    not int_in_range(int(text.strip())):
                 raise ValueError(text)
             return int(text.strip())
         if ptype == "float":
-            if not FLOAT_TEXT.fullmatch(text.strip()):
+            if not FLOAT_TEXT.fullmatch(text.strip()) or len(text.strip()) > MAX_NUMBER_CHARS \
+                    or not math.isfinite(float(text.strip())):
                 raise ValueError(text)
             return float(text.strip())
         if ptype == "bool":
@@ -55,14 +69,25 @@ def parse_cli_value(text: str, ptype: str, name: str):
             return parse_duration(text.strip())
         if ptype == "list":
             return _parse_list(text)
-    except (ValueError, json.JSONDecodeError):
-        raise ParamError(f"param `{name}` is {ptype}: cannot read {text!r} as {ptype}"
+    except (ValueError, RecursionError):  # json.JSONDecodeError is a ValueError
+        raise ParamError(f"param `{name}` is {ptype}: cannot read {_quoted(text)} as {ptype}"
                          + _hint(ptype)) from None
     return text
 
 
+def _quoted(text: str) -> str:
+    """A value quoted for a message, cut to a readable length."""
+    return repr(text) if len(text) <= 80 else f"{text[:80]!r}… ({len(text):,} characters)"
+
+
+def _cut(text: str) -> str:
+    """A value's text for a message, cut to a readable length."""
+    return text if len(text) <= 80 else f"{text[:80]}… ({len(text):,} characters)"
+
+
 def _hint(ptype: str) -> str:
-    return {"bool": " (use true/false, yes/no or 1/0)",
+    return {"int": " (ints are 64-bit: up to 9223372036854775807)",
+            "bool": " (use true/false, yes/no or 1/0)",
             "duration": " (use the language's syntax: 90s, 5m, 1h30m)",
             "list": ' (use JSON, ["a","b"], or comma-separated text)'}.get(ptype, "")
 
@@ -78,7 +103,7 @@ def parse_duration(text: str) -> Duration:
 def _parse_list(text: str) -> list:
     stripped = text.strip()
     if stripped.startswith("["):
-        value = json.loads(stripped)
+        value = json.loads(stripped, parse_int=json_int)
         if not isinstance(value, list):
             raise ValueError
         return value
@@ -108,9 +133,11 @@ def coerce_file_value(value, ptype: str, name: str, written=None):
             return written
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-    if ptype == "int" and isinstance(value, int) and not isinstance(value, bool):
+    if ptype == "int" and isinstance(value, int) and not isinstance(value, bool) \
+            and int_in_range(value):
         return value
-    if ptype == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if ptype == "float" and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value):
         return float(value)
     if ptype == "bool" and isinstance(value, bool):
         return value
@@ -125,31 +152,57 @@ def coerce_file_value(value, ptype: str, name: str, written=None):
             pass
     if isinstance(value, str) and ptype in ("int", "float", "bool", "list"):
         return parse_cli_value(value, ptype, name)
+    shown = _quoted(value) if isinstance(value, str) else _cut(to_text(value))
+    hint = _hint(ptype) if ptype == "int" and isinstance(value, int) else ""
     raise ParamError(f"param `{name}` is {ptype}, but the params file gives "
-                     f"{type_name(value)} {value!r}")
+                     f"{type_name(value)} {shown}{hint}")
 
 
 def load_params_file(path: Path) -> ParamsFile:
-    """A YAML mapping of param names to values."""
-    import yaml
+    """A YAML mapping of param names to values, read within bounds (LANGUAGE.md §6.7).
 
+    The file is at most MAX_PARAMS_BYTES; it is composed into nodes (aliases stay shared
+    nodes) and the values are built under a budget, so an alias bomb is refused after a
+    bounded amount of work instead of expanding to gigabytes.
+    """
+    from ..targets.yamlnodes import NodeReader, Problem, read_yaml
+
+    where = f"params file {path}"
     try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-        # The same document with every scalar left as text (BaseLoader constructs nothing).
-        written = yaml.load(text, Loader=yaml.BaseLoader)
+        text = read_bounded(path, MAX_PARAMS_BYTES).decode("utf-8")
     except FileNotFoundError:
-        raise ParamError(f"params file {path}: no such file") from None
+        raise ParamError(f"{where}: no such file") from None
+    except TooLarge:
+        raise ParamError(f"{where}: too large: a params file is at most "
+                         f"{size_text(MAX_PARAMS_BYTES)}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ParamError(f"params file {path}: cannot read: {error}") from None
-    except yaml.YAMLError as error:
-        raise ParamError(f"params file {path}: not valid YAML: {error}") from None
-    if data is None:
-        return ParamsFile({}, {})
-    if not isinstance(data, dict) or not isinstance(written, dict):
-        raise ParamError(f"params file {path}: expected a mapping of names to values, "
-                         f"found {type(data).__name__}")
-    return ParamsFile({str(k): v for k, v in data.items()}, written)
+        raise ParamError(f"{where}: cannot read: {error}") from None
+    reader = NodeReader(str(path), kind="params file")
+    values: dict = {}
+    written: dict = {}
+    try:
+        root = read_yaml(text, kind="params file")
+        if reader.is_null(root):
+            return ParamsFile({}, {})
+        if not reader.is_mapping(root):
+            raise ParamError(f"{where}: expected a mapping of names to values, found "
+                             f"{_yaml_kind(root)}")
+        for key, node in reader.pairs(root, what="the params file", merge=True):
+            name = reader.key_text(key)
+            values[name] = reader.value(node, depth=1)
+            if node.id == "scalar":
+                # As written: YAML reads `1.10` as 1.1 and `0123` as 83; a string param
+                # gets what the file says.
+                written[name] = node.value
+    except Problem as problem:
+        place = f" (line {problem.node.start_mark.line + 1})" if problem.node is not None \
+            else f" (line {problem.mark.line + 1})" if problem.mark is not None else ""
+        raise ParamError(f"{where}: {problem.message}{place}") from None
+    return ParamsFile(values, written)
+
+
+def _yaml_kind(node) -> str:
+    return {"sequence": "a list", "scalar": "a single value"}.get(node.id, node.id)
 
 
 def split_assignments(items: list[str]) -> dict[str, str]:
@@ -216,11 +269,9 @@ def check_constraints(param: n.Param, value, evaluator: Evaluator) -> None:
 
 
 def pattern_matches(pattern: str, text: str) -> bool:
-    """`pattern` searched in `text`, where a final `$` means the very end of the value:
-    Python's `$` would also accept a value that ends in a newline (`1.0.0\\n`)."""
-    if pattern.endswith("$") and not pattern.endswith("\\$"):
-        pattern = pattern[:-1] + r"\Z"
-    return re.search(pattern, text) is not None
+    """`pattern` searched in `text` by RE2 (`regex.py`), where `$` is the very end of the
+    value: Python's `$` would also accept a value that ends in a newline (`1.0.0\\n`)."""
+    return search(pattern, text)
 
 
 def _close(name: str, names) -> str | None:

@@ -43,14 +43,33 @@ class Duration:
 class Unknown:
     """A value that only exists at run time (a capture, or something computed from one).
 
-    Dry-run shows it by its source instead of guessing, e.g. `<commit: captured in step
-    switch>`; any operation on it gives another Unknown.
+    Dry-run shows it by name, as a template: `<old_port>` for the capture itself,
+    `http://127.0.0.1:<old_port>/health` for a text made with it, `<json(live.body).p95>` for
+    an expression of it; `source` says in words where it comes from (messages use it), and
+    the plan's legend says where each name comes from. Any operation on it gives another
+    Unknown.
     """
 
     source: str
+    expr: str = ""  # the expression it stands for, shown as `<expr>`
+    template: str | None = None  # a text with placeholders in it, shown as is
 
     def __str__(self) -> str:
-        return f"<{self.source}>"
+        if self.template is not None:
+            return self.template
+        return f"<{self.expr or self.source}>"
+
+    @property
+    def inner(self) -> str:
+        """How it reads inside a larger expression's placeholder."""
+        if self.template is not None:
+            return json.dumps(self.template, ensure_ascii=False)
+        return self.expr or self.source
+
+
+def placeholder(name: str, origin: str) -> Unknown:
+    """The run-time value of `name`, which `origin` gives (`captured in step x`)."""
+    return Unknown(f"{name}: {origin}", expr=name)
 
 
 def type_name(value) -> str:

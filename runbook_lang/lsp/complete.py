@@ -96,7 +96,8 @@ def scan(text: str, offset: int) -> Context:
 
 def _block_word(header: str) -> str:
     """The keyword that opened a block, from the text between the previous brace and it."""
-    header = re.sub(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*', " ", header)
+    header = re.sub(r'"""(?:[^"\\]++|\\.|"(?!""))*+"""|"(?:[^"\\\n]++|\\.)*+"|#[^\n]*', " ",
+                    header)
     for found in WORD.finditer(header):
         word = found.group()
         if word in BLOCK_WORDS and not header[:found.start()].rstrip().endswith("."):

@@ -20,6 +20,8 @@ BUILTINS = {
     "upper": ("upper(x) -> string", "The text in upper case."),
     "trim": ("trim(x) -> string", "The text without surrounding white space."),
     "json": ("json(x) -> any", "Parse JSON text; then use `.field` and `[i]`."),
+    "to_json": ("to_json(x) -> string", "The JSON text of a value: a string quoted, lists "
+                "and objects as they are (a JSON `body`)."),
     "getenv": ("getenv(name[, default]) -> string",
                "An environment variable of the runbook process (or `default`)."),
     "raw": ("raw(x) -> string", "Insert text into a command as-is, without shell quoting; "

@@ -23,6 +23,7 @@ STYLES = {"succeeded": "green", "failed": "red", "tolerated": "yellow", "skipped
           "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
           "interrupted": "red", "not_started": "dim"}
 INDENT = b"    "
+CAPTURE_WIDTH = 60
 
 
 class Display:
@@ -43,6 +44,8 @@ class Display:
         # spinner (there is no single current step to spin for).
         self._lock = threading.RLock()
         self.parallel = False
+        self._step_name = ""
+        self._captures: list[tuple[str, str, str]] = []
         if self.rich:
             from rich.console import Console
 
@@ -137,11 +140,30 @@ class Display:
 
     # ------------------------------------------------------------------ steps
 
-    def step_started(self, number: str, name: str, title: str) -> None:
-        """A step begins: its header line and, on a terminal, a spinner."""
+    def step_started(self, number: str, name: str, title: str, of: str = "") -> None:
+        """A step begins: its header line and, on a terminal, a spinner. `of` ("2/3") says
+        which instance of a `for` step this is."""
         self._step_started = time.monotonic()
-        self._step_label = self.mask(f"{name}: {title}")
-        self.line(f"▶ [{number}] {name}: {title}", "bold cyan")
+        label = f"{name} [{of}]" if of else name
+        self._step_name = self.mask(name)
+        self._step_label = self.mask(f"{label}: {title}")
+        self.line(f"▶ [{number}] {label}: {title}", "bold cyan")
+
+    def captured(self, name: str, value: str, step: str | None = None,
+                 host: str | None = None) -> None:
+        """A value a step captured (`into`), by name: shown now and again in the summary.
+        `step` and `host` name the instance: the hosts of a batch capture at once, so the
+        step that started last is not necessarily the one that captured."""
+        text = self.mask(value)
+        lines = text.splitlines() or [""]
+        shown = lines[0]
+        if len(lines) > 1 or len(shown) > CAPTURE_WIDTH:
+            # Cut for the terminal only, and said so: the transcript keeps the whole value.
+            shown = shown[:CAPTURE_WIDTH] + f"… ({len(text)} characters, {len(lines)} lines)"
+        with self._lock:
+            self._captures.append((self.mask(step) if step else self._step_name, name, shown))
+        where = f"    {host} | " if host else "    "
+        self.line(f"{where}↳ {name} = {shown}", "dim")
         self._start_spinner()
 
     def _start_spinner(self) -> None:
@@ -177,7 +199,8 @@ class Display:
 
     def summary(self, rows: list[tuple[str, str, int]], status: str, exit_code: int,
                 duration_ms: int) -> None:
-        """The end-of-run table: each step's status and duration, then the run's."""
+        """The end-of-run table: each step's status and duration (an instance of a `for`
+        step as `NAME[item] [i/n]`), the values captured by name, then the run's status."""
         if self.quiet:
             return
         self.stop_spinner()
@@ -194,10 +217,18 @@ class Display:
                               if STYLES.get(step_status) else step_status, format_ms(ms))
             self._console.print(table)
         elif rows:
+            # Every column as wide as its widest cell: `rollback_failed` keeps the table.
             width = max(len(name) for name, _, _ in rows)
+            status_width = max(len(step_status) for _, step_status, _ in rows)
             self.line("Summary:")
             for name, step_status, ms in rows:
-                self.line(f"  {name.ljust(width)}  {step_status.ljust(11)} {format_ms(ms)}")
+                self.line(f"  {name.ljust(width)}  {step_status.ljust(status_width)}  "
+                          f"{format_ms(ms)}")
+        if self._captures:
+            self.line("Captured:")
+            width = max(len(f"{step}: {name}") for step, name, _ in self._captures)
+            for step, name, shown in self._captures:
+                self.line(f"  {f'{step}: {name}'.ljust(width)} = {shown}")
         self.line(f"run {status} (exit {exit_code}) in {format_ms(duration_ms)}",
                   STYLES.get(status, "bold green" if status == "succeeded" else None))
 

@@ -26,7 +26,7 @@ def print_refusal(error: Refused, as_json: bool) -> int:
     return EXIT_USAGE
 
 
-def print_plan(plan, as_json: bool) -> int:
+def print_plan(plan, as_json: bool, expand: bool = False) -> int:
     """The plan for people, or as one JSON document."""
     from ..reporting.plan_text import render_plan
 
@@ -35,17 +35,20 @@ def print_plan(plan, as_json: bool) -> int:
                                     default=lambda v: to_json(v) if not isinstance(v, str)
                                     else v) + "\n")
     else:
-        sys.stdout.write(render_plan(plan))
+        sys.stdout.write(render_plan(plan, expand))
     return EXIT_OK
 
 
 def print_result(result: RunResult, display: Display, as_json: bool) -> None:
     """The summary table and where the transcript is; the JSON summary with --output json."""
     outcome = result.outcome
-    # A host's instance shows its place among the step's hosts: `upgrade[web3] (3/5)`.
-    rows = [(s.label, s.status, s.duration_ms) for s in result.steps]
+    # An instance shows its place: `upgrade[web3] [3/5]` (a host), `deploy[b] [2/3]` (a for).
+    rows = [(f"{s.name} [{s.place}]" if getattr(s, "place", "") else s.name, s.status,
+             s.duration_ms) for s in result.steps]
     display.summary(rows, outcome.status, result.exit_code, result.duration_ms)
     display.line(f"transcript: {_relative(Path(result.transcript))}", "dim")
+    if outcome.status in RESUMABLE and not outcome.unrecorded:
+        display.line(f"to continue: {resume_command(result)}", "bold")
     if outcome.unrecorded:
         sys.stderr.write(f"runbook: error: {outcome.reason}\nrunbook: the run stopped at "
                          f"{outcome.failed_step or 'its start'} without recording its end; "
@@ -64,6 +67,19 @@ def print_result(result: RunResult, display: Display, as_json: bool) -> None:
                       for s in result.steps],
         }
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+RESUMABLE = ("paused", "interrupted", "failed")
+
+
+def resume_command(result: RunResult) -> str:
+    """The exact command that continues this run from here: by run id where the working
+    directory's store finds it, else by its transcript's path."""
+    transcript = Path(result.transcript)
+    default = Path.cwd() / ".runbook" / "runs" / result.run_id / "transcript.jsonl"
+    if not transcript.exists() or transcript.resolve() == default.resolve():
+        return f"runbook resume {result.run_id}"
+    return f"runbook resume {_relative(transcript)}"
 
 
 def _relative(path: Path) -> str:

@@ -3,42 +3,45 @@
 from __future__ import annotations
 
 from ..engine.plan import Plan, PlanStep
+from .plan_summary import WIDTH, policy_text, render_summary
 
 
-def render_plan(plan: Plan) -> str:
-    """The plan as people read it."""
+def render_plan(plan: Plan, expand: bool = False) -> str:
+    """The plan as people read it: the header, the one-screen summary, then the detail.
+    Calls into imported modules (std/…) fold to one line unless `expand`."""
     lines = [f"Plan for {plan.runbook}" + (f" — {plan.title}" if plan.title else ""),
              "Dry-run: nothing is executed, no file is written, no lock is taken, no "
              "transcript is recorded.",
              f"Operator: {plan.operator.get('user')}@{plan.operator.get('host')}"]
     if plan.params:
-        lines.append("Params:")
-        width = max(len(k) for k in plan.params)
-        for name, value in plan.params.items():
-            lines.append(f"  {name.ljust(width)} = {value}")
+        lines += _wrapped("Params: ", " · ".join(f"{k}={v}" for k, v in plan.params.items()))
     for secret in plan.secrets:
         lines.append(f"Secret {secret['name']} from {secret['source']}: {secret['status']}")
     for note in plan.notes:
         lines.append(f"Note: {note}")
     lines.append("")
+    lines += render_summary(plan)
+    lines += ["", "", "Detail" + ("" if expand else " (calls into imported modules folded; "
+                                  "--expand shows their bodies)"), ""]
     for step in plan.steps:
-        lines.extend(_render_step(step))
+        lines.extend(_render_step(step, expand))
     if plan.rollback:
         lines.append("Rollback (if the failure happens as planned):")
         for step in plan.rollback:
-            lines.extend("  " + line if line else "" for line in _render_step(step))
+            lines.extend("  " + line if line else "" for line in _render_step(step, expand))
     if plan.final is not None:
-        lines.extend(_render_step(plan.final))
-    if plan.outcome:
-        lines.append(f"Outcome: {plan.outcome.get('status')} (exit {plan.outcome.get('exit_code')})"
-                     + (f" — {plan.outcome['reason']}" if plan.outcome.get("reason") else ""))
-        for assumption in plan.outcome.get("assumes", []):
-            lines.append(f"  assuming {assumption}; without approval the run stops there "
-                         "(exit 3)")
+        lines.extend(_render_step(plan.final, expand))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _render_step(step: PlanStep) -> list[str]:
+def _wrapped(lead: str, text: str) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(lead + text, WIDTH, subsequent_indent="  ",
+                         break_on_hyphens=False) or [lead]
+
+
+def _render_step(step: PlanStep, expand: bool = False) -> list[str]:
     if step.number:
         head = f"{step.number}. {step.kind} {step.name}: {step.title}"
     elif step.kind == "undo":
@@ -52,15 +55,23 @@ def _render_step(step: PlanStep) -> list[str]:
                      if status else "")]
     for key, value in step.attributes.items():
         lines.append(f"     {key}: {value}")
+    folded_below: int | None = None  # the depth of a folded call: deeper actions are its body
     for action in step.actions:
-        lines.append("     " + "  " * action.get("depth", 0) + _render_action(action))
+        depth = action.get("depth", 0)
+        if folded_below is not None:
+            if depth > folded_below:
+                continue
+            folded_below = None
+        if action["kind"] == "task" and action.get("module") and not expand:
+            folded_below = depth
+        lines.append("     " + "  " * depth + _render_action(action, expand))
     if step.on_failure:
-        lines.append(f"     on failure: {_render_on_failure(step.on_failure)}")
+        lines.append(f"     on failure: {policy_text(step.on_failure)}")
     lines.append("")
     return lines
 
 
-def _render_action(action: dict) -> str:
+def _render_action(action: dict, expand: bool = False) -> str:
     kind = action["kind"]
     if kind == "run":
         command = action["command"]
@@ -92,19 +103,10 @@ def _render_action(action: dict) -> str:
             return f"for {action['var']} = {action['item']}:"
         return f"for each {action['var']} in {action['over']}:"
     if kind == "task":
+        if action.get("module") and not expand:
+            return f"task {action['call']}  ({action['module']})"
         return f"task {action['call']}:"
     if kind == "gate":
         return action.get("text", "gate")
     return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in action.items()
                                    if k not in ("kind", "depth"))
-
-
-def _render_on_failure(on_failure: dict) -> str:
-    policy = on_failure.get("policy", "abort")
-    if policy != "rollback":
-        return {"abort": "abort (stop; nothing is undone)",
-                "continue": "continue (record the failure and go on)"}.get(policy, policy)
-    undo = on_failure.get("undo", [])
-    if not undo:
-        return "rollback (nothing to undo)"
-    return "rollback → " + ", then ".join(undo)

@@ -54,6 +54,9 @@ class LockKey:
     environment: str | None
     # Shown to people: the runbook's file name.
     label: str = ""
+    # The same runbook on every machine (LANGUAGE.md §12): a team store's lock is keyed by it
+    # (the local store keys by `runbook_id`, the file's real path).
+    stable_id: str = ""
 
 
 @dataclass
@@ -121,6 +124,13 @@ class RunStore(Protocol):
 
     # For messages: a directory or a database address without its password.
     location: str
+    # Who uses the store, as the store itself knows it: a team store's database role
+    # (`session_user`); None where the store cannot tell (the local directory).
+    identity: str | None
+
+    def header(self, key: LockKey) -> dict:
+        """Fields `run_started` records about the store ({} for the local store, whose
+        records stay as they were)."""
 
     def create(self, run_id: str, snapshot: bytes, mask: Mask) -> RunWriter:
         """Start the record of a new run, keeping a copy of the runbook as it runs."""

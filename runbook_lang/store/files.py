@@ -46,6 +46,11 @@ class LocalStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else Path.cwd() / ".runbook" / "runs"
         self.location = str(self.root)
+        self.identity: str | None = None
+
+    def header(self, key: LockKey) -> dict:
+        """Nothing: a local run's records say where they are by being there."""
+        return {}
 
     def create(self, run_id: str, snapshot: bytes, mask: Mask) -> FileRunWriter:
         """Start a new run directory with the runbook's snapshot."""

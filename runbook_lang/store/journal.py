@@ -80,6 +80,9 @@ class FileRunWriter:
         self._head_fd = open_file(run_dir / HEAD, os.O_WRONLY | os.O_CREAT, access)
         self._seq, self._second, self._stamp = seq, -1, ""
         self._mask = None if mask is identity else mask
+        # A mask bound to an object that is false while it knows no secret (the run's
+        # Masker) is skipped until it learns one: most runs have no secrets.
+        self._mask_owner = getattr(mask, "__self__", None)
         # One encoder built once: json.dumps with options builds a new one per call.
         self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                                         default=str).encode
@@ -125,7 +128,7 @@ class FileRunWriter:
             raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
         if self._fd is None:
             raise ValueError("transcript is closed")
-        if self._mask is not None:
+        if self._mask is not None and (self._mask_owner is None or self._mask_owner):
             fields = {k: masked(v, self._mask) for k, v in fields.items()}
         record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
                   "event": event, "prev": self.head, **fields}
@@ -200,12 +203,27 @@ class FileLog:
 
     def __init__(self, path: Path, access: Access = PRIVATE) -> None:
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
         try:
-            make_dir(path.parent, access)
-            self._fd: int | None = open_file(path, flags, access)
+            self._fd: int | None = self._open(path, access)
+        except FileNotFoundError:
+            # The run's output folder is made with the run; this is for one removed since.
+            try:
+                make_dir(path.parent, access)
+                self._fd = self._open(path, access)
+            except OSError as error:
+                raise RecordError(cannot("create output log", path, error)) from None
         except OSError as error:
             raise RecordError(cannot("create output log", path, error)) from None
+
+    @staticmethod
+    def _open(path: Path, access: Access) -> int:
+        # A log is a new file of this run (named by its record's seq): no stat first, one
+        # open and one fchmod per stream on the hot path of every command.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+                     access.file_mode)
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, access.file_mode)
+        return fd
 
     def write(self, data: bytes) -> None:
         """Append bytes (all of them: a short write is continued)."""

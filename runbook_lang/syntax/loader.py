@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LoadError
+from ..limits import MAX_RUNBOOK_BYTES, TooLarge, size_text
 from ..resources import stdlib_dir
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
@@ -65,8 +66,11 @@ class Loader:
             return self.modules[resolved]
         try:
             if resolved in self.overlays:
-                source, ast, diagnostics = parse_text(self.overlays[resolved],
-                                                      shown_as or str(path))
+                text = self.overlays[resolved]
+                if len(text) > MAX_RUNBOOK_BYTES or \
+                        len(text.encode("utf-8", "surrogatepass")) > MAX_RUNBOOK_BYTES:
+                    raise TooLarge(MAX_RUNBOOK_BYTES)
+                source, ast, diagnostics = parse_text(text, shown_as or str(path))
             else:
                 source, ast, diagnostics = self._parse_file(path, resolved, shown_as)
         except IsADirectoryError:
@@ -80,6 +84,9 @@ class Loader:
                 f"byte 0x{data[error.start]:02x} is not UTF-8"
             raise LoadError(f"{shown_as or path}: not a text file: {culprit} on line {line} "
                             "(runbooks are UTF-8 text)") from None
+        except TooLarge:
+            raise LoadError(f"{shown_as or path}: too large: a runbook is at most "
+                            f"{size_text(MAX_RUNBOOK_BYTES)}") from None
         except OSError as error:
             raise LoadError(f"{shown_as or path}: cannot read: {error.strerror}") from None
         module = Module(resolved, source, ast, list(diagnostics))

@@ -327,6 +327,9 @@ class RunbookHeader(Node):
     # The allowed-signers file (LANGUAGE.md §13), relative to the runbook: plain text only.
     signers: str | None = None
     signers_span: Span | None = None
+    # The runbook's stable id (LANGUAGE.md §12): how a team store knows it on every machine.
+    id: str | None = None
+    id_span: Span | None = None
 
 
 class Import(Node):

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ..limits import MAX_RUNBOOK_BYTES, read_bounded
+
 
 class FastModel(BaseModel):
     """A frozen model with `make()`: construction from trusted values without validation.
@@ -105,8 +107,9 @@ class Source:
 
     @classmethod
     def from_path(cls, path: Path, shown_as: str | None = None) -> Source:
-        """Read a file as UTF-8; raises OSError or UnicodeDecodeError for the caller to report."""
-        data = path.read_bytes()
+        """Read a file as UTF-8; raises OSError, UnicodeDecodeError or `limits.TooLarge`
+        (beyond MAX_RUNBOOK_BYTES) for the caller to report."""
+        data = read_bounded(path, MAX_RUNBOOK_BYTES)
         if b"\x00" in data:
             raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1,
                                      "binary file (NUL byte)")

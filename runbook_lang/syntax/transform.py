@@ -11,11 +11,13 @@ as diagnostics and a placeholder is returned, so one parse reports all of them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ParseFailure
+from ..limits import INT_MAX, MAX_NUMBER_CHARS, MAX_STRING_CHARS
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
 from .lalr import Meta, Token
@@ -29,6 +31,8 @@ from .strings import split_string
 MAX_DEPTH = 220
 SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
 _FLOAT = re.compile(r"[0-9]+\.[0-9]+")
+# What reads as an int, a float or a duration (the units in any order: too long is too long).
+_NUMERIC_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?|([0-9]+(ms|s|m|h|d))+")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
@@ -61,15 +65,26 @@ class Body:
 
 
 def _classify_number(text: str) -> tuple[str | None, int | float | None]:
-    """("int", 3), ("float", 1.5), ("duration", ms), or (None, None) for neither."""
+    """("int", 3), ("float", 1.5), ("duration", ms), ("too large", None) for a number out
+    of range (limits.py), or (None, None) for neither."""
+    if len(text) > MAX_NUMBER_CHARS:
+        # Never converted: Python refuses ints of thousands of digits with its own message.
+        return ("too large", None) if _NUMERIC_TEXT.fullmatch(text) else (None, None)
     if text.isdigit():
-        return "int", int(text)
+        value = int(text)
+        return ("int", value) if value <= INT_MAX else ("too large", None)
     if _FLOAT.fullmatch(text):
-        return "float", float(text)
+        number = float(text)
+        return ("float", number) if math.isfinite(number) else ("too large", None)
     ms = duration_ms(text)
     if ms is not None:
-        return "duration", ms
+        return ("duration", ms) if ms <= INT_MAX else ("too large", None)
     return None, None
+
+
+def _cut(text: str) -> str:
+    """A long literal as shown in a message: its start and its length."""
+    return f"`{text}`" if len(text) <= 40 else f"`{text[:20]}…` ({len(text):,} characters)"
 
 
 def _meta(fn):
@@ -182,6 +197,8 @@ class AstBuilder:
     @_meta
     def string(self, meta, children):
         tok = children[0]
+        if len(tok.value) - 2 * _quotes(tok.value) > MAX_STRING_CHARS:
+            return self._string_too_long(tok)
         start = self._abs(tok.start_pos)
         pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
             self._split_nested(tok)
@@ -203,6 +220,17 @@ class AstBuilder:
             parts.append(n.Interpolation.make(span=span, expr=expr, kind="interpolation"))
         self.inner_depth = deepest
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _string_too_long(self, tok: Token):
+        # Reported at the opening quotes: the rest may be megabytes. An empty string stands
+        # in for it, so that nothing else is said about its text.
+        quotes = _quotes(tok.value)
+        self.error("E105", f"string literal too long: {len(tok.value) - 2 * quotes:,} "
+                   "characters, more "
+                   f"than the {MAX_STRING_CHARS:,} a literal may hold",
+                   self.span(tok.start_pos, tok.start_pos + quotes),
+                   "read large text at run time instead, e.g. `run \"cat FILE\" into text`")
+        return n.String.make(span=self.tok_span(tok), parts=[], kind="string")
 
     def _spans_in(self, tok: Token) -> Callable[[int, int], Span]:
         """Spans for source offsets inside a token: on a token of one line of the file, its
@@ -278,6 +306,11 @@ class AstBuilder:
         kind, value = known
         if kind == "duration":
             return n.Duration.make(span=span, ms=value, text=text, kind="duration")
+        if kind == "too large":
+            self.error("E105", f"number too large: {_cut(text)}", span,
+                       f"ints go up to {INT_MAX:,} (64 bits); durations up to as many "
+                       "milliseconds; floats are finite")
+            return self._placeholder(span)
         if kind is not None:
             return n.Literal_.make(span=span, value=value, type=kind, kind="literal")
         self._number_error(text, span)
@@ -288,13 +321,13 @@ class AstBuilder:
         assert digits is not None
         suffix = text[digits.end():]
         if "." in digits.group() and re.fullmatch(r"((ms|s|m|h|d)[0-9]*)+", suffix):
-            self.error("E102", f"`{text}`: a duration takes whole numbers", span,
+            self.error("E102", f"{_cut(text)}: a duration takes whole numbers", span,
                        "write it as a sum of units, e.g. `1h30m` for an hour and a half")
         elif re.fullmatch(r"[0-9]+((ms|s|m|h|d)[0-9]+)*(ms|s|m|h|d)", text):
-            self.error("E102", f"`{text}`: duration units must be in descending order, each "
+            self.error("E102", f"{_cut(text)}: duration units must be in descending order, each "
                        "used once", span, "e.g. `1h30m`, `2m30s`, `1s500ms`")
         else:
-            self.error("E102", f"`{text}` is not a number or a duration: a number cannot run "
+            self.error("E102", f"{_cut(text)} is not a number or a duration: a number cannot run "
                        "into a name", span, "durations use the units ms, s, m, h and d "
                        "(`250ms`, `30s`, `5m`, `2h`, `1d`); put a space or an operator between "
                        "a number and a name")
@@ -675,8 +708,9 @@ class AstBuilder:
                 self.error("E110", f"duplicate `{key}` in the runbook header", span)
                 continue
             fields[key] = value
-        if "signers" in fields:
-            fields["signers"], fields["signers_span"] = fields["signers"]
+        for key in ("signers", "id"):
+            if key in fields:
+                fields[key], fields[f"{key}_span"] = fields[key]
         return n.RunbookHeader.make(span=self.meta_span(meta), title=title, **fields,
                                     kind="runbook")
 
@@ -704,6 +738,17 @@ class AstBuilder:
             self.error("E116", "`signers` needs the path of an allowed-signers file",
                        path.span)
         return ("signers", (text, path.span), self.meta_span(meta))
+
+    @_meta
+    def h_id(self, meta, children):
+        value = children[0]
+        text = value.constant()
+        if text is None or not text.strip() or text != text.strip():
+            self.error("E116", "the runbook's `id` must be written out, not empty, without "
+                       "leading or trailing spaces", value.span,
+                       'for example `id "payments/deploy"`: the same on every machine')
+            text = None
+        return ("id", (text, value.span), self.meta_span(meta))
 
     @_meta
     def import_(self, meta, children):
@@ -834,3 +879,8 @@ def _keyword(statement) -> str:
     """The keyword a statement starts with, for messages."""
     return {"task_call": "task call", "check": "check", "expect": "expect"}.get(
         statement.kind, statement.kind)
+
+
+def _quotes(text: str) -> int:
+    """How many quotes open a string token: 3 for a triple-quoted string, else 1."""
+    return 3 if text.startswith('"""') else 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..limits import MAX_NUMBER_CHARS
 from ..syntax.diagnostics import Diagnostic, Location
 
 # Values built per document: at least this many, and as many as the text has characters
@@ -61,8 +62,10 @@ def location(path: str, node) -> Location | None:
     return Location(path, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-def read_yaml(text: str):
-    """The document's root node (None for an empty document); Problem E301/E305."""
+def read_yaml(text: str, kind: str = "inventory"):
+    """The document's root node (None for an empty document); Problem E301/E305.
+
+    `kind` names the document in messages ("inventory", "params file")."""
     import yaml
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -72,14 +75,14 @@ def read_yaml(text: str):
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "not valid YAML"
         if "maximum nesting depth" in (exc.context or "") + message:
-            raise Problem("E305", "the inventory nests too deeply", mark=mark) from None
+            raise Problem("E305", f"the {kind} nests too deeply", mark=mark) from None
         if exc.context:
             message = f"{message} ({exc.context})"
         raise Problem("E301", f"not valid YAML: {message}", mark=mark) from None
     except yaml.YAMLError as exc:
         raise Problem("E301", f"not valid YAML: {exc}") from None
     except RecursionError:
-        raise Problem("E305", "the inventory nests too deeply") from None
+        raise Problem("E305", f"the {kind} nests too deeply") from None
 
 
 Report = Callable[[str, str, Any, tuple[str, ...]], None]
@@ -88,8 +91,10 @@ Report = Callable[[str, str, Any, tuple[str, ...]], None]
 class NodeReader:
     """Reads composed nodes into values; reports what is wrong through `report`."""
 
-    def __init__(self, path: str, report: Report | None = None, size: int = 0) -> None:
+    def __init__(self, path: str, report: Report | None = None, size: int = 0,
+                 kind: str = "inventory") -> None:
         self.path = path
+        self.kind = kind
         self.report = report or _raise
         self.visited = 0
         self.budget = max(MIN_BUDGET, size)
@@ -100,7 +105,7 @@ class NodeReader:
     def _visit(self, node, depth: int) -> None:
         self.visited += 1
         if self.visited > self.budget:
-            raise Problem("E305", "the inventory expands to too many values (aliases "
+            raise Problem("E305", f"the {self.kind} expands to too many values (aliases "
                           f"repeated over and over?): more than {self.budget:,}", node)
         if depth > MAX_DEPTH:
             raise Problem("E305", f"values nest more than {MAX_DEPTH} levels deep (or an "
@@ -194,6 +199,11 @@ class NodeReader:
         if tag in (_STR, "tag:yaml.org,2002:timestamp"):
             return node.value  # a date stays the text it was written as
         if tag == "tag:yaml.org,2002:int":
+            if len(node.value) > MAX_NUMBER_CHARS:
+                # Never handed to int(): Python refuses thousands of digits with a message
+                # about itself.
+                raise Problem("E305", f"a number of {len(node.value):,} characters is too "
+                              "large", node)
             return self._constructor.construct_yaml_int(node)
         if tag == "tag:yaml.org,2002:float":
             return self._constructor.construct_yaml_float(node)
@@ -203,8 +213,9 @@ class NodeReader:
         tag = node.tag
         hint = ("Ansible Vault values cannot be read by runbook; pass secrets with "
                 "`secret NAME from …`",) if tag == "!vault" else ()
-        self.report("E302", f"the YAML tag `{tag}` is not supported in an inventory", node,
-                    hint)
+        article = "an" if self.kind[0] in "aeiou" else "a"
+        self.report("E302", f"the YAML tag `{tag}` is not supported in {article} {self.kind}",
+                    node, hint)
         return None
 
 

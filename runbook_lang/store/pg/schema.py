@@ -15,8 +15,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from ... import __version__
 from ...errors import StoreError
+from ...version import __version__
 from .connection import load_psycopg, translate
 
 if TYPE_CHECKING:
