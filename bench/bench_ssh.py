@@ -9,6 +9,11 @@ master), run the commands one by one over it, disconnect. The executor side goes
 
     ssh -fNM -S SOCK HOST; for i in 1..N: ssh -S SOCK HOST "echo $i"; ssh -S SOCK -O exit HOST
 
+A third side is the whole `runbook run` command on a generated runbook whose one step runs
+on every host (`on [...]`, `--forks 1`, so one host after the other as in the loop) with the
+commands as its `run` statements: it adds the interpreter, the transcript (hash-chained
+records, one log per command) and the display to the executor's cost.
+
 Each side runs `--rounds` times, alternating; the median total is reported, with the time
 per command (the total without connecting, which both sides pay alike, is measured too).
 The method and figures are in docs/targets.md.
@@ -54,6 +59,9 @@ for h in $HOSTS; do
   echo "$((t1 - t0)) $((t2 - t1))"
 done
 """
+
+
+CLI = "import sys; from runbook_lang.cli import main; sys.exit(main())"
 
 
 class Null:
@@ -102,6 +110,25 @@ def shell_round(fleet: Fleet, hosts: list[str], commands: int) -> tuple[float, f
     return total, in_commands
 
 
+def runbook_round(fleet: Fleet, hosts: list[str], commands: int) -> tuple[float, float]:
+    """(total seconds, the same) for `runbook run --forks 1` of a step on every host."""
+    directory = Path(tempfile.mkdtemp(prefix="rb-bench-", dir="/tmp"))
+    names = ", ".join(f'"{h}"' for h in hosts)
+    runs = "\n".join(f'  run "echo {i}"' for i in range(commands))
+    (directory / "bench.runbook").write_text(
+        f'step bench "Bench {{{{host}}}}" on [{names}] {{\n{runs}\n}}\n')
+    try:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", CLI, "run", "bench.runbook",
+                        "--forks", "1", "--ssh-config", str(fleet.config)], cwd=directory,
+                       capture_output=True, check=True, env={"PATH": "/usr/bin:/bin",
+                                                             "PYTHONPATH": str(ROOT)})
+        total = time.perf_counter() - start
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return total, total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=20)
@@ -115,10 +142,11 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="fleet-", dir="/tmp"))
     fleet = Fleet.start(root, sshd, hosts=tuple(hosts))
     try:
-        executor_runs, shell_runs = [], []
+        executor_runs, shell_runs, runbook_runs = [], [], []
         for _ in range(args.rounds):
             executor_runs.append(executor_round(fleet, hosts, args.commands))
             shell_runs.append(shell_round(fleet, hosts, args.commands))
+            runbook_runs.append(runbook_round(fleet, hosts, args.commands))
     finally:
         fleet.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -134,6 +162,9 @@ def main() -> None:
               f"{commands / count * 1000:6.1f} ms/command")
     print(f"  ratio executor/shell: total {rows[0][0] / rows[1][0]:.2f}x, "
           f"commands {rows[0][1] / rows[1][1]:.2f}x")
+    whole = statistics.median(r[0] for r in runbook_runs)
+    print(f"  {'runbook run --forks 1':28} total {whole:6.2f} s   "
+          f"{whole / args.hosts * 1000:6.0f} ms/host   ratio to shell {whole / rows[1][0]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def build_parser():
                      help="seal the transcript's head at every stop with this SSH key "
                           "(default: RUNBOOK_SIGNING_KEY, or under `signers` a key in "
                           "ssh-agent listed for you)")
+    _host_arguments(run, limit=True)
     resume = sub.add_parser("resume", help="continue an interrupted, failed or paused run")
     resume.add_argument("run", nargs="?", metavar="RUN_ID|TRANSCRIPT|FILE",
                         help="default: the newest unfinished run here")
@@ -81,6 +82,7 @@ def build_parser():
     resume.add_argument("--store", metavar="URL", help=STORE_HELP)
     resume.add_argument("--sign-with", metavar="KEY",
                         help="seal the transcript's head at every stop with this SSH key")
+    _host_arguments(resume, limit=False)
 
     approve = sub.add_parser("approve", help="record a decision for a run waiting at a gate")
     approve.add_argument("run_id", metavar="RUN_ID")
@@ -153,6 +155,30 @@ def build_parser():
     # Editors' LSP clients add `--stdio` when they talk over stdin/stdout, the only way here.
     lsp.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _host_arguments(parser, limit: bool) -> None:
+    """The flags of steps that run on hosts (LANGUAGE.md §11)."""
+    import argparse
+
+    def forks(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError("at least 1")
+        return value
+
+    if limit:
+        parser.add_argument("--limit", metavar="PATTERN",
+                            help="only these hosts: a host, a group, `web*`, `web:!canary`, "
+                                 "`web:&db`, `a,b`")
+    parser.add_argument("--forks", type=forks, metavar="N",
+                        help="at most N hosts of a batch at a time (default 10)")
+    parser.add_argument("--ssh-config", metavar="FILE",
+                        help="the ssh configuration for the hosts (ssh -F; default "
+                             "RUNBOOK_SSH_CONFIG, else ssh's own)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,6 +197,20 @@ async def test_an_error_in_an_imported_module_is_shown_on_its_import(client):
     assert related.uri.endswith(".runbook") and related.uri != path.as_uri()
 
 
+@ASYNC
+async def test_an_error_in_the_inventory_is_shown_on_the_targets_line(client):
+    path = FIXTURES / "invalid" / "E303_inventory_host_name.runbook"
+    diagnostics = await open_document(client, path)
+    (error,) = diagnostics
+    text = path.read_text(encoding="utf-8")
+    targets_line = text[:text.index("targets ")].count("\n")
+    assert error.code == "E303" and error.range.start.line == targets_line
+    assert "bad_host.yaml:3:5: host name `-oProxyCommand" in error.message
+    related = error.related_information[0].location
+    assert related.uri == (path.parent / "inventories" / "bad_host.yaml").as_uri()
+    assert (related.range.start.line, related.range.start.character) == (2, 4)
+
+
 LIBRARY = 'task greet(who) {\n  note "hello {{who}}"\n}\n'
 MAIN = 'import "./lib.runbook" as lib\n\nstep hello "Hello" {\n  lib.greet(who: "you")\n}\n'
 

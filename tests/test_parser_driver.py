@@ -248,7 +248,7 @@ def test_contextual_keywords_are_the_grammars_contextual_words() -> None:
     # LANGUAGE.md §2's contextual words that the grammar spells as keywords.
     assert lalr.grammar().contextual == set("""AS FROM FILE EVERY WITHIN TOLERATE BACKOFF INTO
         ABORT CONTINUE APPROVERS REQUIRE MESSAGE SELF_APPROVAL CHOICES PATTERN OWNER TAGS
-        SIGNERS ID HEADER BODY""".split())
+        SIGNERS ID HEADER BODY TARGETS ON BATCH MAX_FAILURES""".split())
 
 
 # ---------------------------------------------------------------------- AST: both ways

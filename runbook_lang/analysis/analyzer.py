@@ -19,6 +19,7 @@ from .constants import NOTHING, constant, pattern_text, same_value, show
 from .identity import check_identity
 from .scope import BUILTIN_NAMES, Context, Reporter, Symbol, assigned_variables
 from .statements import StatementChecker
+from .targets import INVENTORY_NAMES, TargetChecker
 from .tasks import Signatures, check_recursion
 from .typecheck import ExpressionChecker, article, assignable
 
@@ -70,9 +71,11 @@ class Analyser:
         self.types = ExpressionChecker(self.report, module)
         self.blocks = StatementChecker(self.report, self.types, module,
                                        signatures if signatures is not None else Signatures())
+        self.targets = TargetChecker(self.report, self.types, module, is_main)
         # The type of each task parameter's default, where it is known (task, name) -> type.
         self.task_param_types: dict[tuple[int, str], str] = {}
-        self.scope: dict[str, Symbol] = {"run_id": Symbol("builtin", "string")}
+        self.scope: dict[str, Symbol] = {"run_id": Symbol("builtin", "string"),
+                                         **self.targets.builtins()}
 
     # ------------------------------------------------------------------ driver
 
@@ -105,12 +108,14 @@ class Analyser:
             self.error("E110", "the default failure policy is set twice (first at line "
                        f"{policies[0].span.line})", extra.span, "keep one `on_failure` line")
         defined: dict[str, n.Ident] = {}
+        # With an inventory, `hostvars` and `groups` are runbook's own names.
+        builtins = BUILTIN_NAMES | (set(INVENTORY_NAMES) if self.targets.builtins() else set())
         for item in self.ast.items:
             ident = getattr(item, "name", None) if item.kind != "import" else item.alias
             if ident is None or item.kind in ("step", "check_step", "gate"):
                 continue
             self.report.check_reserved(ident, item.kind)
-            if ident.name in BUILTIN_NAMES and item.kind != "task":
+            if ident.name in builtins and item.kind != "task":
                 self.error("E204", f"`{ident.name}` is defined by runbook itself and cannot "
                            f"name a {item.kind}", ident.span, "use another name")
             elif ident.name in defined:
@@ -157,6 +162,9 @@ class Analyser:
     def visit_import(self, item: n.Import) -> None:
         # A module's lets are reached as `alias.name`, its tasks as `alias.task(…)`.
         self.scope[item.alias.name] = Symbol("module", "module", item.alias.span)
+
+    def visit_targets(self, item: n.Targets) -> None:
+        self.targets.visit_targets(item)
 
     def visit_param(self, item: n.Param) -> None:
         declared = None
@@ -265,6 +273,11 @@ class Analyser:
 
     def visit_step(self, item: n.Step) -> None:
         ctx = Context(self.scope, step=item.name.name)
+        if item.on is not None:
+            self.targets.check_on(item, ctx)
+            self.targets.check_shares(item, ctx)
+            # What an instance sets stays with that host's instance and its undo.
+            ctx = self.targets.instance_context(item, ctx)
         if item.loop_over is not None:
             self.types.expect_type(item.loop_over, ctx, "list", "a `for` step's list")
             loop_var = item.loop_var
@@ -373,6 +386,6 @@ class Analyser:
 
 _ITEMS = {
     kind: getattr(Analyser, f"visit_{kind}")
-    for kind in ("runbook", "import", "param", "secret", "let", "task", "default_policy",
-                 "finally", "step", "check_step", "gate")
+    for kind in ("runbook", "import", "targets", "param", "secret", "let", "task",
+                 "default_policy", "finally", "step", "check_step", "gate")
 }

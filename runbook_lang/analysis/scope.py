@@ -22,7 +22,9 @@ FINALLY_NAMES = {"run_status": "string", "failed_step": "string"}
 class Symbol:
     """A name in scope: what defined it, its type if known, and where it may be unset."""
 
-    kind: str  # param, secret, let, var, loop, task_param, probe, builtin, module
+    # param, secret, let, var, loop, task_param, probe, builtin, module, target (`host` and
+    # `vars` inside an `on` step)
+    kind: str
     type: str | None
     span: n.Span | None = None
     setter: str | None = None  # the step that sets a variable
@@ -105,6 +107,8 @@ def assigned_variables(ast: n.Runbook) -> dict[str, Symbol]:
                 walk(body, step)
 
     for item in ast.items:
+        if item.kind == "step" and item.on is not None:
+            continue  # names an instance on a host sets are that instance's own
         if item.kind in ("step", "check_step"):
             walk(item.body, item.name.name)
             walk(item.rollback, item.name.name)
@@ -114,4 +118,25 @@ def assigned_variables(ast: n.Runbook) -> dict[str, Symbol]:
                 walk([item.probe], item.name.name)
         elif item.kind in ("task", "finally"):
             walk(item.body, None)
+    return found
+
+
+def instance_variables(ast: n.Runbook) -> dict[str, str]:
+    """Variables set inside steps that run `on` hosts: name -> the first such step. They
+    belong to each host's instance, not to the run."""
+    found: dict[str, str] = {}
+
+    def walk(statements, step: str) -> None:
+        for st in statements or []:
+            for ident in assigned(st):
+                found.setdefault(ident.name, step)
+            for body in children(st):
+                walk(body, step)
+
+    for item in ast.of("step"):
+        if item.on is not None:
+            walk(item.body, item.name.name)
+            walk(item.rollback, item.name.name)
+            if item.on_failure is not None:
+                walk(item.on_failure.body, item.name.name)
     return found

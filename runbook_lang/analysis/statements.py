@@ -44,8 +44,10 @@ class StatementChecker:
 
     def assign(self, ident: n.Ident, vtype: str | None, ctx: Context, secret: bool) -> None:
         self.report.check_reserved(ident, "variable")
-        if ident.name in ctx.locals and ctx.locals[ident.name].kind in ("loop", "task_param"):
-            what = {"loop": "loop variable", "task_param": "task parameter"}[
+        if ident.name in ctx.locals and ctx.locals[ident.name].kind in ("loop", "task_param",
+                                                                        "target"):
+            what = {"loop": "loop variable", "task_param": "task parameter",
+                    "target": "name runbook gives the current host in an `on` step"}[
                 ctx.locals[ident.name].kind]
             self.error("E204", f"`{ident.name}` is a {what} and cannot be assigned", ident.span,
                        "use a new variable name")

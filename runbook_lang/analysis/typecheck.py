@@ -17,8 +17,18 @@ from ..syntax.loader import Module
 from ..syntax.walk import names_in
 from .constants import signed_constant
 from .quoting import in_stdlib
-from .scope import FINALLY_NAMES, Context, Reporter, Symbol, assigned_variables
+from .scope import FINALLY_NAMES, Context, Reporter, Symbol, assigned_variables, instance_variables
 from .signatures import Landing, Need, satisfies
+
+# Names runbook defines for steps that run on hosts (LANGUAGE.md §11): where they exist.
+TARGET_NAMES = {
+    "host": "inside a step that runs `on` hosts (and its undo), where it is the current "
+            "host's name",
+    "vars": "inside a step that runs `on` hosts (and its undo), where it holds the current "
+            "host's inventory vars",
+    "hostvars": "when the runbook names an inventory with `targets`",
+    "groups": "when the runbook names an inventory with `targets`",
+}
 
 NUMERIC = {"int", "float", "number"}
 # Types whose values have no fields (`.name`); all but strings and lists have no items (`[i]`).
@@ -113,6 +123,13 @@ class ExpressionChecker:
                 self.error("E262", f"`{e.name}` is only defined in `finally`", e.span)
             elif e.name in FINALLY_NAMES:
                 return FINALLY_NAMES[e.name]
+            elif e.name in ("host", "vars") and ctx.in_task:
+                return None  # a task called from an `on` step sees them (else a run error)
+            elif e.name in TARGET_NAMES:
+                self.error("E263", f"`{e.name}` is only defined {TARGET_NAMES[e.name]}",
+                           e.span, "a step runs on hosts with `step NAME \"Title\" on HOSTS "
+                           "{ … }`" if e.name in ("host", "vars") else
+                           "add `targets \"inventory.yaml\"` to the runbook")
             else:
                 self.undefined(e, ctx)
             return None
@@ -137,9 +154,13 @@ class ExpressionChecker:
     def undefined(self, e: n.Name, ctx: Context) -> None:
         """Report an undefined name, with the best hint available."""
         later = assigned_variables(self.ast).get(e.name) if ctx.step else None
+        on_step = instance_variables(self.ast).get(e.name)
         hint = ""
         if e.name in RESERVED:
             hint = f"`{e.name}` is a reserved word: it never names a value"
+        elif on_step is not None and later is None:
+            hint = (f"it is set inside `on` step `{on_step}`: what an `on` step sets belongs to "
+                    "each host's instance and its undo, not to the run")
         elif later is not None and later.setter:
             hint = f"it is set later, in step `{later.setter}`: names are defined in file order"
         else:

@@ -26,7 +26,8 @@ def run_resume(args) -> int:
 
     request = ResumeRequest(args.run, args.approve or [], args.yes, args.as_name,
                             args.allow_changed, sys.stdin.isatty(),
-                            redact_argv(["runbook", *sys.argv[1:]]), as_json, args.sign_with)
+                            redact_argv(["runbook", *sys.argv[1:]]), as_json, args.sign_with,
+                            forks=args.forks, ssh_config=args.ssh_config)
     try:
         result = resume_run(request, store_for(args.store), display_for)
     except Refused as error:

@@ -22,8 +22,8 @@ def run_command(args) -> int:
         yes=args.yes, approvals=args.approve or [], as_name=args.as_name,
         from_step=args.from_step, fail_at=args.fail_at, interactive=sys.stdin.isatty(),
         argv=redact_argv(["runbook", *sys.argv[1:]]), output_json=args.output == "json",
-        display=display,
-        sign_with=args.sign_with)
+        display=display, sign_with=args.sign_with, limit=args.limit, forks=args.forks,
+        ssh_config=args.ssh_config)
     try:
         if args.dry_run:
             return print_plan(plan_of(request), args.output == "json",

@@ -4,6 +4,7 @@ gates and `finally` (LANGUAGE.md §7, §10). In a dry-run the same walk builds t
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +13,9 @@ from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from .gates import Gates
+from .hosts import HostStep, host_order
 from .plan import PlanStep
-from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun
+from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun, undo_block
 from .statements import Statements
 
 
@@ -40,10 +42,13 @@ class Interpreter:
         self.rt = rt
         self.statements = Statements(rt)
         self.gates = Gates(rt, self)
+        self.hosts = HostStep(self)
         self.ast = rt.module.runbook
         self.progress = progress or Progress()
+        # The instances of a step on hosts finish in threads of their own.
+        self._lock = threading.Lock()
         # Steps that finished (earlier ones too, after a resume): what a rollback unwinds.
-        self.completed: list[StepRun] = list(self.progress.completed)
+        self.completed: list[StepRun] = host_order(list(self.progress.completed))
         # Every step instance of the run so far, for the summary.
         self.ran: list[StepRun] = list(self.progress.ran)
         self._ran_names = {step.name for step in self.ran}
@@ -130,10 +135,17 @@ class Interpreter:
 
     def add_ran(self, instance: StepRun) -> None:
         """Count an instance in the summary; a resumed run's retry replaces its failure."""
-        if instance.name in self._ran_names:  # a retry: rebuild only then (long runbooks)
-            self.ran = [step for step in self.ran if step.name != instance.name]
-        self._ran_names.add(instance.name)
-        self.ran.append(instance)
+        with self._lock:
+            if instance.name in self._ran_names:  # a retry: rebuild only then (long runbooks)
+                self.ran = [step for step in self.ran if step.name != instance.name]
+            self._ran_names.add(instance.name)
+            self.ran.append(instance)
+
+    def succeeded(self, instance: StepRun) -> None:
+        """A step instance finished well: a rollback may undo it. A host's instance is
+        added by its step once its batch is over, in order."""
+        if instance.host is None:
+            self.completed.append(instance)
 
     def _current_name(self) -> str | None:
         return self.ran[-1].name if self.ran else None
@@ -156,6 +168,11 @@ class Interpreter:
                     return Outcome("paused", unit.name.name, f"waiting at gate {unit.name.name}")
                 if verdict == "rejected":
                     return self.rejected(unit)
+                continue
+            if unit.kind == "step" and unit.on is not None:
+                outcome = self.hosts.run(unit, number, done)
+                if outcome is not None:
+                    return outcome
                 continue
             try:
                 instances = self.from_instance(unit, self.instances(unit, number), number)
@@ -330,9 +347,11 @@ class Interpreter:
             started = time.monotonic()
             self.rt.sync()
             self.rt.record("step_started", step=instance.name, title=instance.title,
-                           attempt=attempt, loop=_json_loop(instance.loop))
+                           attempt=attempt, loop=_json_loop(instance.loop),
+                           **_host_fields(instance))
             self.rt.display.step_started(instance.number, instance.name, instance.title,
-                                         instance.of)
+                                         instance.place)
+            instance.unreachable = False
             try:
                 self.prepare(instance, frame)
                 self.body(instance, frame)
@@ -357,7 +376,8 @@ class Interpreter:
                 self.rt.record("step_finished", step=instance.name, title=instance.title,
                                attempt=attempt, status="failed", reason=failure,
                                duration_ms=instance.duration_ms,
-                               **({"tolerated": True} if tolerated else {}))
+                               **({"tolerated": True} if tolerated else {}),
+                               **({"unreachable": True} if instance.unreachable else {}))
                 self.rt.display.step_finished(
                     instance.name, "tolerated" if tolerated else "failed",
                     instance.duration_ms, self.rt.mask(failure))
@@ -376,7 +396,7 @@ class Interpreter:
                            attempt=attempt, status="succeeded", reason="",
                            duration_ms=instance.duration_ms)
             self.rt.display.step_finished(instance.name, "succeeded", instance.duration_ms)
-            self.completed.append(instance)
+            self.succeeded(instance)
             return None
         return failure
 
@@ -402,7 +422,10 @@ class Interpreter:
             instance.env[var.name.name] = text
         cwd = self.rt.base_dir
         if unit.dir is not None:
-            cwd = cwd / self.statements.text(unit.dir, frame)
+            directory = self.statements.text(unit.dir, frame)
+            cwd = cwd / directory
+            # On a host, `dir` is taken as written: relative to the login directory.
+            instance.remote_dir = directory if instance.host is not None else None
         instance.cwd = cwd
         instance.deadline = None
         if unit.timeout is not None:
@@ -452,7 +475,7 @@ class Interpreter:
             instance.status, instance.status_reason = "failed", entry.reason
             return entry.reason
         instance.status = "succeeded"
-        self.completed.append(instance)
+        self.succeeded(instance)
         return None
 
     def prepare_plan(self, instance: StepRun, frame: Frame) -> None:
@@ -461,9 +484,14 @@ class Interpreter:
         instance.cwd = self.rt.base_dir
         if unit.dir is not None:
             instance.cwd = self.rt.base_dir / self.statements.text(unit.dir, frame)
+            if instance.host is not None:
+                instance.remote_dir = self.statements.text(unit.dir, frame)
 
     def plan_attributes(self, unit, frame: Frame) -> dict:
         attrs: dict = {}
+        host = frame.step.host
+        if host is not None:
+            attrs["host"] = f"{describe_host(host)} (batch {frame.step.batch})"
         if unit.timeout is not None:
             attrs["timeout"] = to_text(self.statements.value(unit.timeout, frame))
         if unit.retry is not None:
@@ -485,6 +513,10 @@ class Interpreter:
 
     def failure_plan(self, instance: StepRun) -> dict:
         """What unwinds if this step fails: its policy and the undo blocks, in order."""
+        if instance.host is not None:
+            # A host's failure counts against the step's budget; the step's own entry says
+            # what follows when the budget is spent.
+            return {"policy": f"counts against max_failures of {instance.unit.name.name}"}
         policy = self.policy(instance.unit)
         plan: dict = {"policy": policy}
         if policy == "rollback":
@@ -503,7 +535,10 @@ class Interpreter:
             return unit.on_failure.policy
         return self.ast.default_policy
 
-    def on_failure(self, instance: StepRun, reason: str) -> Outcome | None:
+    def on_failure(self, instance: StepRun, reason: str,
+                   own: list[StepRun] | None = None) -> Outcome | None:
+        """Apply the step's failure policy. `own` are the instances of a step on hosts to
+        undo first (instead of the step's own undo block)."""
         policy = self.policy(instance.unit)
         if policy == "continue":
             # Tolerated: the run's status stays as it is (LANGUAGE.md §7).
@@ -512,7 +547,7 @@ class Interpreter:
             return None
         if policy == "abort":
             return Outcome("failed", instance.name, reason)
-        ok = self.rollback(instance, include_trigger=True, reason=reason)
+        ok = self.rollback(instance, include_trigger=True, reason=reason, own=own)
         return Outcome("rolled_back" if ok else "rollback_failed", instance.name, reason)
 
     def rejected(self, gate: n.Gate) -> Outcome:
@@ -525,13 +560,17 @@ class Interpreter:
         return outcome
 
     def rollback(self, trigger: StepRun, include_trigger: bool, cause: str = "failed",
-                 reason: str = "") -> bool:
-        """Undo the failed step, then every completed step in reverse order (a saga)."""
-        plan = []
-        if include_trigger and undo_block(trigger.unit) is not None:
+                 reason: str = "", own: list[StepRun] | None = None) -> bool:
+        """Undo the failed step (for a step on hosts: each host that ran, newest batch
+        first), then every completed step in reverse order (a saga)."""
+        plan: list[StepRun] = []
+        if own is not None:
+            plan.extend(step for step in own if undo_block(step.unit) is not None)
+        elif include_trigger and undo_block(trigger.unit) is not None:
             plan.append(trigger)
+        planned = {id(step) for step in plan}
         plan.extend(done for done in reversed(self.completed)
-                    if undo_block(done.unit) is not None)
+                    if undo_block(done.unit) is not None and id(done) not in planned)
         names = [step.name for step in plan]
         self.rt.record("rollback_started", trigger=trigger.name, steps=names, cause=cause,
                        reason=reason)
@@ -549,6 +588,12 @@ class Interpreter:
     def undo(self, step: StepRun, trigger: StepRun) -> bool:
         body = undo_block(step.unit)
         frame = Frame(step, self.rt.module, dict(step.loop), phase="rollback")
+        if step.host is not None and step.remote_dir is None and step.unit.dir is not None:
+            # A resumed run's instance: its `dir` on the host, as the step computed it.
+            try:
+                step.remote_dir = self.statements.text(step.unit.dir, frame)
+            except StepFailed:
+                step.remote_dir = None
         if self.rt.dry:
             entry = PlanStep("", step.name, "undo", f"undo {step.name}")
             self.rt.recorder.start(entry, "rollback")
@@ -556,7 +601,7 @@ class Interpreter:
             return True
         started = time.monotonic()
         self.rt.record("step_started", step=step.name, title=f"undo {step.name}", attempt=1,
-                       phase="rollback")
+                       phase="rollback", **_host_fields(step))
         self.rt.display.step_started("undo", step.name, f"undo ({trigger.name} failed)")
         try:
             step.deadline = None
@@ -652,15 +697,24 @@ def as_failure(error: Exception) -> StepFailed:
     return StepFailed(f"internal error: {type(error).__name__}: {error}")
 
 
-def undo_block(unit) -> list | None:
-    """A step's undo block: `rollback { … }` or `on_failure rollback { … }`."""
-    if unit is None or unit.kind not in ("step", "check_step"):
-        return None
-    if unit.rollback is not None:
-        return unit.rollback
-    if unit.on_failure is not None and unit.on_failure.body is not None:
-        return unit.on_failure.body
-    return None
+def _host_fields(instance: StepRun) -> dict:
+    """What `step_started` says of a host's instance, for the reader and for resume."""
+    if instance.host is None:
+        return {}
+    return {"host": instance.host.name, "batch": instance.batch,
+            "position": instance.position, "hosts": instance.hosts}
+
+
+def describe_host(host) -> str:
+    """`web4` or `web4 (ssh deploy@10.0.0.4:2222)`: where a host's commands go."""
+    ssh = host.ssh
+    if host.connection == "local":
+        return f"{host.name} (runs here: ansible_connection local)"
+    if not (ssh.address or ssh.user or ssh.port):
+        return host.name
+    where = (f"{ssh.user}@" if ssh.user else "") + (ssh.address or host.name) + \
+        (f":{ssh.port}" if ssh.port else "")
+    return f"{host.name} (ssh {where})"
 
 
 def _json_loop(loop: dict) -> dict | None:

@@ -103,8 +103,9 @@ def check_fail_at(target: str | None, module: Module) -> None:
         raise Refused(f"--fail-at {target}: {base} is a gate; a gate is approved or rejected, "
                       "not failed (leave it unapproved, or reject it with runbook approve "
                       "--reject)")
-    if bracket and unit.loop_over is None:
-        raise Refused(f"--fail-at {target}: {base} is not a `for` step; use --fail-at {base}")
+    if bracket and unit.loop_over is None and getattr(unit, "on", None) is None:
+        raise Refused(f"--fail-at {target}: {base} is not a `for` step or a step on hosts; "
+                      f"use --fail-at {base}")
 
 
 def suggest(name: str, names) -> str:
@@ -130,6 +131,7 @@ def complete_runtime(rt: Runtime) -> None:
     from ..analysis.analyzer import Analyser
 
     rt.secret_status = load_secrets(rt)
+    settle_hosts(rt)
     rt.scope.setters = {name: sym.setter for name, sym in Analyser(rt.module, True)
                         .collect_assigned().items() if sym.setter}
     check_from(rt)
@@ -140,9 +142,23 @@ def complete_runtime(rt: Runtime) -> None:
     check_instances(rt)
 
 
+def settle_hosts(rt: Runtime) -> None:
+    """The inventory, `--limit`, `--forks`; `hostvars` and `groups` when there is one."""
+    from .targets import settle_targets
+
+    options = rt.options
+    rt.targets = settle_targets(rt.module, options.limit, options.forks, options.ssh_config)
+    inventory = rt.targets.inventory
+    if inventory is not None:
+        rt.scope.builtins["hostvars"] = inventory.hostvars()
+        rt.scope.builtins["groups"] = inventory.groups_map()
+
+
 def check_instances(rt: Runtime) -> None:
     """`--from NAME[item]` and `--fail-at NAME[item]` name an instance NAME will have, where
-    its list is known before the run (else the step itself refuses when it gets there)."""
+    its list (or its hosts) is known before the run (else the step itself refuses when it
+    gets there)."""
+    from ..targets.model import TargetError
     from .interpreter import instance_names
 
     for flag, target in (("--from", rt.options.from_step), ("--fail-at", rt.options.fail_at)):
@@ -150,6 +166,18 @@ def check_instances(rt: Runtime) -> None:
             continue
         base = target.partition("[")[0]
         unit = next((u for u in rt.module.runbook.units if u.name.name == base), None)
+        on = getattr(unit, "on", None)
+        if on is not None:
+            try:
+                hosts = rt.targets.hosts(rt.evaluator(None).eval(on))
+            except (EvalError, TargetError):
+                continue  # only known at run time, or the step fails and says why
+            names = [f"{base}[{host.name}]" for host in hosts]
+            if target not in names:
+                known = ", ".join(names) if names else "none: --limit selects none of its hosts"
+                raise Refused(f"{flag} {target}: {base} has no such host (instances: "
+                              f"{known})")
+            continue
         loop_over = getattr(unit, "loop_over", None)
         if loop_over is None:
             continue
@@ -288,13 +316,18 @@ def new_options(module: Module, *, dry_run: bool = False, yes: bool = False,
                 approvals: list[str] | None = None, as_name: str | None = None,
                 from_step: str | None = None, fail_at: str | None = None,
                 interactive: bool = False, argv: list[str] | None = None,
-                output_json: bool = False) -> RunOptions:
+                output_json: bool = False, limit: str | None = None,
+                forks: int | None = None, ssh_config: str | None = None) -> RunOptions:
     """Check what the operator asked for against the file, and fix it for the run."""
     import socket
+
+    from .targets import DEFAULT_FORKS, ssh_config_from_env
 
     parsed = parse_approvals(approvals, module)
     check_addresses(module, from_step, fail_at)
     return RunOptions(dry_run=dry_run, yes=yes, approvals=parsed,
                       operator=operator_name(as_name), host=socket.gethostname(),
                       from_step=from_step, fail_at=fail_at, interactive=interactive,
-                      argv=list(argv or []), output_json=output_json)
+                      argv=list(argv or []), output_json=output_json, limit=limit,
+                      forks=forks if forks is not None else DEFAULT_FORKS,
+                      ssh_config=ssh_config_from_env(ssh_config))

@@ -23,6 +23,7 @@ from .prepare import complete_runtime, load_checked, new_options
 from .runtime import Clock, PendingRollback, Progress, Runtime, StepRun
 from .session import RunResult, bind_identity, drive, new_runtime, new_trust, take_lock
 from .signoff import require_identities, signers_record
+from .targets import refuse_remote_survivors
 
 ENDED = ("rolled_back", "rollback_failed", "rejected")
 _NO_KEY = LockKey("", None)
@@ -42,6 +43,9 @@ class ResumeRequest:
     output_json: bool = False
     # The resuming operator's signing key (`--sign-with`); else RUNBOOK_SIGNING_KEY or the agent.
     sign_with: str | None = None
+    # Steps on hosts: `--forks N`, `--ssh-config FILE` (the run's own when not given).
+    forks: int | None = None
+    ssh_config: str | None = None
 
 
 @dataclass
@@ -85,9 +89,14 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
                       + describe_changes(store.snapshot(ref), path)
                       + "\nresume with --allow-changed to continue anyway (recorded)")
     module = load_checked(str(path))
+    # The same hosts as the run: its `--limit`; its ssh configuration and forks unless the
+    # operator gives others (a resume from another machine may need another config).
     options = new_options(module, yes=request.yes, approvals=request.approvals,
                           as_name=request.as_name, interactive=request.interactive,
-                          argv=request.argv, output_json=request.output_json)
+                          argv=request.argv, output_json=request.output_json,
+                          limit=started.get("limit"),
+                          forks=request.forks or started.get("forks"),
+                          ssh_config=request.ssh_config or started.get("ssh_config"))
     bind_identity(options, store, request.as_name)
     rt = new_runtime(module, options, display_for(options), clock)
     rt.scope.builtins["run_id"] = ref.run_id
@@ -108,6 +117,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
         identity["operator_key"] = trust.key.to_json()
     lock = take_lock(rt, store, ref.run_id)
     try:
+        unchecked = refuse_remote_survivors(rt, lock)
         writer, torn = store.reopen(ref, rt.masker.mask)
         first, last = checked.unsealed or (None, None)
         writer.append("run_resumed", operator={"user": options.operator, "host": options.host},
@@ -116,7 +126,8 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
                       lock_takeover=lock.takeover, **resumed_store(store),
                       # Records a killed run left after its head: taken over as found.
                       unsealed={"first": first, "last": last} if first is not None else None,
-                      **identity)
+                      **identity,
+                      **({"remote_groups_unchecked": unchecked} if unchecked else {}))
         kept = len(progress.done)
         rt.display.line(f"resuming run {ref.run_id} ({status}); "
                         f"{kept} finished step{'s' if kept != 1 else ''} kept", "bold")
@@ -237,6 +248,9 @@ def restore_progress(rt: Runtime, records: list[dict]) -> Progress:
     instances: dict[str, StepRun] = {}
     finished: dict[str, dict] = {}
     loops: dict[str, dict] = {}
+    # A host's instance: its place (from `step_started`) and the names it set.
+    places: dict[str, dict] = {}
+    bound: dict[str, dict] = {}
     pending: PendingRollback | None = None
     for rec in records:
         event, phase = rec.get("event"), rec.get("phase", "step")
@@ -253,14 +267,29 @@ def restore_progress(rt: Runtime, records: list[dict]) -> Progress:
             continue
         elif event == "step_started":
             loops[rec["step"]] = rec.get("loop") or {}
+            if rec.get("host") is not None:
+                places[rec["step"]] = rec
         elif event == "step_finished":
             instances[rec["step"]] = _instance(rt, units, rec, loops)
             if rec.get("status") in ("succeeded", "skipped") or rec.get("tolerated"):
                 finished[rec["step"]] = rec
             else:
                 finished.pop(rec["step"], None)
+        elif event == "hosts_finished" and rec.get("status") != "failed":
+            # The step ended within its error budget (or under `continue`): its failed
+            # hosts were tolerated and are not run again.
+            for host in rec.get("failed") or []:
+                name = f"{rec['step']}[{host}]"
+                if name in instances:
+                    instances[name].status = "tolerated"
+                    finished[name] = {"status": "tolerated"}
+        elif event == "variable_set" and rec.get("host") is not None:
+            _restore_variable(rt, rec, types, bound.setdefault(rec.get("step", "?"), {}))
         elif event == "variable_set":
             _restore_variable(rt, rec, types)
+    for name, step in instances.items():
+        if name in places:
+            _place(rt, step, places[name], bound.get(name, {}))
     completed = [instances[name] for name, rec in finished.items()
                  if rec.get("status") == "succeeded" and instances[name].unit is not None
                  and instances[name].unit.kind != "gate"]
@@ -274,7 +303,8 @@ def _instance(rt: Runtime, units: dict, rec: dict, loops: dict) -> StepRun:
     return StepRun(units.get(name.split("[")[0]), name, rec.get("title", name), "",
                    loop=loops.get(name, {}), cwd=rt.base_dir, status=status,
                    status_reason=rec.get("reason") or "",
-                   duration_ms=rec.get("duration_ms", 0))
+                   duration_ms=rec.get("duration_ms", 0),
+                   unreachable=bool(rec.get("unreachable")))
 
 
 def _undone(pending: PendingRollback, instances: dict[str, StepRun], rec: dict) -> None:
@@ -287,14 +317,37 @@ def _undone(pending: PendingRollback, instances: dict[str, StepRun], rec: dict) 
         step.status = "rollback_failed" if failed else "rolled_back"
 
 
-def _restore_variable(rt: Runtime, rec: dict, types: dict) -> None:
+def _restore_variable(rt: Runtime, rec: dict, types: dict, into: dict | None = None) -> None:
+    """A recorded variable, back in the run's scope (or `into`, a host's instance)."""
     if rec.get("value") == "***" or rec.get("too_large"):
+        if into is not None:
+            into.pop(rec["name"], None)
+            return  # reading it in the undo then fails as unset, naming the name
         rt.scope.unrestorable[rec["name"]] = rec.get("step", "?")
         rt.scope.variables.pop(rec["name"], None)
+    elif into is not None:
+        into[rec["name"]] = _restore_value(rec.get("value"), types.get(rec["name"]))
     else:
         rt.scope.variables[rec["name"]] = _restore_value(rec.get("value"),
                                                          types.get(rec["name"]))
         rt.scope.unrestorable.pop(rec["name"], None)
+
+
+def _place(rt: Runtime, step: StepRun, started: dict, bound: dict) -> None:
+    """A host's instance as it ran: its host (from the inventory as it is now), where it
+    stood among the step's hosts and batches, and the names it had set (for its undo)."""
+    from ..targets.model import Inventory
+
+    name = started["host"]
+    inventory = rt.targets.inventory if rt.targets is not None else None
+    host = inventory.hosts.get(name) if inventory is not None else None
+    if host is None:
+        host = Inventory.from_names([name]).hosts[name]
+    step.host = host
+    step.bindings = {"host": name, "vars": dict(host.vars), **bound}
+    step.batch = started.get("batch") or 0
+    step.position = started.get("position") or 0
+    step.hosts = started.get("hosts") or 0
 
 
 def variable_types(module: Module) -> dict[str, str | None]:

@@ -46,6 +46,10 @@ class RunOptions:
     interactive: bool = False
     argv: list[str] = field(default_factory=list)
     output_json: bool = False
+    # Steps on hosts (LANGUAGE.md §11): `--limit`, `--forks`, `--ssh-config`.
+    limit: str | None = None
+    forks: int = 10
+    ssh_config: str | None = None
     # A team store's database role: the operator, and the only name a decision made in this
     # run (the terminal, --approve) can carry (LANGUAGE.md §12).
     role: str | None = None
@@ -53,7 +57,8 @@ class RunOptions:
 
 @dataclass
 class StepRun:
-    """One executed step instance (`NAME` or `NAME[item]` for a `for` step)."""
+    """One executed step instance (`NAME`, `NAME[item]` for a `for` step, `NAME[host]` for
+    a step that runs `on` hosts)."""
 
     unit: Any  # n.Step | n.Gate; None for a module's own frame
     name: str
@@ -67,6 +72,37 @@ class StepRun:
     status: str = "pending"
     status_reason: str = ""
     of: str = ""  # "i/n": which instance of a `for` step this is, shown beside its name
+    # An instance of an `on` step: its host (a `targets.model.Host`), the names it sees
+    # before the run-wide ones (`host`, `vars`, and what it sets itself), its place among
+    # the step's hosts and batches (1-based), its `dir` on the host.
+    host: Any = None
+    bindings: dict = field(default_factory=dict)
+    position: int = 0
+    hosts: int = 0
+    batch: int = 0
+    remote_dir: str | None = None
+    # The host could not be reached (the instance failed with reason `unreachable`).
+    unreachable: bool = False
+
+    @property
+    def place(self) -> str:
+        """"i/n": which instance of a `for` step, or which of a step's hosts, this is."""
+        if self.of:
+            return self.of
+        if self.host is not None and self.hosts:
+            return f"{self.position}/{self.hosts}"
+        return ""
+
+
+def undo_block(unit) -> list | None:
+    """A step's undo block: `rollback { … }` or `on_failure rollback { … }`."""
+    if unit is None or unit.kind not in ("step", "check_step"):
+        return None
+    if unit.rollback is not None:
+        return unit.rollback
+    if unit.on_failure is not None and unit.on_failure.body is not None:
+        return unit.on_failure.body
+    return None
 
 
 @dataclass
@@ -200,9 +236,12 @@ class Scope:
         return placeholder(name, origin)
 
     def lookup(self, name: str, frame: Frame | None):
-        """A name's value, looking in locals, run-wide variables, then the module's globals."""
+        """A name's value, looking in locals, the instance's own names (a step on hosts),
+        run-wide variables, then the module's globals."""
         if frame is not None and name in frame.locals:
             return frame.locals[name]
+        if frame is not None and name in frame.step.bindings:
+            return frame.step.bindings[name]
         if name in self.variables:
             return self.variables[name]
         module = frame.module if frame is not None else self.module
@@ -225,7 +264,17 @@ class Scope:
                 return self.placeholder(name, f"set in step {self.setters[name]}")
             raise EvalError(f"`{name}` is not set: step `{self.setters[name]}`, which sets it, "
                             "did not run")
+        if name in ("host", "vars"):
+            raise EvalError(f"`{name}` is only defined inside a step that runs `on` hosts")
         raise EvalError(f"undefined name `{name}`")
+
+    def bind(self, frame: Frame, name: str, value) -> None:
+        """Set a variable where the statement runs: in a step on hosts, for that host's
+        instance (and its undo) only; elsewhere for the whole run."""
+        if frame.step.host is not None:
+            frame.step.bindings[name] = value
+        else:
+            self.variables[name] = value
 
     def evaluator(self, frame: Frame | None) -> Evaluator:
         """An evaluator that sees what `frame` sees."""
@@ -322,8 +371,13 @@ class Runtime:
         self.resume = ResumeState()
         self.clock: Clock = clock or SystemClock()
         self.base_dir = module.path.parent
-        self.executors = Executors(self.base_dir)
+        self.executors = Executors(self.base_dir, options.ssh_config)
         self.interrupts = Interrupts(self.executors.interrupt)
+        # Set by `prepare`: the inventory, `--limit` and `--forks` (a `targets.Targets`).
+        self.targets: Any = None
+        # Instances of a step on hosts run in threads: each record is appended whole and
+        # the chain stays one line after another; the lock's note is rewritten whole.
+        self.record_lock = threading.RLock()
         # Set by the session: the run's writer (a real run) or the plan (a dry-run).
         self.recorder: Any = None
         # Set by the session: told of each command's process group (the run lock).
@@ -380,13 +434,16 @@ class Runtime:
     def sync(self) -> None:
         """Make the record durable (before each step starts)."""
         if self.recorder is not None and not self.dry:
-            self.recorder.sync()
+            with self.record_lock:
+                self.recorder.sync()
 
     def record(self, event: str, **fields) -> dict | None:
-        """Append an event to the transcript (nothing in a dry-run)."""
+        """Append an event to the transcript (nothing in a dry-run). Safe from the threads
+        of a step's hosts: one record at a time, each chained to the one before."""
         if self.recorder is None or self.dry:
             return None
-        return self.recorder.append(event, **fields)
+        with self.record_lock:
+            return self.recorder.append(event, **fields)
 
     def plan(self, frame: Frame, kind: str, **details) -> None:
         """Dry-run: add what a statement would do to the plan."""

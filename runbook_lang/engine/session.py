@@ -34,6 +34,7 @@ from .signoff import (
     seal_stop,
     signers_record,
 )
+from .targets import refuse_remote_survivors
 
 
 @dataclass
@@ -198,6 +199,7 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
     rt.trust = trust
     lock = take_lock(rt, store, run_id)
     try:
+        unchecked = refuse_remote_survivors(rt, lock)
         snapshot = rt.module.path.read_bytes()
         try:
             writer = store.create(run_id, snapshot, rt.masker.mask)
@@ -215,12 +217,25 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
             operator={"user": rt.options.operator, "host": rt.options.host},
             version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),
             runbook_path=str(rt.module.path), lock_takeover=lock.takeover,
-            **store.header(lock_key(rt)), **identity)
+            **store.header(lock_key(rt)), **identity,
+            **host_settings(rt), **({"remote_groups_unchecked": unchecked} if unchecked
+                                    else {}))
         trust.bind(started)
         rt.display.line(f"runbook {__version__} · run {run_id} · {title or file}", "bold")
         return drive(rt, writer, Interpreter(rt), file, store, lock=lock)
     finally:
         lock.release()
+
+
+def host_settings(rt: Runtime) -> dict:
+    """What `run_started` keeps of a run's host settings: a resumed run takes the same
+    `--limit` (and, unless told otherwise, the same ssh configuration and forks)."""
+    options = rt.options
+    if rt.targets is None or not any(u.on is not None for u in rt.module.runbook.of("step")):
+        return {}
+    inventory = rt.targets.inventory
+    return {"limit": options.limit, "forks": options.forks, "ssh_config": options.ssh_config,
+            "inventory": inventory.path if inventory is not None else None}
 
 
 def drive(rt: Runtime, writer, interpreter: Interpreter, file: str, store: RunStore,
@@ -289,6 +304,10 @@ class RunRequest:
     clock: Clock | None = None
     # The operator's signing key (`--sign-with`); else RUNBOOK_SIGNING_KEY or the agent.
     sign_with: str | None = None
+    # Steps on hosts: `--limit PATTERN`, `--forks N`, `--ssh-config FILE`.
+    limit: str | None = None
+    forks: int | None = None
+    ssh_config: str | None = None
 
 
 def prepare_request(request: RunRequest) -> Runtime:
@@ -300,7 +319,9 @@ def prepare_request(request: RunRequest) -> Runtime:
                           approvals=request.approvals, as_name=request.as_name,
                           from_step=request.from_step, fail_at=request.fail_at,
                           interactive=request.interactive and not request.dry_run,
-                          argv=request.argv, output_json=request.output_json)
+                          argv=request.argv, output_json=request.output_json,
+                          limit=request.limit, forks=request.forks,
+                          ssh_config=request.ssh_config)
     return prepare_runtime(module, options, request.params, request.display or Display(),
                            request.clock)
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import sys
+import threading
 import time
 
 from ..errors import StepFailed
@@ -35,6 +36,7 @@ class Statements:
         self.rt = rt
         self.requests = Requests(rt)
         self.checks = Checks(rt, self.requests)
+        self._asking = threading.Lock()
 
     def block(self, statements, frame: Frame) -> None:
         """Run statements in order; the first failure propagates."""
@@ -65,28 +67,35 @@ class Statements:
         self.checks.exec_watch(st, frame)
 
     def assign(self, name: str, value, frame: Frame, tainted: bool) -> None:
-        """Set a run-wide variable and record it (masked when it derives from a secret)."""
-        self.rt.scope.variables[name] = value
+        """Set a variable and record it (masked when it derives from a secret): run-wide,
+        or, in a step on hosts, for that host's instance (the record names the host)."""
+        self.rt.scope.bind(frame, name, value)
+        host = frame.step.host
+        where = {"host": host.name} if host is not None else {}
         if tainted:
             self.rt.scope.tainted.add(name)
             text = to_text(value)
             if len(text) >= 4:
                 self.rt.masker.add(text)
-        else:
+        elif host is None:
+            # Not for a host's instance: the hosts of a batch share the name, and another
+            # host's value may derive from a secret.
             self.rt.scope.tainted.discard(name)
         if tainted:
-            self.rt.record("variable_set", name=name, value="***", step=frame.step.name)
+            self.rt.record("variable_set", name=name, value="***", step=frame.step.name,
+                           **where)
             return
         shown = to_json(value)
         encoded = json.dumps(shown, ensure_ascii=False, default=str).encode()
         if len(encoded) <= RECORDED_VALUE_LIMIT:
-            self.rt.record("variable_set", name=name, value=shown, step=frame.step.name)
+            self.rt.record("variable_set", name=name, value=shown, step=frame.step.name,
+                           **where)
             return
         # A huge value (a 25 MB `into`) would make one huge line in the record: the record
         # keeps its size and digest instead, and a resumed run cannot restore it.
         self.rt.record("variable_set", name=name, value=None, step=frame.step.name,
                        too_large={"bytes": len(encoded),
-                                  "sha256": hashlib.sha256(encoded).hexdigest()})
+                                  "sha256": hashlib.sha256(encoded).hexdigest()}, **where)
 
     # ------------------------------------------------------------------ simple statements
 
@@ -96,8 +105,8 @@ class Statements:
             self.plan(frame, "run", command=self.rt.mask(command),
                       into=st.into.name if st.into else None)
             if st.into is not None:
-                self.rt.scope.variables[st.into.name] = self.rt.scope.placeholder(
-                    st.into.name, f"captured by `run … into` in step {frame.step.name}")
+                self.rt.scope.bind(frame, st.into.name, self.rt.scope.placeholder(
+                    st.into.name, f"captured by `run … into` in step {frame.step.name}"))
             return
         result = run_command(self.rt, command, frame, capture=st.into is not None)
         if result.exit_code != 0:
@@ -106,17 +115,19 @@ class Statements:
             captured = (result.captured or "").strip()
             tainted = self.rt.scope.is_tainted(st.command, frame) or "***" in captured
             self.assign(st.into.name, captured, frame, tainted)
-            self.rt.display.captured(st.into.name, "***" if tainted else captured)
+            self.rt.display.captured(st.into.name, "***" if tainted else captured,
+                                     *_instance(frame))
 
     def exec_http(self, st: n.Http, frame: Frame) -> None:
         response = self.requests.request(st, frame, strict=True)
         if st.into is not None:
             if self.rt.dry:
-                self.rt.scope.variables[st.into.name] = self.rt.scope.placeholder(
-                    st.into.name, f"the response of `http … into` in step {frame.step.name}")
+                self.rt.scope.bind(frame, st.into.name, self.rt.scope.placeholder(
+                    st.into.name, f"the response of `http … into` in step {frame.step.name}"))
             else:
                 self.assign(st.into.name, response, frame, False)
-                self.rt.display.captured(st.into.name, _response_text(response))
+                self.rt.display.captured(st.into.name, _response_text(response),
+                                         *_instance(frame))
 
     def exec_confirm(self, st: n.Confirm, frame: Frame) -> None:
         question = self.text(st.question, frame)
@@ -131,7 +142,12 @@ class Statements:
             raise StepFailed(f"not confirmed: {question}")
 
     def ask(self, question: str) -> tuple[bool, str]:
-        """Yes/no from the operator: --yes, else the terminal, else a failure naming --yes."""
+        """Yes/no from the operator: --yes, else the terminal, else a failure naming --yes.
+        The hosts of a batch ask one at a time."""
+        with self._asking:
+            return self._ask(question)
+
+    def _ask(self, question: str) -> tuple[bool, str]:
         if self.rt.options.yes:
             self.rt.display.line(f"    ? {self.rt.mask(question)} yes (--yes)")
             return True, "flag"
@@ -186,7 +202,7 @@ class Statements:
         value = self.value(st.value, frame)
         if self.rt.dry:
             self.plan(frame, "set", name=st.name.name, value=self.rt.mask(to_text(value)))
-            self.rt.scope.variables[st.name.name] = value
+            self.rt.scope.bind(frame, st.name.name, value)
             return
         self.assign(st.name.name, value, frame, self.rt.scope.is_tainted(st.value, frame))
 
@@ -295,3 +311,9 @@ def _response_text(response) -> str:
         body = str(response.get("body", ""))
         return f"HTTP {response.get('status')}, {len(body.encode())} bytes of body"
     return to_text(response)
+
+
+def _instance(frame: Frame) -> tuple[str, str | None]:
+    """The step instance a statement runs in, and its host (None on this machine)."""
+    host = frame.step.host
+    return frame.step.name, host.name if host is not None else None

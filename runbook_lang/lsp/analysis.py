@@ -141,6 +141,20 @@ def to_lsp(analysis: Analysis, units, uri_of) -> list[lsp.Diagnostic]:
                               end=lsp.Position(line=0, character=0))
         elif location.path == main_path:
             where = here.range(location)
+        elif (targets := _targets_naming(analysis, location.path)) is not None:
+            # In the inventory the buffer's `targets` names: shown on that line, with the
+            # inventory's own place as related information.
+            where = here.range(targets.path_span)
+            message = f"{location.path}:{location.line}:{location.column}: {message}"
+            inventory = Path(location.path).resolve()
+            try:
+                theirs = Positions(inventory.read_text(encoding="utf-8"), units)
+                spot = theirs.range(location)
+            except (OSError, UnicodeDecodeError):
+                spot = where
+            related = [lsp.DiagnosticRelatedInformation(
+                location=lsp.Location(uri=uri_of(inventory), range=spot),
+                message=diagnostic.message)]
         else:
             module = modules.get(location.path)
             via = _import_leading_to(analysis, module)
@@ -158,6 +172,19 @@ def to_lsp(analysis: Analysis, units, uri_of) -> list[lsp.Diagnostic]:
                                      code=diagnostic.code, source=SOURCE,
                                      related_information=related))
     return result
+
+
+def _targets_naming(analysis: Analysis, path: str):
+    """The buffer's `targets` item when `path` is the inventory it names, else None."""
+    module = analysis.module
+    if module is None or module.ast is None or module.ast.targets is None:
+        return None
+    item = module.ast.targets
+    try:
+        same = (Path(analysis.path).parent / item.path).resolve() == Path(path).resolve()
+    except (OSError, ValueError):
+        return None
+    return item if same else None
 
 
 def _import_leading_to(analysis: Analysis, target):

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from typing import Any
 
 from .output import use_color
 
 SYMBOLS = {"succeeded": "✓", "failed": "✗", "tolerated": "⚠", "skipped": "↷", "rolled_back": "↺",
-           "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■"}
+           "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■",
+           "not_started": "·"}
 STYLES = {"succeeded": "green", "failed": "red", "tolerated": "yellow", "skipped": "dim",
           "rolled_back": "yellow",
           "rollback_failed": "bold red", "rejected": "red", "paused": "yellow",
-          "interrupted": "red"}
+          "interrupted": "red", "not_started": "dim"}
 INDENT = b"    "
 CAPTURE_WIDTH = 60
 
@@ -38,6 +40,10 @@ class Display:
         self._at_line_start = True
         self._step_started = 0.0
         self._step_label = ""
+        # The hosts of a batch print from several threads: one line at a time, and no
+        # spinner (there is no single current step to spin for).
+        self._lock = threading.RLock()
+        self.parallel = False
         self._step_name = ""
         self._captures: list[tuple[str, str, str]] = []
         if self.rich:
@@ -70,14 +76,31 @@ class Display:
         with self._guard():
             self._output(chunk)
 
+    def host_line(self, host: str, line: bytes) -> None:
+        """One whole line of a command's (masked) output on a host, under the host's name."""
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        with self._guard():
+            if self.quiet:
+                return
+            self._end_output_line()
+            shown = f"    {host} | {text}"
+            if self._console is not None:
+                from rich.text import Text
+
+                self._console.print(Text(shown, style="dim"), soft_wrap=True)
+            else:
+                self.stream.write(shown + "\n")
+                self.stream.flush()
+
     @contextlib.contextmanager
     def _guard(self):
         # A closed terminal or pipe (`runbook run … | head`) must not stop the run half-way:
         # the transcript is the record, so the display just goes quiet.
-        try:
-            yield
-        except (BrokenPipeError, OSError, ValueError):
-            self.quiet = True
+        with self._lock:
+            try:
+                yield
+            except (BrokenPipeError, OSError, ValueError):
+                self.quiet = True
 
     def _output(self, chunk: bytes) -> None:
         if self.quiet or not chunk:
@@ -126,20 +149,25 @@ class Display:
         self._step_label = self.mask(f"{label}: {title}")
         self.line(f"▶ [{number}] {label}: {title}", "bold cyan")
 
-    def captured(self, name: str, value: str) -> None:
-        """A value a step captured (`into`), by name: shown now and again in the summary."""
+    def captured(self, name: str, value: str, step: str | None = None,
+                 host: str | None = None) -> None:
+        """A value a step captured (`into`), by name: shown now and again in the summary.
+        `step` and `host` name the instance: the hosts of a batch capture at once, so the
+        step that started last is not necessarily the one that captured."""
         text = self.mask(value)
         lines = text.splitlines() or [""]
         shown = lines[0]
         if len(lines) > 1 or len(shown) > CAPTURE_WIDTH:
             # Cut for the terminal only, and said so: the transcript keeps the whole value.
             shown = shown[:CAPTURE_WIDTH] + f"… ({len(text)} characters, {len(lines)} lines)"
-        self._captures.append((self._step_name, name, shown))
-        self.line(f"    ↳ {name} = {shown}", "dim")
+        with self._lock:
+            self._captures.append((self.mask(step) if step else self._step_name, name, shown))
+        where = f"    {host} | " if host else "    "
+        self.line(f"{where}↳ {name} = {shown}", "dim")
         self._start_spinner()
 
     def _start_spinner(self) -> None:
-        if self._console is None or self.quiet:
+        if self._console is None or self.quiet or self.parallel:
             return
         self._status = self._console.status(_Elapsed(self._step_label, self._step_started),
                                             spinner="dots")

@@ -42,7 +42,8 @@ def print_plan(plan, as_json: bool, expand: bool = False) -> int:
 def print_result(result: RunResult, display: Display, as_json: bool) -> None:
     """The summary table and where the transcript is; the JSON summary with --output json."""
     outcome = result.outcome
-    rows = [(f"{s.name} [{s.of}]" if getattr(s, "of", "") else s.name, s.status,
+    # An instance shows its place: `upgrade[web3] [3/5]` (a host), `deploy[b] [2/3]` (a for).
+    rows = [(f"{s.name} [{s.place}]" if getattr(s, "place", "") else s.name, s.status,
              s.duration_ms) for s in result.steps]
     display.summary(rows, outcome.status, result.exit_code, result.duration_ms)
     display.line(f"transcript: {_relative(Path(result.transcript))}", "dim")
@@ -61,7 +62,9 @@ def print_result(result: RunResult, display: Display, as_json: bool) -> None:
             "reason": mask(outcome.reason) or None, "duration_ms": result.duration_ms,
             "transcript": result.transcript,
             "steps": [{"name": mask(s.name), "status": s.status, "duration_ms": s.duration_ms,
-                       "reason": mask(s.status_reason) or None} for s in result.steps],
+                       "reason": mask(s.status_reason) or None,
+                       **({"host": s.host.name} if s.host is not None else {})}
+                      for s in result.steps],
         }
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import LoadError
 from ..limits import MAX_RUNBOOK_BYTES, TooLarge, size_text
@@ -24,6 +25,8 @@ class Module:
     ast: n.Runbook | None
     diagnostics: list[Diagnostic]
     imports: dict[str, Module | None] = field(default_factory=dict)
+    # The inventory that `targets` names (a `targets.model.Inventory`), when it was read.
+    inventory: Any = None
 
     @property
     def runbook(self) -> n.Runbook:
@@ -45,6 +48,9 @@ class Loader:
     def __init__(self, overlays: Mapping[Path, str] | None = None,
                  cache: dict | None = None) -> None:
         self.modules: dict[Path, Module] = {}
+        # Other files read for the runbooks (inventories), by the path diagnostics name:
+        # the text their diagnostics quote.
+        self.texts: dict[str, str] = {}
         self._loading: list[Path] = []
         self.overlays = dict(overlays or {})
         self.cache = cache
@@ -94,7 +100,32 @@ class Loader:
                         self._load_import(module, item) if item.path else None
             finally:
                 self._loading.pop()
+            if ast.targets is not None and ast.targets.path:
+                self._load_targets(module, ast.targets)
         return module
+
+    def _load_targets(self, module: Module, item: n.Targets) -> None:
+        """Read the inventory `targets` names; its problems become the module's diagnostics
+        (E300–E308): in the inventory where they are, else at the `targets` line."""
+        from ..targets.inventory import load_inventory
+        from ..targets.model import InventoryError
+
+        path = module.path.parent / item.path
+        shown = _shown(path)
+        try:
+            module.inventory = load_inventory(path, shown)
+        except InventoryError as error:
+            where = at_span(module.source.path, item.path_span)
+            for found in error.diagnostics:
+                if found.location is None:
+                    # At the `targets` line, the file is named as written there: the same
+                    # message from any working directory (the editor's too).
+                    message = found.message.replace(shown, item.path, 1)
+                    found = Diagnostic(found.severity, found.code, message, where,
+                                       found.hints)
+                module.diagnostics.append(found)
+            if error.text:
+                self.texts[shown] = error.text
 
     def _load_import(self, module: Module, item: n.Import) -> Module | None:
         target = resolve_import(item.path, module.path.parent)

@@ -341,6 +341,14 @@ class Import(Node):
     alias: Ident
 
 
+class Targets(Node):
+    """`targets "inventory.yaml"`: the hosts that `on` steps may name."""
+
+    kind: Literal["targets"] = "targets"
+    path: str
+    path_span: Span
+
+
 class Param(Node):
     """`param NAME [: TYPE] [= DEFAULT] [{ … }]`."""
 
@@ -395,6 +403,10 @@ class Step(Node):
     title: String
     loop_var: Ident | None = None
     loop_over: Expr | None = None
+    # `on HOSTS`: one instance per host, in batches, with an error budget.
+    on: Expr | None = None
+    batch: Expr | None = None
+    max_failures: Expr | None = None
     when: Expr | None = None
     timeout: Expr | None = None
     retry: Retry | None = None
@@ -441,7 +453,8 @@ class Finally(Node):
 
 
 Item = Annotated[
-    RunbookHeader | Import | Param | Secret | Let | Task | Step | Gate | DefaultPolicy | Finally,
+    RunbookHeader | Import | Targets | Param | Secret | Let | Task | Step | Gate | DefaultPolicy
+    | Finally,
     Field(discriminator="kind"),
 ]
 
@@ -461,6 +474,12 @@ class Runbook(Node):
     def header(self) -> RunbookHeader | None:
         """The optional `runbook "Title" { … }` header."""
         found = self.of("runbook")
+        return found[0] if found else None
+
+    @property
+    def targets(self) -> Targets | None:
+        """The `targets "FILE"` item naming the inventory, if any (the first counts)."""
+        found = self.of("targets")
         return found[0] if found else None
 
     @property

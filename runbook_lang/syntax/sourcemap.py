@@ -14,4 +14,8 @@ class SourceMap:
         for module in self.loader.modules.values():
             if module.source.path == path:
                 return module.source.line_text(line)
+        text = self.loader.texts.get(path)
+        if text is not None:
+            lines = text.splitlines()
+            return lines[line - 1] if 0 < line <= len(lines) else ""
         return ""

@@ -36,6 +36,8 @@ _NUMERIC_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?|([0-9]+(ms|s|m|h|d))+")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
+# What only a step that runs `on` hosts takes (LANGUAGE.md §11).
+ON_STEP_ATTRS = STEP_ATTRS | {"batch", "max_failures"}
 CHECK_STEP_ATTRS = {"when", "timeout", "description", "on_failure", "within", "retry", "env",
                     "dir"}
 GATE_ATTRS = {"when", "approvers", "require", "timeout", "message", "self_approval",
@@ -558,6 +560,8 @@ class AstBuilder:
     a_message = _attr("message")
     a_self_approval = _attr("self_approval")
     a_within = _attr("within", 2)
+    a_batch = _attr("batch")
+    a_max_failures = _attr("max_failures")
 
     @_meta
     def a_retry(self, meta, children):
@@ -605,8 +609,12 @@ class AstBuilder:
         first_at: dict[str, Span] = {}
         for attr in body.attrs:
             if attr.name not in allowed:
+                hint = "allowed here: " + ", ".join(sorted(allowed))
+                if attr.name in ON_STEP_ATTRS - STEP_ATTRS:
+                    hint = (f"`{attr.name}` belongs to a step that runs on hosts: "
+                            "`step NAME \"Title\" on HOSTS { … }`")
                 self.error("E114", f"`{attr.name}` is not an attribute of {what}", attr.span,
-                           "allowed here: " + ", ".join(sorted(allowed)))
+                           hint)
                 continue
             if attr.name in found:
                 first = first_at[attr.name]
@@ -621,19 +629,31 @@ class AstBuilder:
 
     @_meta
     def step(self, meta, children):
-        name, title, loop, body = children
+        name, title, loop, on, body = children
         what = f"step `{name.value}`"
-        attrs = self._sort_attrs(body, STEP_ATTRS, what)
+        attrs = self._sort_attrs(body, ON_STEP_ATTRS if on is not None else STEP_ATTRS, what)
         span = self.meta_span(meta)
         self._check_undo(attrs, body, what)
         loop_var, loop_over = loop if loop is not None else (None, None)
+        if loop is not None and on is not None:
+            self.error("E117", f"{what} has both `for` and `on`: a step runs once per item "
+                       "or once per host, not both", on[1],
+                       "name every host in `on` (a list works: `on [\"web1\", \"web2\"]`), "
+                       "or loop inside the step with `for X in … { … }`")
         return n.Step.make(span=span, name=self.ident(name), title=title,
                            loop_var=loop_var, loop_over=loop_over,
-                                      body=body.statements, **self._step_fields(attrs), kind="step")
+                           on=on[0] if on is not None else None,
+                           batch=attrs.get("batch"), max_failures=attrs.get("max_failures"),
+                           body=body.statements, **self._step_fields(attrs), kind="step")
 
     @_meta
     def step_loop(self, meta, children):
         return self.ident(children[0]), self._expr(children[1])
+
+    @_meta
+    def step_on(self, meta, children):
+        # The span of `on HOSTS`, for a message about the clause as a whole.
+        return self._expr(children[0]), self.meta_span(meta)
 
     @_meta
     def check_step(self, meta, children):
@@ -743,6 +763,20 @@ class AstBuilder:
                        "`std/NAME`, or a path relative to this file")
         return n.Import.make(span=self.meta_span(meta), path=text,
                              path_span=path.span, alias=self.ident(alias), kind="import")
+
+    @_meta
+    def targets(self, meta, children):
+        path = children[0]
+        text = path.constant()
+        if text is None:
+            self.error("E116", "the path of `targets` cannot be interpolated", path.span,
+                       "write the inventory's path out, relative to this file")
+            text = ""
+        elif not text:
+            self.error("E116", "`targets` needs the path of an inventory file", path.span,
+                       "an Ansible-style YAML inventory, relative to this file")
+        return n.Targets.make(span=self.meta_span(meta), path=text, path_span=path.span,
+                              kind="targets")
 
     @_meta
     def param(self, meta, children):
