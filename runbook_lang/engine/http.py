@@ -21,7 +21,6 @@ from ..errors import EvalError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
 from .command import step_timeout_text
-from .http_client import HTTP_TIMEOUT, Deadline, send
 from .runtime import Frame, Runtime
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -126,6 +125,9 @@ class Requests:
     def send(self, method: str, url: str, headers: dict, body: bytes | None, frame: Frame):
         """Send the request within the step's time; (response, None) or (None, error text).
         Recorded and shown, masked."""
+        # The HTTP client (http.client, ssl) is loaded by the first request, not by every run.
+        from .http_client import HTTP_TIMEOUT, Deadline, send
+
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in ("http", "https"):
             # `http` talks HTTP only: a file: or data: URL would read local files.

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
 import time
 from pathlib import Path
 from typing import Self
@@ -46,7 +45,8 @@ def new_run_id(now: float | None = None) -> str:
     moment = time.time() if now is None else now
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(moment))
     millis = int(moment * 1000) % 1000
-    return f"{stamp}{millis:03d}Z-{secrets.token_hex(3)}"
+    # os.urandom is what secrets.token_hex reads; importing `secrets` costs a run ~10 ms.
+    return f"{stamp}{millis:03d}Z-{os.urandom(3).hex()}"
 
 
 class FileRunWriter:
