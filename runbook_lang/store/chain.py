@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Literal
 
 ZERO = "0" * 64
 COMMON = ("seq", "time", "run_id", "event", "prev")
+_RESERVED = frozenset(COMMON)
 
 # Reads an output log named by a record: (size, sha256 hex), or None when it is missing.
 LogReader = Callable[[str], "tuple[int, str] | None"]
@@ -50,6 +52,42 @@ def masked(value: object, mask: Mask) -> object:
         return value
     # Paths and other objects become text here, so that the mask sees what JSON will hold.
     return mask(str(value))
+
+
+class RecordEncoder:
+    """Turns an event into a record and its exact line, the same for every store (so an
+    exported run is byte for byte what the local directory holds): the common fields first,
+    the event's fields masked, compact JSON, UTC times to the millisecond."""
+
+    def __init__(self, run_id: str, mask: Mask = identity) -> None:
+        self.run_id = run_id
+        self.mask = None if mask is identity else mask
+        # A mask bound to an object that is false while it knows no secret (the run's
+        # Masker) is skipped until it learns one: most runs have no secrets.
+        self._mask_owner = getattr(mask, "__self__", None)
+        self._second, self._stamp = -1, ""
+        # One encoder built once: json.dumps with options builds a new one per call.
+        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                                        default=str).encode
+
+    def now(self) -> str:
+        """UTC RFC 3339 time with milliseconds; the per-second prefix is formatted once."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+
+    def record(self, seq: int, prev: str, event: str, fields: dict) -> tuple[dict, bytes]:
+        """The record of `event` at `seq` after `prev`, and its line (without newline)."""
+        if not _RESERVED.isdisjoint(fields):
+            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
+        if self.mask is not None and (self._mask_owner is None or self._mask_owner):
+            fields = {k: masked(v, self.mask) for k, v in fields.items()}
+        record = {"seq": seq, "time": self.now(), "run_id": self.run_id, "event": event,
+                  "prev": prev, **fields}
+        return record, self._encode(record).encode()
 
 
 def sha(data: bytes) -> str:

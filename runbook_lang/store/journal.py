@@ -7,7 +7,6 @@ Directories are created 0700 and files 0600, or shared with a group (see `access
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
@@ -20,9 +19,9 @@ from .chain import (
     COMMON,
     ZERO,
     Mask,
+    RecordEncoder,
     anchor_text,
     identity,
-    masked,
     parse_line,
     sha,
     split_lines,
@@ -78,14 +77,9 @@ class FileRunWriter:
         # The head anchor is rewritten in place after every fsync: one small write, no new
         # file and rename per step (that doubled the cost of recording a step).
         self._head_fd = open_file(run_dir / HEAD, os.O_WRONLY | os.O_CREAT, access)
-        self._seq, self._second, self._stamp = seq, -1, ""
-        self._mask = None if mask is identity else mask
-        # A mask bound to an object that is false while it knows no secret (the run's
-        # Masker) is skipped until it learns one: most runs have no secrets.
-        self._mask_owner = getattr(mask, "__self__", None)
-        # One encoder built once: json.dumps with options builds a new one per call.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                        default=str).encode
+        self._seq = seq
+        self._records = RecordEncoder(run_id, mask)
+        self._mask = self._records.mask
 
     @classmethod
     def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
@@ -113,26 +107,11 @@ class FileRunWriter:
         """The seq of the last record written (-1 before the first)."""
         return self._seq - 1
 
-    def _now(self) -> str:
-        """UTC RFC 3339 time with milliseconds; the per-second prefix is formatted once."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
-
     def append(self, event: str, **fields: object) -> dict:
         """Write one event and return its record (with ``fields`` masked)."""
-        if not _RESERVED.isdisjoint(fields):
-            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
         if self._fd is None:
             raise ValueError("transcript is closed")
-        if self._mask is not None and (self._mask_owner is None or self._mask_owner):
-            fields = {k: masked(v, self._mask) for k, v in fields.items()}
-        record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
-                  "event": event, "prev": self.head, **fields}
-        line = self._encode(record).encode()
+        record, line = self._records.record(self._seq, self.head, event, fields)
         data = memoryview(line + b"\n")
         try:
             while data:  # a regular file takes it in one go; loop for the rare short write

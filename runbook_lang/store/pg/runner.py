@@ -15,17 +15,14 @@ killed run may have left running.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import socket
-import time
 
 from ...errors import LockBusy, RecordError, StoreError
-from ..chain import ZERO, Mask, identity, masked
+from ..chain import ZERO, Mask, RecordEncoder, identity
 from . import locks
 from .link import Link, StoreLost
 
-_RESERVED = frozenset(("seq", "time", "run_id", "event", "prev"))
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 CHUNK = 256 * 1024  # bytes of output per row; a full one is sent at once
 
@@ -61,39 +58,22 @@ class PgWriter:
         self.link, self.run_id, self.head = link, run_id, head
         self._seq = seq
         self._synced = seq  # records the store's head covers
-        self._mask = None if mask is identity else mask
-        self._second, self._stamp = -1, ""
+        self._records = RecordEncoder(run_id, mask)
+        self._mask = self._records.mask
         self._closed = False
-        # One encoder built once, exactly as the local writer's.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                        default=str).encode
 
     @property
     def last_seq(self) -> int:
         """The seq of the last record written (-1 before the first)."""
         return self._seq - 1
 
-    def _now(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
-
     def append(self, event: str, **fields: object) -> dict:
         """Queue one record (fields masked) and return it; sent at the next flush."""
-        if not _RESERVED.isdisjoint(fields):
-            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
         if self._closed:
             raise ValueError("the run's writer is closed")
         if self.link.lost is not None:
             raise self.link.lost
-        if self._mask is not None:
-            fields = {k: masked(v, self._mask) for k, v in fields.items()}
-        record = {"seq": self._seq, "time": self._now(), "run_id": self.run_id,
-                  "event": event, "prev": self.head, **fields}
-        line = self._encode(record).encode()
+        record, line = self._records.record(self._seq, self.head, event, fields)
         self.link.enqueue(RECORD, (self.run_id, self._seq, self.head, line))
         self.head = hashlib.sha256(line).hexdigest()
         self._seq += 1

@@ -22,19 +22,16 @@ loses them).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import time
 from typing import TYPE_CHECKING
 
 from ...errors import StoreError
-from ..chain import ZERO, Mask, identity, masked
+from ..chain import ZERO, Mask, RecordEncoder, identity
 from .connection import load_psycopg, translate
 
 if TYPE_CHECKING:
     import psycopg
 
-_RESERVED = frozenset(("seq", "time", "run_id", "event", "prev"))
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 CHUNK = 256 * 1024  # bytes per output chunk row: large rows, yet little lost if a run dies
 
@@ -61,33 +58,16 @@ class PgRunWriter:
         if appends not in APPENDS:
             raise ValueError(f"appends must be one of {', '.join(APPENDS)}")
         self.conn, self.run_id, self.seq, self.head = conn, run_id, seq, head
-        self._mask = None if mask is identity else mask
+        self._records = RecordEncoder(run_id, mask)
+        self._mask = self._records.mask
         self._appends = appends
         self._pending: list[tuple[str, int, str, bytes]] = []
-        self._second, self._stamp = -1, ""
         self._closed = False
-        # One encoder built once, exactly as TranscriptWriter's.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                        default=str).encode
-
-    def _now(self) -> str:
-        """UTC RFC 3339 time with milliseconds (the local transcript's format)."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
 
     def append(self, event: str, **fields: object) -> dict:
         """Write one event and return its record (with `fields` masked)."""
-        if not _RESERVED.isdisjoint(fields):
-            raise ValueError(f"reserved field(s): {sorted(_RESERVED.intersection(fields))}")
-        if self._mask is not None:
-            fields = {k: masked(v, self._mask) for k, v in fields.items()}
-        record = {"seq": self.seq, "time": self._now(), "run_id": self.run_id,
-                  "event": event, "prev": self.head, **fields}
-        self.append_line(self._encode(record).encode())
+        record, line = self._records.record(self.seq, self.head, event, fields)
+        self.append_line(line)
         return record
 
     def append_line(self, line: bytes) -> None:
