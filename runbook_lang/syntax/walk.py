@@ -5,6 +5,27 @@ from __future__ import annotations
 from . import nodes as n
 
 
+def subexpressions(node) -> list:
+    """The expressions directly inside `node`, in source order (a string's interpolations,
+    a list's items, a call's arguments, an operator's operands)."""
+    kind = node.kind
+    if kind == "string":
+        return [p.expr for p in node.parts if p.kind == "interpolation"]
+    if kind == "list":
+        return list(node.items)
+    if kind == "field":
+        return [node.target]
+    if kind == "index":
+        return [node.target, node.index]
+    if kind == "call":
+        return list(node.args)
+    if kind == "unary":
+        return [node.operand]
+    if kind == "binary":
+        return [node.left, node.right]
+    return []
+
+
 def names_in(expr) -> list[str]:
     """Every variable name an expression reads (including inside interpolations)."""
     found: list[str] = []
@@ -13,23 +34,10 @@ def names_in(expr) -> list[str]:
         node = stack.pop()
         if node is None:
             continue
-        kind = node.kind
-        if kind == "name":
+        if node.kind == "name":
             found.append(node.name)
-        elif kind == "string":
-            stack.extend(p.expr for p in node.parts if p.kind == "interpolation")
-        elif kind == "list":
-            stack.extend(node.items)
-        elif kind == "field":
-            stack.append(node.target)
-        elif kind == "index":
-            stack.extend((node.target, node.index))
-        elif kind == "call":
-            stack.extend(node.args)
-        elif kind == "unary":
-            stack.append(node.operand)
-        elif kind == "binary":
-            stack.extend((node.left, node.right))
+        else:
+            stack.extend(subexpressions(node))
     return found
 
 
@@ -41,25 +49,12 @@ def env_reads(expr) -> list[str]:
         node = stack.pop()
         if node is None:
             continue
-        kind = node.kind
-        if kind == "call":
-            stack.extend(node.args)
+        if node.kind == "call":
             first = node.args[0] if node.args else None
             if node.func.name == "getenv" and first is not None and first.kind == "string" \
                     and all(part.kind == "text" for part in first.parts):
                 found.append("".join(part.value for part in first.parts))
-        elif kind == "string":
-            stack.extend(p.expr for p in node.parts if p.kind == "interpolation")
-        elif kind == "list":
-            stack.extend(node.items)
-        elif kind == "field":
-            stack.append(node.target)
-        elif kind == "index":
-            stack.extend((node.target, node.index))
-        elif kind == "unary":
-            stack.append(node.operand)
-        elif kind == "binary":
-            stack.extend((node.left, node.right))
+        stack.extend(subexpressions(node))
     return found
 
 
@@ -70,18 +65,7 @@ def name_node(expr, name: str):
         node = stack.pop()
         if node.kind == "name" and node.name == name:
             return node
-        if node.kind == "string":
-            stack.extend(p.expr for p in reversed(node.parts) if p.kind == "interpolation")
-        elif node.kind == "list":
-            stack.extend(reversed(node.items))
-        elif node.kind in ("field", "unary"):
-            stack.append(node.target if node.kind == "field" else node.operand)
-        elif node.kind == "index":
-            stack.extend((node.index, node.target))
-        elif node.kind == "call":
-            stack.extend(reversed(node.args))
-        elif node.kind == "binary":
-            stack.extend((node.right, node.left))
+        stack.extend(reversed(subexpressions(node)))
     return None
 
 
