@@ -131,8 +131,13 @@ def build_parser():
     show.add_argument("--format", choices=["text", "markdown", "html", "json"], default="text")
 
     history = sub.add_parser("history", help="the recorded runs, newest first")
-    history.add_argument("--transcript-dir", metavar="DIR")
+    history.add_argument("--transcript-dir", metavar="DIR",
+                         help="the runs of this folder only (default: every .runbook/runs "
+                              "folder under the current repository)")
     history.add_argument("--store", metavar="URL", help=STORE_HELP)
+    history.add_argument("--output", choices=["text", "json"], default="text",
+                         help="json: a list of objects with run_id, runbook, status, started, "
+                              "operator, duration_ms")
 
     store = sub.add_parser("store", help="set up a team store, export a run from it")
     store_sub = store.add_subparsers(dest="store_command", metavar="ACTION",

@@ -5,9 +5,10 @@ runbooks."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
-from conftest import Workspace
+from conftest import Workspace, read_transcript
 from reportruns import REPORT_FIXTURES
 
 
@@ -55,7 +56,7 @@ def test_a_bare_resume_refuses_to_guess_between_runbooks(ws):
     assert run_in(ws, "b", "run", "release.runbook").exit_code == 3
     refused = run_in(ws, "b", "resume")
     assert refused.exit_code == 2
-    assert "unfinished runs of 2 runbooks here: " in refused.stderr
+    assert "unfinished runs of 2 runbooks (under " in refused.stderr
     assert "other.runbook" in refused.stderr and "release.runbook" in refused.stderr
     assert "say which one: runbook resume FILE (its newest unfinished run) or RUN_ID" in \
         refused.stderr
@@ -82,3 +83,31 @@ def test_resume_file_continues_that_runbook_s_newest_unfinished_run(ws):
     none = run_in(ws, "b", "resume", "never_run.runbook")
     assert none.exit_code == 2
     assert "no unfinished run of never_run.runbook to resume (looked under" in none.stderr
+
+
+def test_history_as_json_lists_what_the_table_lists(ws):
+    repository(ws)
+    assert run_in(ws, "a", "run", "release.runbook").exit_code == 3
+    listed = ws.runbook("history", "--output", "json")
+    assert listed.exit_code == 0, listed.output
+    runs = json.loads(listed.stdout)
+    assert [(r["runbook"], r["status"]) for r in runs] == [("a/release.runbook", "paused")]
+    assert set(runs[0]) == {"run_id", "runbook", "status", "started", "operator",
+                            "duration_ms"}
+    assert runs[0]["run_id"] == run_ids(ws.runbook("history").stdout)[0]
+
+
+def test_a_run_id_history_lists_works_from_where_history_was_asked(ws):
+    repository(ws)
+    assert run_in(ws, "a", "run", "release.runbook").exit_code == 3
+    (run_id,) = run_ids(ws.runbook("history").stdout)
+    assert ws.runbook("verify", run_id).exit_code == 0
+    shown = ws.runbook("show", run_id)
+    assert shown.exit_code == 0 and run_id in shown.stdout
+    gate = next(r["gate"] for r in read_transcript(ws.root / "a" / ".runbook" / "runs" / run_id)
+                if r["event"] == "gate_waiting")
+    for who in ("alice", "bob"):
+        assert ws.runbook("approve", run_id, gate, "--as", who).exit_code == 0
+    resumed = ws.runbook("resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
+    assert not (ws.root / ".runbook").exists()  # nothing recorded where it was asked from

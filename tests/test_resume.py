@@ -170,7 +170,8 @@ def test_a_run_that_ended_without_success_is_refused(ws, end):
             "start a new run (runbook run …)") in result.stderr
     anything = ws.runbook("resume")
     assert anything.exit_code == 2
-    assert "no unfinished run here to resume (see runbook history)" in anything.stderr
+    assert "no unfinished run to resume (looked under " in anything.stderr
+    assert "see runbook history)" in anything.stderr
     assert transcript_bytes(run_dir) == before
     assert ws.files() == files
 

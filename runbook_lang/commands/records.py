@@ -90,6 +90,14 @@ def run_history(args) -> int:
         summaries = [(run, runs_dir.parent.parent) for runs_dir in found.runs_dirs
                      for run in LocalStore(runs_dir).runs()]
         summaries.sort(key=lambda pair: pair[0].run_id, reverse=True)
+    if getattr(args, "output", "text") == "json":
+        import json
+
+        listed = [{"run_id": run.run_id, "runbook": _runbook_shown(run.runbook, started_in, found),
+                   "status": run.status, "started": run.started, "operator": run.operator,
+                   "duration_ms": run.duration_ms} for run, started_in in summaries]
+        sys.stdout.write(json.dumps(listed, indent=2, ensure_ascii=False) + "\n")
+        return EXIT_OK
     rows = []
     for run, started_in in summaries:
         duration = run.duration_ms

@@ -156,18 +156,33 @@ def pick_run(store: RunStore, ref: str | None) -> RunRef:
             raise Refused(f"no run {ref!r} here (give a run id, a run directory or a "
                           "transcript.jsonl)")
         return found
-    waiting = _unfinished(store, store.runs())
+    summaries, where = _runs_in_reach(store)
+    waiting = _unfinished(store, summaries)
     books = {book for book, _ in waiting}
     if len(books) > 1:
         newest: dict[str, RunRef] = {}
         for book, run in waiting:
             newest.setdefault(book, run)
         listed = "; ".join(f"{book} ({run.run_id})" for book, run in newest.items())
-        raise Refused(f"unfinished runs of {len(books)} runbooks here: {listed}; say which "
+        raise Refused(f"unfinished runs of {len(books)} runbooks ({where}): {listed}; say which "
                       "one: runbook resume FILE (its newest unfinished run) or RUN_ID")
     if waiting:
         return waiting[0][1]
-    raise Refused("no unfinished run here to resume (see runbook history)")
+    raise Refused(f"no unfinished run to resume (looked {where}; see runbook history)")
+
+
+def _runs_in_reach(store: RunStore) -> tuple[list, str]:
+    """The runs a bare `resume` chooses from, newest first, and where they were looked for:
+    the team store, a `--transcript-dir`, or every `.runbook/runs` under the repository."""
+    if not getattr(store, "searches_repository", False):
+        return list(store.runs()), f"in {store.location}"
+    from ..store.discovery import find_runs_dirs
+    from ..store.files import LocalStore
+
+    found = find_runs_dirs()
+    summaries = [run for runs_dir in found.runs_dirs for run in LocalStore(runs_dir).runs()]
+    summaries.sort(key=lambda s: s.run_id, reverse=True)
+    return summaries, found.where()
 
 
 def _unfinished(store: RunStore, summaries) -> list[tuple[str, RunRef]]:

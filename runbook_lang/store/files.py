@@ -44,6 +44,9 @@ class LocalStore:
     """Runs kept as directories under `root` (default `.runbook/runs` here)."""
 
     def __init__(self, root: Path | None = None) -> None:
+        # Without a folder given, a run id that is not here is also looked for in every
+        # `.runbook/runs` under the repository, where `runbook history` finds runs.
+        self.searches_repository = root is None
         self.root = Path(root) if root is not None else Path.cwd() / ".runbook" / "runs"
         self.location = str(self.root)
         self.identity: str | None = None
@@ -80,8 +83,18 @@ class LocalStore:
             candidates = [path] if path.is_absolute() or os.sep in ref or ref in (".", "..") \
                 else [path, self.root / ref]
             for candidate in candidates:
-                if any((candidate / name).is_file() for name in (TRANSCRIPT, HEAD, SNAPSHOT)):
+                if _is_run_dir(candidate):
                     return self._ref(candidate, candidate / TRANSCRIPT)
+            if self.searches_repository and len(candidates) == 2:
+                return self._elsewhere_in_repository(ref)
+        return None
+
+    def _elsewhere_in_repository(self, run_id: str) -> RunRef | None:
+        from .discovery import find_runs_dirs
+
+        for runs_dir in find_runs_dirs().runs_dirs:
+            if runs_dir.resolve() != self.root.resolve() and _is_run_dir(runs_dir / run_id):
+                return self._ref(runs_dir / run_id, runs_dir / run_id / TRANSCRIPT)
         return None
 
     def _ref(self, run_dir: Path, transcript: Path) -> RunRef:
@@ -221,3 +234,8 @@ def summarize(ref: RunRef, records: list[dict]) -> RunSummary:
                       finished.get("status", "unfinished"),
                       started.get("time", "?"), (started.get("operator") or {}).get("user", "?"),
                       duration if isinstance(duration, int) else None, ref.location)
+
+
+def _is_run_dir(path: Path) -> bool:
+    """A folder that was a run: its transcript, head or snapshot is there."""
+    return any((path / name).is_file() for name in (TRANSCRIPT, HEAD, SNAPSHOT))
