@@ -65,6 +65,11 @@ def run_show(args) -> int:
     from ..engine.audit import seal_summary
 
     records, _torn = store.records(ref)
+    if not any(isinstance(r, dict) and r.get("event") == "run_started" for r in records):
+        # Nothing says a run happened: no report to make (`verify` says what is wrong).
+        sys.stderr.write(f"runbook: error: {args.transcript} holds no run's transcript (no "
+                         "run_started record); runbook verify says what is wrong with it\n")
+        return EXIT_USAGE
     report = build_report(records, store.verify(ref), seal_summary(store.seal(ref)))
     renderers = {"text": render_text, "markdown": lambda r: render_text(r, markdown=True),
                  "html": render_html, "json": render_json}

@@ -18,6 +18,7 @@ from .wording import (
     clock,
     command_result,
     marker_text,
+    output_logs,
     section_label,
     section_status,
     summary_rows,
@@ -129,9 +130,8 @@ def _command(action: Action) -> str:
     command = str(action.record.get("command") or "").rstrip("\n")
     lines = command.split("\n")
     done = action.finished or {}
-    log = done.get("log")
     outcome = e(command_result(action))
-    if log:
+    for _stream, log in output_logs(done):
         outcome = outcome.replace(e(log), f"<a href='{e(log)}'>{e(log)}</a>")
     if len(lines) == 1:
         shown = f"run <code>{e(command)}</code> → {outcome}"

@@ -181,9 +181,24 @@ def command_result(action: Action) -> str:
     result = f"exit {done.get('exit_code')} in {done.get('duration_ms')} ms"
     if done.get("timed_out"):
         result += " (timed out)"
-    if done.get("log"):
+    logs = output_logs(done)
+    if logs:
+        result += " · " + ", ".join(f"{stream} {log}" for stream, log in logs)
+    elif done.get("stdout") is not None or done.get("stderr") is not None:
+        result += " · no output"
+    elif done.get("log"):
         result += f" · log {done['log']}"
     return result
+
+
+def output_logs(done: dict) -> list[tuple[str, str]]:
+    """(stream, log path) of each stream of a command that printed something."""
+    logs = []
+    for stream in ("stdout", "stderr"):
+        info = done.get(stream) or {}
+        if info.get("log") and info.get("bytes"):
+            logs.append((stream, str(info["log"])))
+    return logs
 
 
 def failed_tail(action: Action) -> list[str]:
