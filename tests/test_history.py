@@ -104,6 +104,7 @@ def test_a_run_id_history_lists_works_from_where_history_was_asked(ws):
     assert ws.runbook("verify", run_id).exit_code == 0
     shown = ws.runbook("show", run_id)
     assert shown.exit_code == 0 and run_id in shown.stdout
+    assert "Paused at " in shown.stdout and "Failed step" not in shown.stdout
     gate = next(r["gate"] for r in read_transcript(ws.root / "a" / ".runbook" / "runs" / run_id)
                 if r["event"] == "gate_waiting")
     for who in ("alice", "bob"):

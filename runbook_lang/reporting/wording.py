@@ -44,7 +44,10 @@ def summary_rows(report: RunReport) -> list[tuple[str, str]]:
         ("Command", " ".join(s.get("argv") or [])),
     ]
     if f.get("failed_step"):
-        rows.append(("Failed step", f"{f['failed_step']}: {f.get('reason') or ''}".rstrip(": ")))
+        # A pause or an interruption is where the run stopped, not a failure.
+        label = {"paused": "Paused at", "interrupted": "Interrupted in",
+                 "rejected": "Rejected at"}.get(f.get("status"), "Failed step")
+        rows.append((label, f"{f['failed_step']}: {f.get('reason') or ''}".rstrip(": ")))
     for resume in report.resumes:
         rows.append(("Resumed", resumed_text(resume)))
     v = report.verification
