@@ -402,3 +402,13 @@ def test_without_ssh_keygen_a_signed_vote_is_not_counted_and_says_why(sws, keys,
     again = sws.runbook("resume", run_id)
     assert again.exit_code == 0, again.output
     assert lines(sws) == ["prepare", "release"]
+
+
+def test_without_the_operators_key_the_run_says_its_head_is_not_sealed(sws, keys):
+    result = sws.runbook("run", "steps.runbook")
+    assert result.exit_code == 0, result.output
+    assert "the head is not sealed: no key of the operator's" in result.stdout
+    (run,) = (sws.root / ".runbook" / "runs").iterdir()
+    run_id = run.name
+    checked = sws.runbook("verify", "--signers", "allowed_signers", run_id)
+    assert checked.exit_code == 1 and "the head is not signed" in checked.stdout

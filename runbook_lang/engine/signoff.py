@@ -238,8 +238,14 @@ def prove_key(spec: KeySpec, label: str, operator: str, run_id: str,
 def seal_stop(writer, trust: RunTrust | None) -> str | None:
     """At a stop: the operator's key signs the head the writer just closed. Returns what to
     tell the operator (None without a key)."""
-    if trust is None or trust.key is None:
+    if trust is None:
         return None
+    if trust.key is None:
+        if not trust.verifies:
+            return None
+        # Under `signers`, `verify --signers` expects a seal: say now why there is none.
+        return ("the head is not sealed: no key of the operator's (--sign-with, "
+                "RUNBOOK_SIGNING_KEY or ssh-agent); runbook verify --signers will report it")
     try:
         signed = seal_head(writer.run_id, writer.last_seq, writer.head, trust.operator,
                            trust.key.spec, time=utc_now())
