@@ -104,3 +104,18 @@ def _interrupt(ws, proc) -> str:
             except ProcessLookupError:
                 pass
 
+
+
+def test_a_resumed_for_step_keeps_each_instance_s_place(ws):
+    (ws.root / "loop.runbook").write_text(
+        'param hosts: list = ["web1", "web2", "web3"]\n'
+        'step deploy "Deploy {{h}}" for h in hosts {\n'
+        '  run "test {{h}} != web2 || test -f ok"\n'
+        '}\n')
+    assert ws.runbook("run", "loop.runbook").exit_code == 1
+    (ws.root / "ok").touch()
+    resumed = ws.runbook("resume")
+    assert resumed.exit_code == 0, resumed.output
+    summary = resumed.stdout.split("Summary:")[1]
+    assert [line.split()[:2] for line in summary.splitlines()[1:4]] == [
+        ["deploy[web1]", "[1/3]"], ["deploy[web2]", "[2/3]"], ["deploy[web3]", "[3/3]"]]

@@ -232,6 +232,13 @@ class Interpreter:
             out.append(StepRun(unit, instance_name, self.title(unit, frame), number, loop=loop,
                                of=f"{len(out) + 1}/{len(items)}"))
         self.check_fail_at(unit, out)
+        if self._ran_names:
+            # A resumed run's earlier instances come from the record, which does not say
+            # which of how many they were: now that the list is known again, it does.
+            places = {instance.name: instance.of for instance in out}
+            for earlier in self.ran:
+                if not earlier.of and earlier.name in places:
+                    earlier.of = places[earlier.name]
         return out
 
     def check_fail_at(self, unit, instances: list[StepRun]) -> None:
