@@ -119,3 +119,22 @@ def test_a_resumed_for_step_keeps_each_instance_s_place(ws):
     summary = resumed.stdout.split("Summary:")[1]
     assert [line.split()[:2] for line in summary.splitlines()[1:4]] == [
         ["deploy[web1]", "[1/3]"], ["deploy[web2]", "[2/3]"], ["deploy[web3]", "[3/3]"]]
+
+
+def test_ctrl_c_inside_an_undo_block_is_shown_as_such(ws):
+    (ws.root / "rb.runbook").write_text(
+        'on_failure rollback\n'
+        'step one "One" {\n  run "echo one"\n'
+        '  rollback { run "touch undoing; sleep 30" }\n}\n'
+        'step two "Two" {\n  run "exit 4"\n}\n')
+    proc = ws.start("run", "rb.runbook")
+    wait_for(lambda: (ws.root / "undoing").exists(), what="the undo block to start")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    summary = out.split("Summary:")[1].splitlines()
+    assert summary[1].split()[:2] == ["one", "undo_interrupted"]
+    (run_dir,) = run_dirs(ws.root / ".runbook" / "runs")
+    shown = ws.runbook("show", run_dir.name)
+    assert "interrupted during the rollback after two (exit 130): resume finishes the " \
+           "rollback" in shown.stdout

@@ -616,7 +616,11 @@ class Interpreter:
                 limit = self.statements.duration(step.unit.timeout, frame, "timeout")
                 step.deadline = self.rt.clock.monotonic() + limit.seconds
             self.statements.block(body, frame)
-        except (Interrupted, RecordError):
+        except Interrupted:
+            # The summary shows the undo cut short; a resume finishes it.
+            step.status = "undo_interrupted"
+            raise
+        except RecordError:
             raise
         except Exception as failure:  # noqa: BLE001 - an undo that breaks is a failed undo
             error = as_failure(failure)

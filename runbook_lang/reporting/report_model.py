@@ -113,6 +113,7 @@ class _Folder:
         self.report = report
         self.open: Section | None = None
         self.commands: list[Action] = []
+        self.rolling_back: dict | None = None  # a rollback_started not yet finished
 
     def add(self, rec: dict) -> None:
         event = rec.get("event", "")
@@ -156,6 +157,10 @@ class _Folder:
         self.open = None
         self.report.finished = rec
         kind = status if status in ("paused", "interrupted") else "finished"
+        if kind == "interrupted" and self.rolling_back is not None:
+            # Stopped inside the undo blocks: a resume finishes the rollback, never goes on.
+            rec = {**rec, "during_rollback": self.rolling_back}
+        self.rolling_back = None
         self.report.timeline.append(Marker(rec.get("time", ""), kind, rec))
 
     def cut_short(self, status: str) -> None:
@@ -166,10 +171,12 @@ class _Folder:
 
     def on_rollback_started(self, rec: dict) -> None:
         self.open = None
+        self.rolling_back = rec
         self.report.timeline.append(Marker(rec.get("time", ""), "rollback", rec))
 
     def on_rollback_finished(self, rec: dict) -> None:
         self.open = None
+        self.rolling_back = None
         self.report.timeline.append(Marker(rec.get("time", ""), "rollback_done", rec))
 
     def on_step_started(self, rec: dict) -> None:

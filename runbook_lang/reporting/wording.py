@@ -46,7 +46,7 @@ def summary_rows(report: RunReport) -> list[tuple[str, str]]:
     if f.get("failed_step"):
         # A pause or an interruption is where the run stopped, not a failure.
         label = {"paused": "Paused at", "interrupted": "Interrupted in",
-                 "rejected": "Rejected at"}.get(f.get("status"), "Failed step")
+                 "rejected": "Rejected at"}.get(str(f.get("status")), "Failed step")
         rows.append((label, f"{f['failed_step']}: {f.get('reason') or ''}".rstrip(": ")))
     for resume in report.resumes:
         rows.append(("Resumed", resumed_text(resume)))
@@ -88,6 +88,11 @@ def marker_text(marker: Marker) -> str:
         return (f"⏸ paused at {rec.get('failed_step')} (exit {rec.get('exit_code')}): "
                 f"{rec.get('reason') or 'waiting for approval'}")
     if marker.kind == "interrupted":
+        rollback = rec.get("during_rollback")
+        if rollback is not None:
+            return (f"■ interrupted during the rollback after {rollback.get('trigger', '?')} "
+                    f"(exit {rec.get('exit_code')}): resume finishes the rollback "
+                    "(the undo blocks not yet done), then finally")
         return (f"■ interrupted during {rec.get('failed_step') or 'the run'} "
                 f"(exit {rec.get('exit_code')}): resume continues from there")
     if marker.kind == "rollback":
