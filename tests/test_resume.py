@@ -236,6 +236,10 @@ def test_a_rejection_by_approve_ends_the_resumed_run_as_rejected(ws):
     result = ws.runbook("resume", run_id)
     assert result.exit_code == 4, result.output
     assert "✗ rejected by bob (approve command)" in result.stdout
+    summary = result.stdout.split("Summary:")[1].splitlines()
+    assert any(line.split()[:2] == ["release_gate", "rejected"] for line in summary), summary
+    run_dir = the_run(ws)
+    assert "✗ release_gate · " in ws.runbook("show", run_dir.name).stdout
     assert lines(ws) == ["prepare", "finally"]
     records = read_transcript(the_run(ws))
     (rejection,) = events(records, "gate_rejected")

@@ -165,7 +165,8 @@ class Gates:
                        status=status, reason=reason, duration_ms=ms)
         self.rt.display.step_finished(rules.name, "succeeded" if status == "succeeded"
                                       else "rejected", ms, reason)
-        instance.status = status
+        # The record keeps `failed` with its reason; the summary says what happened.
+        instance.status = status if status == "succeeded" else "rejected"
         instance.duration_ms = ms
         self.interpreter.add_ran(instance)
         return "approved" if verdict == "approved" else "rejected"

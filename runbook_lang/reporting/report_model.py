@@ -196,6 +196,8 @@ class _Folder:
         section.title = rec.get("title", section.title) or section.title
         section.status = rec.get("status", "") or section.status
         section.reason = rec.get("reason", "") or ""
+        if section.status == "failed" and section.reason in ("gate rejected", "gate timed out"):
+            section.status = "rejected"  # a gate's no is a decision, not a failure
         section.duration_ms = rec.get("duration_ms")
         section.attempts = max(section.attempts, rec.get("attempt", 1) or 1)
         section.tolerated = bool(rec.get("tolerated"))

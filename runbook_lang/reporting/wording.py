@@ -8,7 +8,8 @@ import json
 from .report_model import Action, Marker, RunReport, Section, identity
 
 STATUS_MARK = {"succeeded": "✓", "failed": "✗", "rolled_back": "↺", "skipped": "↷",
-               "paused": "⏸", "interrupted": "■", "tolerated": "⚠"}
+               "paused": "⏸", "interrupted": "■", "tolerated": "⚠",
+               "rejected": "✗"}
 TAIL_LINES = 5  # of a failed command's stderr, in text: the rest is in the log
 
 
