@@ -33,6 +33,7 @@ from pgruns import pg_as, pg_paused, pg_runner  # noqa: F401
 from sshfleet import fleet  # noqa: F401  (the SSH test fleet: a real sshd, see sshfleet.py)
 
 from runbook_lang import __version__
+from runbook_lang.executors.local import group_alive
 
 # Generated cases (hypothesis): a bounded number in CI, a long search on demand with
 # HYPOTHESIS_PROFILE=long. No deadline: the cases run real shells on a shared machine.
@@ -407,4 +408,6 @@ def signal_mid_step(ws, fixture: str, sig: int) -> subprocess.Popen:
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            # A kill is delivered, not done: the next run must not find the group alive.
+            wait_for(lambda pgid=pgid: not group_alive(pgid), what=f"group {pgid} to end")
     return proc
