@@ -82,7 +82,7 @@ def test_for_steps_are_expanded_when_the_list_is_known(ws):
                              "--param", "hosts=a,b,c").stdout)
     names = [step["name"] for step in plan["steps"]]
     assert names[4:7] == ["deploy[a]", "deploy[b]", "deploy[c]"]
-    assert "5. step deploy[c]: Deploy c" in result.stdout
+    assert "5.3. step deploy[c]: Deploy c" in result.stdout
 
 
 def test_gates_show_approvers_and_quorum(ws):

@@ -273,7 +273,7 @@ class Interpreter:
         instance.status_reason = reason
         self.add_ran(instance)
         if self.rt.dry:
-            self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
+            self.rt.recorder.start(PlanStep(_plan_number(instance), instance.name,
                                             _kind(instance.unit), instance.title, "fails",
                                             reason))
             return
@@ -308,7 +308,7 @@ class Interpreter:
         """Record one instance of a `for` step as skipped."""
         instance.status, instance.status_reason = "skipped", reason
         if self.rt.dry:
-            self.rt.recorder.start(PlanStep(instance.number.split("/")[0], instance.name,
+            self.rt.recorder.start(PlanStep(_plan_number(instance), instance.name,
                                             _kind(instance.unit), instance.title, "skipped",
                                             reason))
             return
@@ -460,7 +460,7 @@ class Interpreter:
 
     def plan_step(self, instance: StepRun, frame: Frame, status: str, reason: str) -> str | None:
         unit = instance.unit
-        entry = PlanStep(instance.number.split("/")[0], instance.name, _kind(unit),
+        entry = PlanStep(_plan_number(instance), instance.name, _kind(unit),
                          self.rt.mask(instance.title), status, reason)
         self.rt.recorder.start(entry)
         entry.attributes = self.plan_attributes(unit, frame)
@@ -742,3 +742,10 @@ def _kind(unit) -> str:
 def base_dir_of(path: Path) -> Path:
     """Commands run in the runbook file's directory (like a Makefile's)."""
     return path.resolve().parent
+
+
+def _plan_number(instance: StepRun) -> str:
+    """The step's number in the plan; the instances of a `for` step are numbered within it
+    (`3.1`, `3.2`, …)."""
+    number = instance.number.split("/")[0]
+    return f"{number}.{instance.of.split('/')[0]}" if instance.of else number
