@@ -361,7 +361,7 @@ def test_a_torn_last_line_is_reported_then_cut_off_by_resume(ws):
 
     checked = ws.runbook("verify", str(run_dir))
     assert checked.exit_code == 1
-    assert f"line {complete + 1} is torn (incomplete last line, {len(torn)} bytes)" in \
+    assert f"line {complete + 1}: the last line is torn (incomplete, {len(torn)} bytes)" in \
         checked.stdout
 
     (ws.root / "done.txt").touch()

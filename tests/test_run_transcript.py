@@ -221,7 +221,7 @@ def tamper_log(run_dir):
     (tamper_swap, "FAILED: record 6 is missing or out of order: seq 7 found at line 7"),
     (tamper_truncate, "FAILED: line 31: the transcript is truncated: the head file records "
                       "40 records, only 30 complete lines remain"),
-    (tamper_tear, "line 15 is torn (incomplete last line, 20 bytes)"),
+    (tamper_tear, "line 15: the last line is torn (incomplete, 20 bytes)"),
     (tamper_last, "FAILED: record 39 (line 40) was edited: its hash does not match the head "
                   "file"),
     (tamper_log, "FAILED: line 4: output log output/00002-one.stdout.log changed"),

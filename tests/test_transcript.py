@@ -316,7 +316,7 @@ def test_torn_tail_after_crash_is_the_only_problem(tmp_path):
         f.write(b'{"seq":5,"time":"2026-')
     result = verify(run_dir)
     reasons = [p.reason for p in result.problems]
-    assert reasons == ["line 6 is torn (incomplete last line, 22 bytes)"]
+    assert reasons == ["the last line is torn (incomplete, 22 bytes)"]
     assert result.torn == {"bytes": 22, "sha256": sha(b'{"seq":5,"time":"2026-')}
 
 

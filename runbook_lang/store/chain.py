@@ -425,7 +425,7 @@ def verify_chain(data: bytes, anchor_text: str | None, read_log: LogReader, *,
     _check_logs(recs, read_log, problems)
     if torn is not None:
         n = len(lines) + 1
-        reason = f"line {n} is torn (incomplete last line, {len(torn)} bytes)"
+        reason = f"the last line is torn (incomplete, {len(torn)} bytes)"
         problems.append(Problem(n, None, reason, "torn"))
     problems.sort(key=lambda p: p.line)
     head = hashes[-1] if hashes else None
