@@ -48,6 +48,9 @@ class Plan:
     outcome: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     legend: dict[str, str] = field(default_factory=dict)
+    # The params as JSON values (numbers, booleans and lists stay typed), for `--output json`;
+    # `params` holds them as the text plan shows them.
+    param_values: dict = field(default_factory=dict)
     current: PlanStep | None = None
     mask: object = None  # the run's masker function, set by the dry-run
 
@@ -75,7 +78,7 @@ class Plan:
             "mode": "dry-run",
             "runbook": self.runbook,
             "title": self.title,
-            "params": self.params,
+            "params": self.param_values or self.params,
             "secrets": self.secrets,
             "operator": self.operator,
             "steps": [s.to_json() for s in self.steps],

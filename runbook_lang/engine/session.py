@@ -19,6 +19,7 @@ from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
 from ..evaluation.values import to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
+from ..store.chain import masked
 from ..syntax.loader import Module
 from ..version import __version__
 from .interpreter import Interpreter, Outcome
@@ -132,7 +133,9 @@ def plan_run(rt: Runtime, file: str, sign_with: str | None = None) -> Plan:
     plan = Plan(runbook=file, title=runbook_title(rt),
                 params={k: rt.mask(to_text(v)) for k, v in rt.scope.params.items()},
                 operator={"user": rt.options.operator, "host": rt.options.host},
-                secrets=rt.secret_status)
+                secrets=rt.secret_status,
+                param_values={k: masked(to_json(v), rt.mask)
+                              for k, v in rt.scope.params.items()})
     if any(s["status"] == "missing" for s in rt.secret_status):
         plan.notes.append("some secrets are not set; a real run would refuse to start "
                           "until they are")
