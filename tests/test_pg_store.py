@@ -38,13 +38,14 @@ psycopg = require_psycopg()
 
 def test_init_twice_is_a_noop(pg_empty_db):
     with PgStore.connect(pg_empty_db(OWNER)) as store:
-        assert store.init() == (0, 2)
+        assert store.init() == (0, 3)
         before = catalog(store)
-        assert store.init() == (2, 2)
+        assert store.init() == (3, 3)
         assert catalog(store) == before
         rows = store.conn.execute("SELECT version, name FROM runbook.schema_version "
                                   "ORDER BY 1").fetchall()
-        assert rows == [(1, "team_store"), (2, "seals_and_signed_decisions")]
+        assert rows == [(1, "team_store"), (2, "seals_and_signed_decisions"),
+                        (3, "whole_logs")]
 
 
 def catalog(store: PgStore) -> list:
@@ -75,10 +76,10 @@ def test_triggers_fire_also_in_replication_mode(pg_empty_db):
 def test_a_newer_schema_is_refused(pg_store):
     with PgStore.connect(pg_store(OWNER)) as owner:
         owner.conn.execute("INSERT INTO runbook.schema_version (version, name, tool) "
-                           "VALUES (3, 'from_the_future', '9.0')")
+                           "VALUES (4, 'from_the_future', '9.0')")
         with pytest.raises(StoreError) as error:
             owner.init()
-    assert "schema is version 3, newer than this runbook" in refusal(error)
+    assert "schema is version 4, newer than this runbook" in refusal(error)
     assert "upgrade runbook-lang" in refusal(error)
     with pytest.raises(StoreError, match="newer than this runbook"):
         PgStore.open(pg_store("runner"))
@@ -131,7 +132,7 @@ def test_group_roles_hold_exactly_their_privileges(pg_store):
                        (runner, "processes", "ended", "UPDATE")]
     assert functions == [("runbook_approver", "approve"), ("runbook_approver", "decide"),
                          *[(runner, f) for f in ("line_json", "lock_backends", "lock_holder",
-                                                 "sync", "try_lock", "unlock")]]
+                                                 "log_whole", "sync", "try_lock", "unlock")]]
     assert readable == (11,)  # every table of the store, schema_version included
 
 

@@ -106,13 +106,13 @@ def test_store_init_twice_is_a_noop_and_a_newer_schema_is_refused(ws, pg_empty_d
     first = ws.runbook("store", "init", "--store", url)
     assert first.exit_code == 0, first.output
     assert "created the store at postgresql://store_owner@" in first.stdout
-    assert "schema version 2" in first.stdout
+    assert "schema version 3" in first.stdout
     again = ws.runbook("store", "init", "--store", url)
     assert again.exit_code == 0, again.output
-    assert "is at schema version 2; nothing to do" in again.stdout
+    assert "is at schema version 3; nothing to do" in again.stdout
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT version FROM runbook.schema_version ORDER BY 1"
-                            ).fetchall() == [(1,), (2,)]
+                            ).fetchall() == [(1,), (2,), (3,)]
         roles = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN "
                              "('runbook_runner', 'runbook_approver') ORDER BY 1").fetchall()
         assert roles == [("runbook_approver", False), ("runbook_runner", False)]

@@ -36,6 +36,7 @@ LOG_CHUNK = ("INSERT INTO runbook.output_chunks (run_id, path, n, data) SELECT %
              "AND closed IS NOT NULL) ON CONFLICT (run_id, path, n) DO NOTHING")
 LOG_CLOSE = ("UPDATE runbook.outputs SET size = %s, sha256 = %s WHERE run_id = %s AND "
              "path = %s AND closed IS NULL")
+LOG_WHOLE = "SELECT runbook.log_whole(%s, %s, %s, %s, %s)"
 GROUP_STARTED = ("INSERT INTO runbook.processes (run_id, lock_key, host, pgid, start, recorded) "
                  "SELECT %s, %s, %s, %s, %s, now() WHERE NOT EXISTS (SELECT FROM "
                  "runbook.processes WHERE run_id = %s AND host = %s AND pgid = %s AND "
@@ -154,6 +155,14 @@ class PgLog:
 
     def close(self) -> None:
         """The rest of the output and the log's size and SHA-256 go with the next flush."""
+        if not self._open and self._size >= 0:
+            # Nothing of it sent yet (the usual small log): open, store and close at once.
+            self.link.enqueue(LOG_WHOLE, (self.run_id, self.name, bytes(self._buffer),
+                                          self._size, self._digest.hexdigest()))
+            self._buffer.clear()
+            self._open = True
+            self._size = -1
+            return
         if self._buffer:
             self._chunk(bytes(self._buffer))
             self._buffer.clear()
