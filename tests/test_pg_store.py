@@ -48,6 +48,21 @@ def test_init_twice_is_a_noop(pg_empty_db):
                         (3, "whole_logs")]
 
 
+def test_init_migrates_a_store_of_an_older_version(pg_empty_db, monkeypatch):
+    from runbook_lang.store.pg import schema
+
+    every = schema.migrations()
+    with PgStore.connect(pg_empty_db(OWNER)) as store:
+        monkeypatch.setattr(schema, "migrations", lambda: every[:2])
+        assert store.init() == (0, 2)  # what an older runbook-lang created
+        monkeypatch.setattr(schema, "migrations", lambda: every)
+        assert store.init() == (2, 3)
+        functions = {row[0] for row in store.conn.execute(
+            "SELECT routine_name FROM information_schema.routines "
+            "WHERE routine_schema = 'runbook'")}
+    assert "log_whole" in functions
+
+
 def catalog(store: PgStore) -> list:
     """What init creates: tables, functions, triggers and privileges in schema runbook."""
     return store.conn.execute("""
