@@ -21,19 +21,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from .errors import StatementError
-from .sshsig import KeySpec, Verdict, sign, verify
+from .sshsig import SIGNATURE_PROBLEM, KeySpec, SignatureProblem, Verdict, sign, verify
 from .statements import APPROVAL_NAMESPACE, CLOCK_SKEW, ApprovalStatement, Signed, parse_time
 from .tool import CHECK_TIMEOUT, SIGN_TIMEOUT
 
-Refusal = Literal["unsigned", "bad-statement", "bad-signature", "not-listed", "key-not-valid",
-                  "other-run", "other-gate", "other-runbook", "approver-mismatch",
-                  "decision-mismatch", "reason-mismatch", "out-of-time"]
-
-_FROM_VERDICT: dict[str, Refusal] = {
-    "unsigned": "unsigned", "malformed": "bad-signature", "wrong-namespace": "bad-signature",
-    "mismatch": "bad-signature", "not-listed": "not-listed",
-    "namespace-not-allowed": "not-listed", "expired": "key-not-valid",
-    "not-yet-valid": "key-not-valid"}
+Refusal = SignatureProblem | Literal["bad-statement", "other-run", "other-gate",
+                                     "other-runbook", "approver-mismatch",
+                                     "decision-mismatch", "reason-mismatch", "out-of-time"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,7 @@ def check_approval(recorded: Mapping[str, Any], *, run_id: str, runbook_sha256: 
                      signers, at=parse_time(statement.time), timeout=timeout)
     if not verdict.ok:
         assert verdict.problem is not None
-        return refuse(_FROM_VERDICT[verdict.problem], verdict.reason, verdict, statement)
+        return refuse(SIGNATURE_PROBLEM[verdict.problem], verdict.reason, verdict, statement)
 
     def differs(problem: Refusal, reason: str) -> ApprovalCheck:
         return refuse(problem, reason, verdict, statement)

@@ -17,18 +17,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from .errors import StatementError
-from .sshsig import KeySpec, find_principals, sign, verify
+from .sshsig import SIGNATURE_PROBLEM, KeySpec, SignatureProblem, find_principals, sign, verify
 from .statements import CLOCK_SKEW, HEAD_NAMESPACE, HeadStatement, Signed, parse_time, utc_now
 from .tool import CHECK_TIMEOUT, SIGN_TIMEOUT
 
-SealProblem = Literal["unsigned", "bad-statement", "bad-signature", "not-listed",
-                      "key-not-valid", "other-run", "other-head", "out-of-time"]
-
-_FROM_VERDICT: dict[str, SealProblem] = {
-    "unsigned": "unsigned", "malformed": "bad-signature", "wrong-namespace": "bad-signature",
-    "mismatch": "bad-signature", "not-listed": "not-listed",
-    "namespace-not-allowed": "not-listed", "expired": "key-not-valid",
-    "not-yet-valid": "key-not-valid"}
+SealProblem = SignatureProblem | Literal["bad-statement", "other-run", "other-head",
+                                         "out-of-time"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,7 @@ def check_seal(seal: Signed | None, *, run_id: str, seq: int, record_hash: str,
                      signers, at=at, timeout=timeout)
     if not verdict.ok:
         assert verdict.problem is not None
-        return SealCheck(False, _FROM_VERDICT[verdict.problem], verdict.reason,
+        return SealCheck(False, SIGNATURE_PROBLEM[verdict.problem], verdict.reason,
                          statement.signer, (), verdict.fingerprint, statement)
     names = tuple(find_principals(statement.to_bytes(), seal.signature, HEAD_NAMESPACE, signers,
                                   at=at, timeout=timeout))

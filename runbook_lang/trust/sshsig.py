@@ -41,6 +41,15 @@ Problem = Literal["unsigned", "malformed", "wrong-namespace", "mismatch", "not-l
                   "expired", "not-yet-valid", "namespace-not-allowed"]
 KeySpec = str | os.PathLike[str] | None
 
+# What a failed check means to whoever asked: every signed statement (an approval, a head
+# seal) reads ssh-keygen's verdicts the same way.
+SignatureProblem = Literal["unsigned", "bad-signature", "not-listed", "key-not-valid"]
+SIGNATURE_PROBLEM: dict[str, SignatureProblem] = {
+    "unsigned": "unsigned", "malformed": "bad-signature", "wrong-namespace": "bad-signature",
+    "mismatch": "bad-signature", "not-listed": "not-listed",
+    "namespace-not-allowed": "not-listed", "expired": "key-not-valid",
+    "not-yet-valid": "key-not-valid"}
+
 _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._+-]*\Z")
 # ssh-keygen's notes on lines of the signers file: "FILE:LINE: message".
 _NOTE = re.compile(r"^(?P<where>.+:\d+): (?P<message>.+)$")
