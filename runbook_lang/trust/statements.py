@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from .errors import StatementError
 
@@ -129,8 +129,26 @@ def _decode(data: bytes, tag: str, keys: frozenset[str]) -> dict[str, Any]:
     return fields
 
 
+class _Statement:
+    """What every signed statement shares: one canonical byte form, read back only as that."""
+
+    FORMAT: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # each statement is a dataclass
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes to sign."""
+        return _encode({"format": self.FORMAT, "version": VERSION, **asdict(self)})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        """Read a statement back; `StatementError` unless `data` is one, canonical."""
+        names = [f.name for f in fields(cls)]
+        found = _decode(data, cls.FORMAT, frozenset(("format", "version", *names)))
+        return _canonical(cls(**{k: found[k] for k in names}), data)
+
+
 @dataclass(frozen=True)
-class ApprovalStatement:
+class ApprovalStatement(_Statement):
     """What an approver signs: this decision, on this gate, of this run of this runbook."""
 
     run_id: str
@@ -155,19 +173,10 @@ class ApprovalStatement:
         parse_time(self.time)
         _text("approver", self.approver)
 
-    def to_bytes(self) -> bytes:
-        """The canonical bytes to sign."""
-        return _encode({"format": self.FORMAT, "version": VERSION, **asdict(self)})
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> ApprovalStatement:
-        """Read a statement back; `StatementError` unless `data` is one, canonical."""
-        fields = _decode(data, cls.FORMAT, _APPROVAL_KEYS)
-        return _canonical(cls(**{k: fields[k] for k in _APPROVAL_FIELDS}), data)
 
 
 @dataclass(frozen=True)
-class HeadStatement:
+class HeadStatement(_Statement):
     """What a head seal signs: this run's transcript ends at record `seq` with `hash`."""
 
     run_id: str
@@ -187,15 +196,6 @@ class HeadStatement:
         parse_time(self.time)
         _text("signer", self.signer)
 
-    def to_bytes(self) -> bytes:
-        """The canonical bytes to sign."""
-        return _encode({"format": self.FORMAT, "version": VERSION, **asdict(self)})
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> HeadStatement:
-        """Read a statement back; `StatementError` unless `data` is one, canonical."""
-        fields = _decode(data, cls.FORMAT, _HEAD_KEYS)
-        return _canonical(cls(**{k: fields[k] for k in _HEAD_FIELDS}), data)
 
 
 def _canonical(statement: Any, data: bytes) -> Any:
@@ -206,11 +206,6 @@ def _canonical(statement: Any, data: bytes) -> Any:
     return statement
 
 
-_APPROVAL_FIELDS = ("run_id", "runbook_sha256", "gate", "decision", "reason", "time",
-                    "approver")
-_HEAD_FIELDS = ("run_id", "seq", "hash", "time", "signer")
-_APPROVAL_KEYS = frozenset(("format", "version", *_APPROVAL_FIELDS))
-_HEAD_KEYS = frozenset(("format", "version", *_HEAD_FIELDS))
 
 
 @dataclass(frozen=True)
