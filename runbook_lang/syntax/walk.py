@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from . import nodes as n
 
 
@@ -26,35 +28,30 @@ def subexpressions(node) -> list:
     return []
 
 
-def names_in(expr) -> list[str]:
-    """Every variable name an expression reads (including inside interpolations)."""
-    found: list[str] = []
+def expressions(expr) -> Iterator:
+    """Every expression node in `expr`, itself first (interpolations included)."""
     stack = [expr]
     while stack:
         node = stack.pop()
-        if node is None:
-            continue
-        if node.kind == "name":
-            found.append(node.name)
-        else:
+        if node is not None:
+            yield node
             stack.extend(subexpressions(node))
-    return found
+
+
+def names_in(expr) -> list[str]:
+    """Every variable name an expression reads (including inside interpolations)."""
+    return [node.name for node in expressions(expr) if node.kind == "name"]
 
 
 def env_reads(expr) -> list[str]:
     """The environment variables an expression reads by name: `getenv("X")` with a literal."""
     found: list[str] = []
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if node is None:
+    for node in expressions(expr):
+        if node.kind != "call" or node.func.name != "getenv" or not node.args:
             continue
-        if node.kind == "call":
-            first = node.args[0] if node.args else None
-            if node.func.name == "getenv" and first is not None and first.kind == "string" \
-                    and all(part.kind == "text" for part in first.parts):
-                found.append("".join(part.value for part in first.parts))
-        stack.extend(subexpressions(node))
+        first = node.args[0]
+        if first.kind == "string" and all(part.kind == "text" for part in first.parts):
+            found.append("".join(part.value for part in first.parts))
     return found
 
 
