@@ -17,6 +17,8 @@ import pytest
 from conftest import alive, events, finished, read_transcript, wait_for
 from fleetrun import HOST_DIR, fleet_workspace, log_line  # noqa: F401  (the `fws` fixture)
 
+from runbook_lang.executors.local import group_alive
+
 WEB = ["web1", "web2", "web3", "web4", "web5"]
 
 
@@ -229,7 +231,8 @@ def test_resume_after_kill_9_mid_batch_runs_only_the_hosts_that_had_not_finished
         proc.kill()
     assert proc.returncode == -signal.SIGKILL
     # Its stdin closed with runbook: the command on web3 is stopped by the remote side.
-    wait_for(lambda: not alive(pid), timeout=30, what="web3's command to be stopped")
+    # The whole group, not only its shell: resume refuses while any member lives.
+    wait_for(lambda: not group_alive(pid), timeout=30, what="web3's command to be stopped")
     [run_dir] = sorted(runs.iterdir())
     assert not events(read_transcript(run_dir), "run_finished")
 
