@@ -306,7 +306,7 @@ def _reads(unit, names_in) -> list[str]:
         if kind in ("name", "string", "binary", "unary", "call", "field", "index", "list"):
             found.extend(names_in(node))
             continue
-        for name in type(node).model_fields:
+        for name in type(node).fields:
             if name != "span":
                 stack.append(getattr(node, name))
     return found
