@@ -94,11 +94,13 @@ class FileLock:
         self._write()
 
     def clear_process(self, info: dict) -> None:
-        """Forget a process group that has ended."""
+        """Forget a process group that has ended. The note on disk keeps naming it until the
+        next command's group is noted or the lock is released: a group that has ended is
+        never found alive (its pid, if reused, started later than its mark), so rewriting
+        the note after every command would buy nothing."""
         groups = self.note.get("processes") or []
         if info in groups:
             groups.remove(info)
-            self._write()
 
     def release(self) -> None:
         """Give the lock up (also happens when the process ends)."""
@@ -110,8 +112,9 @@ class FileLock:
 
     def _write(self) -> None:
         data = json.dumps(self.note).encode()
-        os.ftruncate(self.fd, 0)
+        # Written over the old note, then cut to length: a reader never finds it empty.
         os.pwrite(self.fd, data, 0)
+        os.ftruncate(self.fd, len(data))
 
 
 def _live_group(note: dict | None) -> dict | None:
