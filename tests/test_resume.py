@@ -26,6 +26,8 @@ from conftest import (
 )
 
 from runbook_lang.executors.local import group_alive, process_start
+from runbook_lang.store.base import LockKey
+from runbook_lang.store.locks import lock_path
 
 
 def lines(ws, name: str = "runs.txt") -> list[str]:
@@ -638,7 +640,9 @@ def test_a_noted_group_whose_pid_now_names_a_later_process_does_not_block(ws):
     name = ws.add("resume_hang")
     (ws.root / "done.txt").touch()
     assert ws.runbook("run", name).exit_code == 0
-    (lock,) = [p for p in LOCK_DIR.iterdir() if p.name.startswith(Path(name).stem + "-")]
+    book = ws.root / name
+    lock = LOCK_DIR / lock_path(LockKey(os.path.realpath(book), None, book.name)).name
+    assert lock.exists()
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         boot, ticks = process_start(other.pid).rsplit(":", 1)

@@ -352,7 +352,9 @@ class Interpreter:
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
-            self.rt.sync()
+            # The steps before are on disk before this one acts (`settle`, in the command or
+            # request); meanwhile it records its start and prepares.
+            self.rt.sync_soon()
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop),
                            **_host_fields(instance))

@@ -59,6 +59,7 @@ class FileLock:
         self.fd = fd
         self.note = note
         self.takeover = takeover
+        self._length = 0  # of the note file: a note never shrinks it
 
     @classmethod
     def acquire(cls, path: Path, holder: dict) -> FileLock:
@@ -84,6 +85,7 @@ class FileLock:
         note = {**holder, "pid": os.getpid(),
                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         lock = cls(path, fd, note, takeover)
+        os.ftruncate(fd, 0)  # the dead holder's note
         lock._write()
         return lock
 
@@ -112,9 +114,10 @@ class FileLock:
 
     def _write(self) -> None:
         data = json.dumps(self.note).encode()
-        # Written over the old note, then cut to length: a reader never finds it empty.
-        os.pwrite(self.fd, data, 0)
-        os.ftruncate(self.fd, len(data))
+        # Written over the old note in one write, padded to its length with blanks (JSON
+        # ignores them): a reader never finds it empty, and no truncation per command.
+        os.pwrite(self.fd, data.ljust(self._length), 0)
+        self._length = max(self._length, len(data))
 
 
 def _live_group(note: dict | None) -> dict | None:
