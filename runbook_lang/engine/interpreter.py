@@ -732,6 +732,8 @@ def describe_host(host) -> str:
 
 def _json_loop(loop: dict) -> dict | None:
     """A `for` step's item, recorded so that a resumed run can undo that instance."""
+    if not loop:
+        return None
     from ..evaluation.values import to_json
 
     return {k: to_json(v) for k, v in loop.items()} or None

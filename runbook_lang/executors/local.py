@@ -47,6 +47,8 @@ class LocalExecutor:
         # Without an env of its own, a command inherits this process's environment as it
         # is: the child gets it from the C library, not re-encoded variable by variable.
         self._inherits = env is None
+        # Every command's stdin: /dev/null, opened once for the run rather than per command.
+        self._devnull: int | None = None
         # Runs in progress, for interrupt(). Re-entrant because interrupt() may run as a
         # signal handler in the very thread that holds it.
         self._active: set[_Stopper] = set()
@@ -56,7 +58,17 @@ class LocalExecutor:
         """Nothing to connect to."""
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Release /dev/null (opened again if a command runs after)."""
+        with self._lock:
+            devnull, self._devnull = self._devnull, None
+        if devnull is not None:
+            os.close(devnull)
+
+    def _stdin(self) -> int:
+        with self._lock:  # the hosts of a batch may start commands at once
+            if self._devnull is None:
+                self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            return self._devnull
 
     def interrupt(self) -> None:
         """Stop the command(s) running now: SIGTERM their process group, SIGKILL after the
@@ -74,7 +86,7 @@ class LocalExecutor:
             mark = spawn_mark() if spec.on_start is not None else None
             try:
                 env = None if self._inherits and not spec.env else {**self.env, **spec.env}
-                proc = _spawn(spec.command, env, str(cwd))
+                proc = _spawn(spec.command, env, str(cwd), self._stdin())
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
             if spec.on_start is not None:
@@ -94,10 +106,11 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _spawn(command: str, env: Mapping[str, str] | None, cwd: str) -> subprocess.Popen[bytes]:
+def _spawn(command: str, env: Mapping[str, str] | None, cwd: str,
+           stdin: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
