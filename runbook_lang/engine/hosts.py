@@ -20,7 +20,6 @@ Records (beyond each instance's own): `hosts_started` (the hosts, the batches, t
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from ..errors import Interrupted, RecordError, StepFailed
@@ -159,6 +158,9 @@ class HostStep:
                 self._halt.set()
                 with lock:
                     problems.append(error)
+
+        # Imported here: most runs have no step on hosts (and logging comes with it).
+        from concurrent.futures import ThreadPoolExecutor, wait
 
         self.rt.display.parallel = True
         try:

@@ -352,7 +352,9 @@ class Interpreter:
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
-            self.rt.sync()
+            # The steps before are on disk before this one acts (`settle`, in the command or
+            # request); meanwhile it records its start and prepares.
+            self.rt.sync_soon()
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop),
                            **_host_fields(instance))
@@ -730,6 +732,8 @@ def describe_host(host) -> str:
 
 def _json_loop(loop: dict) -> dict | None:
     """A `for` step's item, recorded so that a resumed run can undo that instance."""
+    if not loop:
+        return None
     from ..evaluation.values import to_json
 
     return {k: to_json(v) for k, v in loop.items()} or None
