@@ -4,7 +4,7 @@ Nodes are data. The analyser, planner and interpreter dispatch on `kind`; nodes 
 behaviour beyond small helpers. `to_data` gives a node's JSON document (`runbook check
 --ast`) and `from_data` reads one back; `schema.json_schema()` publishes the shape for tools.
 The node classes are plain records (`frozen.Frozen`), not pydantic models: importing pydantic
-and building ~60 models cost ~100 ms at every start of `runbook run` and `check`, for
+and building 47 models cost ~100 ms at every start of `runbook run` and `check`, for
 validation the parser never needs (docs/decisions.md).
 """
 
