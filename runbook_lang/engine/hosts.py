@@ -316,21 +316,3 @@ class HostStep:
         within a batch. An unreachable host is left alone: nothing ran there."""
         return [i for batch in reversed(batches) for i in reversed(batch)
                 if i.status in ("succeeded", "failed", "tolerated") and not i.unreachable]
-
-
-def host_order(instances: list[StepRun]) -> list[StepRun]:
-    """Instances of steps on hosts in the order a rollback unwinds them from: each step's
-    instances by batch, then by the host's place (concurrent instances finish in any order,
-    and a resumed run reads them in the order they finished)."""
-    first: dict[str, int] = {}
-    for index, step in enumerate(instances):
-        first.setdefault(step.name.split("[")[0], index)
-
-    def key(pair: tuple[int, StepRun]) -> tuple[int, int, int]:
-        index, step = pair
-        if step.host is None:
-            return (index, 0, 0)
-        return (first[step.name.split("[")[0]], step.batch, step.position)
-
-    return [step for _, step in sorted(enumerate(instances), key=key)]
-
