@@ -420,6 +420,8 @@ class Interpreter:
             self.rt.record("step_finished", step=instance.name, title=instance.title,
                            attempt=attempt, status="succeeded", reason="",
                            duration_ms=instance.duration_ms)
+            # On disk while the next step gets ready (it waits for it before it acts).
+            self.rt.sync_soon()
             self.rt.display.step_finished(instance.name, "succeeded", instance.duration_ms)
             self.succeeded(instance)
             return None

@@ -22,6 +22,7 @@ from pathlib import Path
 from .base import CommandSpec, Exit, Sink
 
 CHUNK = 1 << 20
+FIRST_READ = 1 << 16
 NOT_STARTED = 127
 # How long output is still read after the shell exits while a background process it
 # started keeps the pipe open (a daemon must not hang the step).
@@ -52,17 +53,27 @@ class LocalExecutor:
         # Runs in progress, for interrupt(). Re-entrant because interrupt() may run as a
         # signal handler in the very thread that holds it.
         self._active: set[_Stopper] = set()
+        # Self-pipes of finished runs, kept for the next ones (a pipe per command cost five
+        # system calls).
+        self._idle: list[_Stopper] = []
         self._lock = threading.RLock()
 
     def open(self) -> None:
         """Nothing to connect to."""
 
     def close(self) -> None:
-        """Release /dev/null (opened again if a command runs after)."""
+        """Release /dev/null and the idle self-pipes (made again if a command runs after)."""
         with self._lock:
             devnull, self._devnull = self._devnull, None
+            idle, self._idle = self._idle, []
         if devnull is not None:
             os.close(devnull)
+        for stopper in idle:
+            stopper.close()
+
+    def _stopper(self) -> _Stopper:
+        with self._lock:
+            return self._idle.pop() if self._idle else _Stopper(self)
 
     def _stdin(self) -> int:
         with self._lock:  # the hosts of a batch may start commands at once
@@ -82,7 +93,7 @@ class LocalExecutor:
         """Run ``/bin/sh -c`` with the base environment plus ``spec.env``, stdin empty."""
         started = time.monotonic()
         cwd = self.cwd / spec.cwd if spec.cwd else self.cwd
-        with _Stopper(self) as stopper:
+        with self._stopper() as stopper:
             mark = spawn_mark() if spec.on_start is not None else None
             try:
                 env = None if self._inherits and not spec.env else {**self.env, **spec.env}
@@ -118,9 +129,6 @@ def _spawn(command: str, env: Mapping[str, str] | None, cwd: str,
         start_new_session=True,
         bufsize=0,
     )
-    for pipe in (proc.stdout, proc.stderr):
-        assert pipe is not None
-        _widen_pipe(pipe.fileno())
     return proc
 
 
@@ -220,28 +228,31 @@ def _started_within(leader: str, mark: str) -> bool:
 
 
 class _Stopper:
-    """A run's end of interrupt(): a self-pipe that wakes its select loop."""
+    """A run's end of interrupt(): a self-pipe that wakes its select loop. Reused by the
+    executor's next runs; `close` ends it."""
 
     def __init__(self, owner: LocalExecutor) -> None:
         self.owner = owner
-        self.read_fd = -1
-        self._write_fd = -1
-
-    def __enter__(self) -> _Stopper:
         self.read_fd, self._write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self._write_fd, False)
+
+    def __enter__(self) -> _Stopper:
         with self.owner._lock:
+            # A request that came after the last run ended is not for this one.
+            self.drain()
             self.owner._active.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Under the lock, so interrupt() never writes to a descriptor number that has
-        # been closed and reused meanwhile.
+        # Under the lock, so interrupt() never writes to a run that has ended.
         with self.owner._lock:
             self.owner._active.discard(self)
-            os.close(self.read_fd)
-            os.close(self._write_fd)
+            self.owner._idle.append(self)
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self._write_fd)
 
     def request(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -280,6 +291,7 @@ class _Supervisor:
         assert proc.stdout is not None and proc.stderr is not None
         self._pipes = (proc.stdout, proc.stderr)
         self._outputs = {proc.stdout.fileno(): outputs[0], proc.stderr.fileno(): outputs[1]}
+        self._read_size: dict[int, int] = {}
         self._exited_at: float | None = None
         self._term_at: float | None = None
         self._kill_at: float | None = None
@@ -330,11 +342,17 @@ class _Supervisor:
                 self._stop(interrupt=True)
 
     def _read(self, fd: int) -> None:
+        # Most commands print little: a 64 KiB read (the pipe's size) costs no large buffer.
+        # A command that fills the pipe gets a 1 MiB pipe and 1 MiB reads from then on.
+        size = self._read_size.get(fd, FIRST_READ)
         try:
-            chunk = os.read(fd, CHUNK)
+            chunk = os.read(fd, size)
         except BlockingIOError:
             return
         if chunk:
+            if len(chunk) == size and size < CHUNK:
+                _widen_pipe(fd)
+                self._read_size[fd] = CHUNK
             self._outputs[fd].take(chunk)
         else:
             self._end_pipe(fd)

@@ -84,6 +84,7 @@ class FileRunWriter:
         self._records = RecordEncoder(run_id, mask)
         self._mask = self._records.mask
         self._syncer: _Syncer | None = None
+        self._sync_asked = seq - 1  # the last record a sync was asked for
 
     @classmethod
     def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
@@ -136,10 +137,11 @@ class FileRunWriter:
 
     def sync_soon(self) -> None:
         """Start making all appended lines durable in the background (``settle`` waits)."""
-        if self._fd is None:
-            return
+        if self._fd is None or self._seq - 1 == self._sync_asked:
+            return  # nothing appended since the last request
         if self._syncer is None:
             self._syncer = _Syncer(self._sync_through)
+        self._sync_asked = self._seq - 1
         self._syncer.request(self._seq - 1, self.head)
 
     def settle(self) -> None:
