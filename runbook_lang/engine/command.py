@@ -63,8 +63,6 @@ def run_command(rt: Runtime, command: str, frame: Frame, capture: bool) -> Comma
                        on_start=groups.started if rt.processes is not None else None)
     try:
         executor = rt.executors.for_host(host)
-        # The record so far is on disk before the command can change anything.
-        rt.settle()
         # A signal that came since the last statement began must not start a command.
         rt.interrupts.check()
         ended = executor.run(spec, out, err)

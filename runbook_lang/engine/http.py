@@ -137,8 +137,6 @@ class Requests:
         limit, label = HTTP_TIMEOUT, f"{HTTP_TIMEOUT:g}s"
         if left is not None and left < HTTP_TIMEOUT:
             limit, label = max(0.0, left), f"the step's timeout {step_timeout_text(frame)}"
-        # The step's earlier records are on disk before the request acts on anything.
-        self.rt.settle()
         started = time.monotonic()
         answer, error = send(method, url, headers, body, Deadline(started + limit, limit, label),
                              self.rt.interrupts)

@@ -59,9 +59,6 @@ class Interpreter:
         self.rollback_failed = False
         self.units = self.ast.units
 
-    # ------------------------------------------------------------------ the run
-
-
     # Gates and steps on hosts bring their own machinery (approvals and signatures, thread
     # pools): loaded by the first gate or step on hosts, not by every run.
     @cached_property
@@ -75,6 +72,9 @@ class Interpreter:
         from .hosts import HostStep
 
         return HostStep(self)
+
+    # ------------------------------------------------------------------ the run
+
     def execute(self) -> Outcome:
         """Run the units (after a resume: those not finished yet, or the rollback that was
         under way), then `finally`."""
@@ -368,9 +368,7 @@ class Interpreter:
         failure = ""
         for attempt in range(1, count + 2):
             started = time.monotonic()
-            # The steps before are on disk before this one acts (`settle`, in the command or
-            # request); meanwhile it records its start and prepares.
-            self.rt.sync_soon()
+            self.rt.sync()
             self.rt.record("step_started", step=instance.name, title=instance.title,
                            attempt=attempt, loop=_json_loop(instance.loop),
                            **_host_fields(instance))
@@ -420,8 +418,6 @@ class Interpreter:
             self.rt.record("step_finished", step=instance.name, title=instance.title,
                            attempt=attempt, status="succeeded", reason="",
                            duration_ms=instance.duration_ms)
-            # On disk while the next step gets ready (it waits for it before it acts).
-            self.rt.sync_soon()
             self.rt.display.step_finished(instance.name, "succeeded", instance.duration_ms)
             self.succeeded(instance)
             return None

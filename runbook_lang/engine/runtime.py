@@ -370,10 +370,6 @@ class Recorder(Protocol):
 
     def sync(self) -> None: ...
 
-    def sync_soon(self) -> None: ...
-
-    def settle(self) -> None: ...
-
 
 class Runtime:
     """One run's collaborators, and the helpers its statements share."""
@@ -453,22 +449,10 @@ class Runtime:
         return self.masker.mask(text)
 
     def sync(self) -> None:
-        """Make the record durable now."""
+        """Make the record durable (before each step starts)."""
         if self.recorder is not None and not self.dry:
             with self.record_lock:
                 self.recorder.sync()
-
-    def sync_soon(self) -> None:
-        """Start making the record durable (as a step starts); `settle` waits for it before
-        the step acts: runs a command or sends a request."""
-        if self.recorder is not None and not self.dry:
-            with self.record_lock:
-                self.recorder.sync_soon()
-
-    def settle(self) -> None:
-        """Wait until what `sync_soon` started is durable."""
-        if self.recorder is not None and not self.dry:
-            self.recorder.settle()
 
     def record(self, event: str, **fields) -> dict | None:
         """Append an event to the transcript (nothing in a dry-run). Safe from the threads

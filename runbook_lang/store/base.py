@@ -87,12 +87,6 @@ class RunWriter(Protocol):
     def sync(self) -> None:
         """Make every record so far durable and move the head to the last one."""
 
-    def sync_soon(self) -> None:
-        """Start what `sync` does, without waiting (a store may simply `sync`)."""
-
-    def settle(self) -> None:
-        """Wait until what `sync_soon` started is done; RecordError if it could not be."""
-
     def output(self, seq: int, step: str, stream: str) -> tuple[LogSink, str]:
         """A log for one stream of the command recorded at `seq`, and the name the record
         gives it (relative to the run)."""

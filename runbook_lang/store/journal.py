@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Self
@@ -54,9 +53,7 @@ class FileRunWriter:
 
     ``append`` writes each line with one ``write(2)`` on an ``O_APPEND`` descriptor, so a
     line reaches the file whole or (after a crash mid-write) as a torn tail; it does not
-    fsync, which keeps it cheap. ``sync`` makes everything so far durable and moves ``head``;
-    ``sync_soon`` starts that in a thread of its own and ``settle`` waits for it, so that a
-    step's own preparation runs while the disk works.
+    fsync, which keeps it cheap. ``sync`` makes everything so far durable and moves ``head``.
     Attributes: ``run_dir``, ``run_id``, ``head`` (SHA-256 hex of the last line written),
     ``last_seq`` (its seq; -1 before the first).
     """
@@ -83,8 +80,7 @@ class FileRunWriter:
         self._seq = seq
         self._records = RecordEncoder(run_id, mask)
         self._mask = self._records.mask
-        self._syncer: _Syncer | None = None
-        self._sync_asked = seq - 1  # the last record a sync was asked for
+        self._synced = seq - 1  # the last record known to be on disk
 
     @classmethod
     def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
@@ -129,36 +125,17 @@ class FileRunWriter:
 
     def sync(self) -> None:
         """Make all appended lines durable, then point the ``head`` anchor at the last one."""
-        if self._fd is None:
-            return
-        if self._syncer is not None:
-            self._syncer.settle()  # one anchor write at a time, in order
-        self._sync_through(self._seq - 1, self.head)
-
-    def sync_soon(self) -> None:
-        """Start making all appended lines durable in the background (``settle`` waits)."""
-        if self._fd is None or self._seq - 1 == self._sync_asked:
-            return  # nothing appended since the last request
-        if self._syncer is None:
-            self._syncer = _Syncer(self._sync_through)
-        self._sync_asked = self._seq - 1
-        self._syncer.request(self._seq - 1, self.head)
-
-    def settle(self) -> None:
-        """Wait until what ``sync_soon`` started is durable; RecordError if it cannot be."""
-        if self._syncer is not None:
-            self._syncer.settle()
-
-    def _sync_through(self, seq: int, head: str) -> None:
-        assert self._fd is not None
+        if self._fd is None or self._seq - 1 == self._synced:
+            return  # nothing appended since the last sync
         try:
             # fdatasync: the data and the size that makes it readable, not the mtime.
             os.fdatasync(self._fd)
         except OSError as error:
             raise RecordError(cannot("sync the transcript", self.run_dir, error)) from None
+        self._synced = self._seq - 1
         # Written only after the sync, so the anchor never names a line that could be lost.
         # Fixed width, so each write covers the last one whole (JSON ignores the padding).
-        anchor = anchor_text(seq, head)
+        anchor = anchor_text(self._seq - 1, self.head)
         try:
             os.pwrite(self._head_fd, (anchor.ljust(HEAD_WIDTH - 1) + "\n").encode(), 0)
         except OSError as error:
@@ -166,7 +143,6 @@ class FileRunWriter:
 
     def abandon(self) -> None:
         """Close without writing anything more (the record cannot be written)."""
-        self._stop_syncer()
         for fd in (self._fd, self._head_fd):
             if fd is not None:
                 with contextlib.suppress(OSError):
@@ -176,18 +152,10 @@ class FileRunWriter:
     def close(self) -> None:
         """Sync and close; closing twice is harmless."""
         if self._fd is not None:
-            try:
-                self.sync()
-            finally:
-                self._stop_syncer()
+            self.sync()
             os.close(self._fd)
             os.close(self._head_fd)
             self._fd = None
-
-    def _stop_syncer(self) -> None:
-        if self._syncer is not None:
-            self._syncer.stop()
-            self._syncer = None
 
     def seal(self, signed: str) -> None:
         """Keep the signature over the current head (``head.sig``), replacing the last one;
@@ -210,68 +178,6 @@ class FileRunWriter:
         if self._mask is not None:
             step = self._mask(step)
         return self.run_dir / "output" / f"{seq:05d}-{_UNSAFE.sub('_', step)}.{stream}.log"
-
-
-class _Syncer:
-    """A thread that makes the transcript durable while the run goes on.
-
-    `request` asks for everything appended so far (through record `seq`, whose hash is
-    `head`); `settle` waits for the last request and raises what it met (a RecordError).
-    The sync call releases the interpreter's lock, so a step's records, evaluation and the
-    setting up of its command proceed meanwhile; the command itself starts only after
-    `settle`, so a step's record is durable before the next step acts."""
-
-    def __init__(self, sync_through) -> None:
-        self._sync_through = sync_through
-        self._changed = threading.Condition()
-        self._wanted: tuple[int, str] | None = None
-        self._asked = self._done = 0
-        self._error: BaseException | None = None
-        self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="runbook-transcript-sync",
-                                         daemon=True)
-        self._thread.start()
-
-    def request(self, seq: int, head: str) -> None:
-        with self._changed:
-            self._wanted = (seq, head)
-            self._asked += 1
-            self._changed.notify_all()
-
-    def settle(self) -> None:
-        with self._changed:
-            while self._done < self._asked and self._error is None:
-                self._changed.wait()
-            error, self._error = self._error, None
-            self._done = self._asked
-        if error is not None:
-            raise error
-
-    def stop(self) -> None:
-        with self._changed:
-            self._stopping = True
-            self._changed.notify_all()
-        self._thread.join()
-
-    def _work(self) -> None:
-        while True:
-            with self._changed:
-                while self._done == self._asked and not self._stopping:
-                    self._changed.wait()
-                if self._done == self._asked:
-                    return
-                asked, wanted = self._asked, self._wanted
-            assert wanted is not None
-            try:
-                self._sync_through(*wanted)
-                error = None
-            except BaseException as caught:  # noqa: BLE001 - handed to the waiting thread
-                error = caught
-            with self._changed:
-                self._done = asked
-                if error is not None:
-                    self._error = error
-                self._changed.notify_all()
 
 
 class FileLog:

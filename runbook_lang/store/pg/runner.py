@@ -91,13 +91,6 @@ class PgWriter:
                               "another runner is writing this run")
         self._synced = self._seq
 
-    def sync_soon(self) -> None:
-        """The connection serves one statement at a time: sync now."""
-        self.sync()
-
-    def settle(self) -> None:
-        """Nothing in flight (`sync_soon` synced)."""
-
     def output(self, seq: int, step: str, stream: str) -> tuple[PgLog, str]:
         """The log of one stream of the command recorded at `seq`, and its name (the local
         store's file name under `output/`)."""
