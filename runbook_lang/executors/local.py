@@ -44,6 +44,7 @@ class LocalExecutor:
 
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = Path(cwd)
+        self._cwd_text = str(self.cwd)
         self.env = dict(os.environ if env is None else env)
         # Without an env of its own, a command inherits this process's environment as it
         # is: the child gets it from the C library, not re-encoded variable by variable.
@@ -92,12 +93,14 @@ class LocalExecutor:
     def run(self, spec: CommandSpec, out: Sink, err: Sink) -> Exit:
         """Run ``/bin/sh -c`` with the base environment plus ``spec.env``, stdin empty."""
         started = time.monotonic()
-        cwd = self.cwd / spec.cwd if spec.cwd else self.cwd
+        # A step's directory is absolute (the runbook's folder, or `dir` under it): joined
+        # as text, not as a Path, on the path of every command.
+        cwd = os.path.join(self._cwd_text, spec.cwd) if spec.cwd else self._cwd_text
         with self._stopper() as stopper:
             mark = spawn_mark() if spec.on_start is not None else None
             try:
                 env = None if self._inherits and not spec.env else {**self.env, **spec.env}
-                proc = _spawn(spec.command, env, str(cwd), self._stdin())
+                proc = _spawn(spec.command, env, cwd, self._stdin())
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
             if spec.on_start is not None:
