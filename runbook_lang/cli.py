@@ -1,7 +1,7 @@
 """The `runbook` command: argument parsing and exit codes only.
 
 Each subcommand lives in `commands/` and is imported when it runs, so `runbook --version`
-and `runbook --help` do not pay for pydantic, lark or rich.
+and `runbook --help` do not pay for the parser, the engine or rich.
 """
 
 from __future__ import annotations

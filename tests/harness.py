@@ -1,7 +1,7 @@
 """`runbook ARGS…` inside the test process: `runbook_lang.cli.main(argv)` with everything a
 real process would have of its own, and nothing left behind.
 
-A real `runbook` process costs 0.3–0.4 s to start (Python, pydantic, lark, rich); most tests
+A real `runbook` process costs ~0.1 s to start (Python, our modules, the grammar); most tests
 only need what the command prints, its exit code and the files it writes. `call_main` gives
 them exactly that, byte for byte what the real process gives, at the cost of the work itself:
 
