@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def run_check(args) -> int:
     results: list[tuple[str, list[Diagnostic], object]] = []
     for name in args.files:
         try:
-            module = loader.load(Path(name), name)
+            module = _load(loader, name)
         except LoadError as error:
             # A file that cannot be read is reported like any other error (E001, no place).
             results.append((name, [Diagnostic("error", "E001", str(error))], None))
@@ -44,6 +45,24 @@ def run_check(args) -> int:
                 status = "ok" if not any(d.is_error for d in diagnostics) else "failed"
                 print(f"{name}: {status}" + (f" ({counts})" if counts else ""))
     return 2 if failed else 0
+
+
+def _load(loader: Loader, name: str):
+    """Load a file and what it imports, without the cyclic garbage collector.
+
+    A parse allocates the AST, which lives until the command ends, and next to no cyclic
+    garbage: the collector would only walk the growing tree again and again (a tenth of
+    the time of a 20,000-step file). Once loaded, the tree is moved out of the collector's
+    sight (`gc.freeze`), so that the analysis pays only for what it allocates itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return loader.load(Path(name), name)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _print_ast(trees: list, several: bool) -> None:

@@ -14,7 +14,7 @@ WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE, UNSAFE = (
     "word", "single", "double", "param", "param_double", "unsafe")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """Where a hole lands: the kind of quoting it needs, or why none is safe.
 
@@ -92,7 +92,7 @@ HOLE = "\0"
 # ---------------------------------------------------------------------- frames
 
 
-@dataclass
+@dataclass(slots=True)
 class Word:
     """The word being read in a plain context, with its role in the simple command."""
 
@@ -118,7 +118,7 @@ class Word:
         return None if self.dynamic else "".join(self.text)
 
 
-@dataclass
+@dataclass(slots=True)
 class Command:
     """The finished words of the simple command being read."""
 
@@ -128,7 +128,7 @@ class Command:
     dbracket_holes: list[int] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(slots=True)
 class PlainFrame:
     """Plain shell text: the whole command, or the inside of `$(…)`, `<(…)`, `NAME=(…)`."""
 
@@ -147,7 +147,7 @@ class PlainFrame:
     case: list[str] = field(default_factory=list)  # subject, in, pattern_start, pattern, body
 
 
-@dataclass
+@dataclass(slots=True)
 class QuoteFrame:
     """Inside `'…'` (kind single) or `"…"` (kind double); `taint` for `$'…'` and `$"…"`."""
 
@@ -155,7 +155,7 @@ class QuoteFrame:
     taint: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ParamFrame:
     """Inside `${…}`: its head (name), then the word after an operator."""
 
@@ -165,7 +165,7 @@ class ParamFrame:
     taint: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ArithFrame:
     """Inside `$((…))`, `((…))`, `$[…]` or a subscript `[…]`: every hole is unsafe."""
 

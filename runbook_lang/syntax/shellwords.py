@@ -83,6 +83,16 @@ def contexts_of(template: Sequence[str | None]) -> tuple[Context, ...]:
 # ---------------------------------------------------------------------- the lexer
 
 
+def _holes_in(text: str) -> list[int]:
+    """The offsets of the holes in a text, in order."""
+    found = []
+    at = text.find(HOLE)
+    while at != -1:
+        found.append(at)
+        at = text.find(HOLE, at + 1)
+    return found
+
+
 # Quotes, expansions and substitutions nested deeper than this are not followed.
 MAX_NESTING = 64
 # Runs of characters that change nothing where they are: read at once.
@@ -100,8 +110,7 @@ class ShellLexer:
     def __init__(self, text: str, numbers: Sequence[int], in_backquotes: bool = False,
                  depth: int = 0) -> None:
         self.text = text
-        self.number_at = dict(zip((m.start() for m in re.finditer(HOLE, text)), numbers,
-                                  strict=True))
+        self.number_at = dict(zip(_holes_in(text), numbers, strict=True))
         self.in_backquotes = in_backquotes
         self.depth = depth  # the frames of the lexers around this one (backquotes)
         self.i = 0
@@ -169,7 +178,7 @@ class ShellLexer:
                                              "follow")
         for frame in self.stack:
             if isinstance(frame, PlainFrame):
-                self.plain.end_command(frame)
+                self.plain.finish_command(frame)
         return self.contexts
 
     # ------------------------------------------------------------------ holes
@@ -219,7 +228,9 @@ class ShellLexer:
         reason = self.stack_reason()
         if reason:
             return unsafe(reason)
-        return settle(replace(base, no_backslash=self.read_raw()))
+        if self.read_raw():
+            return settle(replace(base, no_backslash=True))
+        return base
 
     def read_raw(self) -> bool:
         """Whether bash reads the text here before undoing the backquotes' backslashes: in
