@@ -58,6 +58,7 @@ from .shellframes import (
     unsafe,
 )
 from .shellplain import PlainText
+from .shellsimple import simple_contexts
 
 __all__ = ["DOUBLE", "PARAM", "PARAM_DOUBLE", "SINGLE", "UNSAFE", "WORD", "BACKQUOTE_QUOTE",
            "BACKQUOTED_PARAM", "BACKQUOTED_RAW", "Context", "contexts_of", "shell_contexts",
@@ -70,7 +71,15 @@ def shell_contexts(template: tuple[str | None, ...]) -> tuple[Context, ...]:
     # A NUL never reaches a shell (a file holding one is refused, a value holding one fails
     # its step): here it marks the holes.
     text = "".join(HOLE if piece is None else piece.replace(HOLE, " ") for piece in template)
-    holes = template.count(None)
+    simple = simple_contexts(text)
+    if simple is not None:
+        return tuple(simple)
+    return lexed_contexts(text)
+
+
+def lexed_contexts(text: str) -> tuple[Context, ...]:
+    """The context of each hole (HOLE) of a text, read by the shell lexer."""
+    holes = text.count(HOLE)
     found = ShellLexer(text, range(holes)).run()
     return tuple(found[hole] for hole in range(holes))
 
