@@ -209,6 +209,10 @@ class AstBuilder:
         tok = children[0]
         if len(tok.value) - 2 * _quotes(tok.value) > MAX_STRING_CHARS:
             return self._string_too_long(tok)
+        if self._maps[-1] is None and tok.line == tok.end_line and "\\" not in tok.value:
+            plain = self._plain_string(tok)
+            if plain is not None:
+                return plain
         start = self._abs(tok.start_pos)
         pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
             self._split_nested(tok)
@@ -229,6 +233,58 @@ class AstBuilder:
             span = at(piece.offsets[0] - 2, piece.offsets[-1] + 2)
             parts.append(n.Interpolation.make(span=span, expr=expr, kind="interpolation"))
         self.inner_depth = deepest
+        return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _plain_string(self, tok: Token):
+        """The String of a one-line literal in the file, without escapes, whose
+        interpolations are names (`"deploy {{ app }}"`: most strings); None for any other,
+        which the general reading below handles (and reports on).
+
+        It builds what `split_string` and the reading of each interpolation would, with
+        the spans of a one-line token made straight from its line and columns.
+        """
+        value = tok.value
+        if value.startswith('"""'):
+            return None
+        text = value[1:-1]
+        line, first = tok.line, tok.start_pos + 1  # the source offset of text[0]
+        column = tok.column + 1 - first  # the column of source offset 0 on this line
+        make_span = Span.make
+        parts: list = []
+        depth = 0
+        i, n_text = 0, len(text)
+        while i < n_text:
+            opening = text.find("{{", i)
+            stop = opening if opening >= 0 else n_text
+            if stop > i:
+                start, end = first + i, first + stop
+                parts.append(n.Text.make(
+                    span=make_span(line=line, column=column + start, end_line=line,
+                                   end_column=column + end, start=start, end=end),
+                    value=text[i:stop], kind="text"))
+            if opening < 0:
+                break
+            closing = text.find("}}", opening + 2)
+            if closing < 0:
+                return None
+            simple = SIMPLE_NAME.fullmatch(text, opening + 2, closing)
+            if simple is None:
+                return None
+            name = simple.group(1)
+            if name in ("true", "false"):
+                return None
+            start, end = first + simple.start(1), first + simple.end(1)
+            expr = n.Name.make(span=make_span(line=line, column=column + start, end_line=line,
+                                              end_column=column + end, start=start, end=end),
+                               name=name, kind="name")
+            start, end = first + opening, first + closing + 2
+            parts.append(n.Interpolation.make(
+                span=make_span(line=line, column=column + start, end_line=line,
+                               end_column=column + end, start=start, end=end),
+                expr=expr, kind="interpolation"))
+            depth = 2  # a name, and the Interpolation above it
+            i = closing + 2
+        self.inner_depth = depth
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
 
     def _string_too_long(self, tok: Token):
