@@ -349,7 +349,8 @@ class Parse:
                 # Every alternative of a scanner is a named group: one of them matched.
                 ttype: str = match.lastgroup  # type: ignore[assignment]
                 start, end = match.span(ttype)
-                if start != pos:
+                # Most tokens follow one space on the same line: no line break to count.
+                if start != pos and (start - pos != 1 or text[pos] != " "):
                     newlines = text.count("\n", pos, start)
                     if newlines:
                         line += newlines
