@@ -7,7 +7,6 @@ stops at the first problem.
 
 from __future__ import annotations
 
-from ..evaluation.params import pattern_matches
 from ..evaluation.regex import PatternError, compile_pattern
 from ..evaluation.values import type_name
 from ..syntax import nodes as n
@@ -237,6 +236,10 @@ class Analyser:
                 self.error("E232", f"invalid pattern: {error.message}", item.pattern.span,
                            error.hint)
                 return
+            # The run's own reading of a pattern, imported here: it brings the evaluator,
+            # which a check of a file without a pattern never needs.
+            from ..evaluation.params import pattern_matches
+
             if default is not NOTHING and isinstance(default, str) \
                     and not pattern_matches(text, default):
                 self.error("E232", f"the default {show(default)} of param `{item.name.name}` does "
