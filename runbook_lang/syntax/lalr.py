@@ -424,8 +424,13 @@ class Parse:
                     if first is None or last is None:
                         inside = [r for r in ranges[-size:] if r is not None]
                         first, last = (inside[0], inside[-1]) if inside else (None, None)
-                    height = heights[-1] if size == 1 else max(heights[-size:])
-                    del values[-size:], ranges[-size:], heights[-size:], states[-size:]
+                    if size == 1:
+                        height = heights[-1]
+                    else:
+                        height = max(heights[-size:])
+                        # The first entry popped stays, to be overwritten by the new one.
+                        cut = 1 - size
+                        del values[cut:], ranges[cut:], heights[cut:], states[cut:]
                     if first is None:
                         meta = None
                     else:
@@ -433,6 +438,11 @@ class Parse:
                                 last if last.__class__ is Token else last[1])
                 else:
                     popped, meta, height = [], None, 0
+                    # An empty reduction adds an entry: its state is overwritten below.
+                    states.append(state)
+                    values.append(None)
+                    ranges.append(None)
+                    heights.append(0)
                 kind = plan.kind
                 if kind == PASS:
                     value = popped[plan.child]
@@ -460,11 +470,10 @@ class Parse:
                             height = max(height, self.nested_depth() + 1)
                         if height > limit:
                             raise TooDeep()
-                state = gotos[states[-1]][plan.origin]
-                states.append(state)
-                values.append(value)
-                ranges.append(meta)
-                heights.append(height)
+                states[-1] = state = gotos[states[-2]][plan.origin]
+                values[-1] = value
+                ranges[-1] = meta
+                heights[-1] = height
                 if at_end and state == end_state:
                     self.depth = height
                     return value
