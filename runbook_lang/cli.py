@@ -22,8 +22,27 @@ EPILOG = """exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error,
 3 paused at a gate, 4 rejected at a gate, 5 rollback failed, 130 interrupted"""
 
 
-def build_parser():
-    """The whole command line (argparse is imported here: `--version` never needs it)."""
+COMMANDS = ("check", "run", "resume", "approve", "fmt", "list", "view", "init", "verify",
+            "show", "history", "store", "lsp")
+
+
+class _Skipped:
+    """Stands for the parser of a command the command line does not name: takes its
+    arguments and drops them (building all thirteen cost a run a few milliseconds)."""
+
+    def add_argument(self, *args, **kwargs) -> None:
+        return None
+
+    def add_subparsers(self, *args, **kwargs) -> _Skipped:
+        return self
+
+    def add_parser(self, *args, **kwargs) -> _Skipped:
+        return self
+
+
+def build_parser(only: str | None = None):
+    """The command line (argparse is imported here: `--version` never needs it); with
+    `only`, the parser of that one command (the others are named in no message)."""
     import argparse
 
     class _Parser(argparse.ArgumentParser):
@@ -38,6 +57,13 @@ def build_parser():
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"runbook {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    if only is not None:
+        add_parser = sub.add_parser
+
+        def add_only(name: str, **kwargs):
+            return add_parser(name, **kwargs) if name == only else _Skipped()
+
+        sub.add_parser = add_only  # type: ignore[method-assign]
 
     check = sub.add_parser("check", help="parse and statically check runbook files")
     check.add_argument("files", nargs="+", metavar="FILE")
@@ -193,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"runbook {__version__}\n")
         return EXIT_OK
     _collect_less_often()
-    args = build_parser().parse_args(argv)
+    given = argv if argv is not None else sys.argv[1:]
+    args = build_parser(given[0] if given and given[0] in COMMANDS else None).parse_args(argv)
     if args.command is None:
         # No command is a usage error: the help goes where errors go, not to stdout.
         build_parser().print_help(sys.stderr)

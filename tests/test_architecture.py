@@ -100,3 +100,35 @@ def test_errors_imports_nothing_of_ours():
 def test_the_cycle_finder_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# Reading, checking and running a runbook: the commands and what they load on the way.
+WITHOUT_PYDANTIC = """
+import json, sys
+from runbook_lang.cli import main
+import runbook_lang.commands.check, runbook_lang.commands.run
+codes = [main(["--version"]), main(["check", "one.runbook"]),
+         main(["check", "--ast", "one.runbook"]), main(["run", "one.runbook"])]
+before = sorted(m for m in sys.modules if m.partition(".")[0] == "pydantic")
+from runbook_lang.syntax.schema import json_schema
+json_schema()
+after = sorted(m for m in sys.modules if m.partition(".")[0] == "pydantic")
+print(json.dumps({"codes": codes, "before": before, "after": bool(after)}))
+"""
+
+
+def test_reading_checking_and_running_never_import_pydantic(tmp_path: Path) -> None:
+    """The AST is plain records: pydantic loads only to write the AST's JSON Schema."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "one.runbook").write_text('step a "A" {\n  run "true"\n}\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-c", WITHOUT_PYDANTIC], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["codes"] == [0, 0, 0, 0], result.stdout + result.stderr
+    assert found["before"] == []
+    # The same look finds pydantic once the schema is asked for: the check above can fail.
+    assert found["after"] is True

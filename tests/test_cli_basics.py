@@ -29,6 +29,22 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
     assert "exit codes: 0 succeeded, 1 failed, 2 usage/parse/static error" in result.stdout
 
 
+def test_help_lists_every_command_and_each_command_parses_alone(tmp_path: Path) -> None:
+    """A command line that names a command builds only that command's parser: the list of
+    names it is picked from must be the whole list `--help` shows."""
+    import re
+
+    from runbook_lang.cli import COMMANDS
+
+    shown = runbook("--help", cwd=tmp_path).stdout
+    listed = re.findall(r"^    ([a-z]+) {2,}", shown, re.MULTILINE)
+    assert listed == list(COMMANDS)
+    for command in COMMANDS:
+        result = runbook(command, "--help", cwd=tmp_path)
+        assert (result.returncode, result.stdout.split()[:2]) == (0, ["usage:", "runbook"])
+        assert f"usage: runbook {command}" in result.stdout
+
+
 def test_check_help(tmp_path: Path) -> None:
     result = runbook("check", "--help", cwd=tmp_path)
     assert result.returncode == 0

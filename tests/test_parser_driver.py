@@ -42,6 +42,7 @@ from runbook_lang.syntax.lalr import (
     UnexpectedCharacter,
     UnexpectedToken,
 )
+from runbook_lang.syntax.nodes import to_data
 from runbook_lang.syntax.parser import parse_source
 from runbook_lang.syntax.source import Source
 from runbook_lang.syntax.trees import Tree, tree_callbacks
@@ -261,7 +262,7 @@ def _result(text: str, through_tree: bool):
         return "again"
     except ParseFailure as failure:
         return ("failed", [asdict(d) for d in failure.diagnostics])
-    return ("parsed", ast.model_dump(mode="json"), [asdict(d) for d in diagnostics])
+    return ("parsed", to_data(ast), [asdict(d) for d in diagnostics])
 
 
 def _same_both_ways(text: str) -> None:
@@ -305,7 +306,7 @@ def _parsed(text: str):
         ast, diagnostics = parse_source(Source("f.runbook", text))
     except ParseFailure as failure:
         return [asdict(d) for d in failure.diagnostics]
-    return ast.model_dump(mode="json"), [asdict(d) for d in diagnostics]
+    return to_data(ast), [asdict(d) for d in diagnostics]
 
 
 def test_parsing_leaves_the_garbage_collector_alone() -> None:

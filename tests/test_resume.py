@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from conftest import (
     wait_for,
 )
 
-from runbook_lang.executors.local import group_alive
+from runbook_lang.executors.local import group_alive, process_start
+from runbook_lang.store.base import LockKey
+from runbook_lang.store.locks import lock_path
 
 
 def lines(ws, name: str = "runs.txt") -> list[str]:
@@ -628,3 +631,35 @@ def test_after_kill_9_a_surviving_command_blocks_run_and_resume_until_it_ends(ws
     result = ws.runbook("resume", run_dir.name)
     assert result.exit_code == 0, result.output
     assert lines(ws) == ["first", "hang", "hang", "after"]
+
+
+def test_a_noted_group_whose_pid_now_names_a_later_process_does_not_block(ws):
+    """A dead run's note names a command's group by pid and the moment before its spawn: a
+    live process that got the pid later (here, one started 60 s after the noted moment) is
+    someone else's, and the next run takes the lock over; one started soon after blocks."""
+    name = ws.add("resume_hang")
+    (ws.root / "done.txt").touch()
+    assert ws.runbook("run", name).exit_code == 0
+    book = ws.root / name
+    lock = LOCK_DIR / lock_path(LockKey(os.path.realpath(book), None, book.name)).name
+    assert lock.exists()
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        boot, ticks = process_start(other.pid).rsplit(":", 1)
+        ticks_per_second = os.sysconf("SC_CLK_TCK")
+        # Noted 60 s before it started: another process. Noted at its start, or 5 s before
+        # (a spawn held up on a loaded machine): the command itself.
+        for noted, blocks in ((int(ticks) - 60 * ticks_per_second, False), (int(ticks), True),
+                              (int(ticks) - 5 * ticks_per_second, True)):
+            note = {"run_id": "20261203T000000000Z-dead00", "pid": 999999, "processes": [
+                {"pgid": other.pid, "start": f"{boot}:{noted}", "host": "local"}]}
+            lock.write_text(json.dumps(note))
+            result = ws.runbook("run", name)
+            if blocks:
+                assert result.exit_code == 2, result.output
+                assert f"process group {other.pid} is still running" in result.stderr
+            else:
+                assert result.exit_code == 0, result.output
+    finally:
+        other.kill()
+        other.wait()

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from conftest import (
@@ -111,11 +112,46 @@ def test_commands_are_recorded_with_digests_of_their_logs(recorded):
     first = events(records, "command_finished")[0]
     assert first["command"] == "echo one >> trail.txt"
     assert first["exit_code"] == 0
+    # A stream that stayed silent has no log: its record says so, with the empty digest.
     for stream in ("stdout", "stderr"):
-        log = run_dir / first[stream]["log"]
-        assert first[stream]["sha256"] == sha256(log.read_bytes())
-        assert first[stream]["bytes"] == log.stat().st_size
+        assert first[stream] == {"bytes": 0, "sha256": sha256(b""), "tail": "", "log": None}
+    assert first["log"] is None
+    assert not list((run_dir / "output").glob(f"{first['seq'] - 1:05d}-*"))
     assert finished(records)["exit_code"] == 1
+
+
+def test_a_stream_that_prints_gets_a_log_and_a_silent_one_none(ws):
+    result = ws.run("output_streams")
+    assert result.exit_code == 0, result.output
+    run_dir = result.run_dirs()[0]
+    loud, quiet = events(result.records(), "command_finished")
+    assert loud["stdout"]["log"] == loud["log"]
+    for stream, text in (("stdout", b"out\n"), ("stderr", b"err\n")):
+        log = run_dir / loud[stream]["log"]
+        assert log.read_bytes() == text
+        assert loud[stream]["sha256"] == sha256(text) and loud[stream]["bytes"] == len(text)
+    assert quiet["stdout"]["log"] is None and quiet["stderr"]["log"] is not None
+    assert sorted(p.name for p in (run_dir / "output").iterdir()) == sorted(
+        Path(record[stream]["log"]).name for record in (loud, quiet)
+        for stream in ("stdout", "stderr") if record[stream]["log"])
+    assert ws.runbook("verify", str(run_dir)).exit_code == 0
+
+
+@pytest.mark.parametrize(("tamper", "message"), [
+    (lambda log: log.write_text("not what ran\n"),
+     "FAILED: line 4: output log output/00002-loud.stdout.log changed: sha256"),
+    (lambda log: log.write_bytes(b""), "FAILED: line 4: output log output/00002-loud.stdout.log "
+                                       "changed: sha256"),
+    (lambda log: log.unlink(), "FAILED: line 4: output log output/00002-loud.stdout.log is "
+                               "missing"),
+], ids=["edited", "emptied", "deleted"])
+def test_verify_names_a_changed_or_missing_log(ws, tamper, message):
+    result = ws.run("output_streams")
+    run_dir = result.run_dirs()[0]
+    tamper(run_dir / "output" / "00002-loud.stdout.log")
+    verified = ws.runbook("verify", str(run_dir))
+    assert verified.exit_code == 1
+    assert message in verified.stdout
 
 
 def test_a_30_mb_output_goes_to_its_log_not_the_transcript(ws):
@@ -209,12 +245,6 @@ def tamper_last(run_dir):
     write_lines(run_dir, lines)
 
 
-def tamper_log(run_dir):
-    records = read_transcript(run_dir)
-    command = events(records, "command_finished")[0]
-    (run_dir / command["stdout"]["log"]).write_text("not what ran\n")
-
-
 @pytest.mark.parametrize(("tamper", "message"), [
     (tamper_byte, "FAILED: record 4 (line 5) was edited"),
     (tamper_delete, "FAILED: record 6 is missing or out of order: seq 7 found at line 7"),
@@ -224,9 +254,7 @@ def tamper_log(run_dir):
     (tamper_tear, "line 15: the last line is torn (incomplete, 20 bytes)"),
     (tamper_last, "FAILED: record 39 (line 40) was edited: its hash does not match the head "
                   "file"),
-    (tamper_log, "FAILED: line 4: output log output/00002-one.stdout.log changed"),
-], ids=["single-byte", "deleted-line", "swapped-lines", "truncated", "torn", "last-line",
-        "output-log"])
+], ids=["single-byte", "deleted-line", "swapped-lines", "truncated", "torn", "last-line"])
 def test_verify_names_the_first_bad_line(recorded, copy, tamper, message):
     ws, _ = recorded
     assert len(lines_of(copy)) == 40

@@ -12,6 +12,7 @@ from ..errors import LoadError
 from ..reporting.output import print_diagnostics
 from ..syntax.diagnostics import Diagnostic, summary_line
 from ..syntax.loader import Loader
+from ..syntax.nodes import to_data
 from ..syntax.sourcemap import SourceMap
 
 
@@ -68,7 +69,7 @@ def _load(loader: Loader, name: str):
 def _print_ast(trees: list, several: bool) -> None:
     # One document per FILE argument, `null` for a file that did not parse: the shape of the
     # output depends on the command line only, never on whether parsing succeeded.
-    dumped = [tree.model_dump(mode="json") if tree is not None else None for tree in trees]
+    dumped = [to_data(tree) if tree is not None else None for tree in trees]
     document = dumped if several else dumped[0]
     sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
 

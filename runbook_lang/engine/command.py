@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import Interrupted, StepFailed
 from ..executors import CommandSpec, Exit
-from ..executors.streams import Output, StreamDigest
+from ..executors.streams import LogSink, Output, StreamDigest
 from .runtime import Frame, Runtime
 
 
@@ -51,8 +51,8 @@ def run_command(rt: Runtime, command: str, frame: Frame, capture: bool) -> Comma
     started = rt.record("command_started", step=step.name, command=command, cwd=cwd,
                         phase=frame.phase, **where)
     assert started is not None
-    out_log, out_name = rt.recorder.output(started["seq"], step.name, "stdout")
-    err_log, err_name = rt.recorder.output(started["seq"], step.name, "stderr")
+    out_log = LazyLog(rt.recorder, started["seq"], step.name, "stdout")
+    err_log = LazyLog(rt.recorder, started["seq"], step.name, "stderr")
     echo = HostLines(rt.display, host.name) if host is not None else None
     show = echo.take if echo is not None else rt.display.output
     out = Output("stdout", rt.masker.stream(), out_log, show, capture)
@@ -77,9 +77,9 @@ def run_command(rt: Runtime, command: str, frame: Frame, capture: bool) -> Comma
     rt.record(
         "command_finished", step=step.name, command=command, cwd=cwd,
         exit_code=ended.code, duration_ms=ended.duration_ms,
-        stdout={**_digest(result.stdout), "log": out_name},
-        stderr={**_digest(result.stderr), "log": err_name},
-        log=out_name, timed_out=ended.timed_out, phase=frame.phase, **where, **unreachable)
+        stdout={**_digest(result.stdout), "log": out_log.name},
+        stderr={**_digest(result.stderr), "log": err_log.name},
+        log=out_log.name, timed_out=ended.timed_out, phase=frame.phase, **where, **unreachable)
     if ended.interrupted:
         raise Interrupted()
     if ended.timed_out:
@@ -90,6 +90,28 @@ def run_command(rt: Runtime, command: str, frame: Frame, capture: bool) -> Comma
         step.unreachable = True
         raise StepFailed(f"unreachable: {rt.mask(ended.error or 'cannot connect')}")
     return result
+
+
+class LazyLog:
+    """A stream's log, made by the store when the first byte arrives (a `LogSink`).
+
+    Most commands print little or nothing: a silent stream gets no log at all (its record
+    says `log: null`, and its size, digest and tail say the rest), which spares every such
+    command the store's work of making and closing a log."""
+
+    def __init__(self, recorder, seq: int, step: str, stream: str) -> None:
+        self._open = lambda: recorder.output(seq, step, stream)
+        self._log: LogSink | None = None
+        self.name: str | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._log is None:
+            self._log, self.name = self._open()
+        self._log.write(data)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
 
 class HostLines:

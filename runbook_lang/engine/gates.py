@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
-from ..trust import TrustError, utc_now
+from ..trust.errors import TrustError
+from ..trust.statements import utc_now
 from .approvals import Quorum
 from .plan import PlanStep
 from .runtime import Frame, Runtime, StepRun

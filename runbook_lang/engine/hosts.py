@@ -20,7 +20,6 @@ Records (beyond each instance's own): `hosts_started` (the hosts, the batches, t
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from ..errors import Interrupted, RecordError, StepFailed
@@ -159,6 +158,9 @@ class HostStep:
                 self._halt.set()
                 with lock:
                     problems.append(error)
+
+        # Imported here: most runs have no step on hosts (and logging comes with it).
+        from concurrent.futures import ThreadPoolExecutor, wait
 
         self.rt.display.parallel = True
         try:
@@ -314,21 +316,3 @@ class HostStep:
         within a batch. An unreachable host is left alone: nothing ran there."""
         return [i for batch in reversed(batches) for i in reversed(batch)
                 if i.status in ("succeeded", "failed", "tolerated") and not i.unreachable]
-
-
-def host_order(instances: list[StepRun]) -> list[StepRun]:
-    """Instances of steps on hosts in the order a rollback unwinds them from: each step's
-    instances by batch, then by the host's place (concurrent instances finish in any order,
-    and a resumed run reads them in the order they finished)."""
-    first: dict[str, int] = {}
-    for index, step in enumerate(instances):
-        first.setdefault(step.name.split("[")[0], index)
-
-    def key(pair: tuple[int, StepRun]) -> tuple[int, int, int]:
-        index, step = pair
-        if step.host is None:
-            return (index, 0, 0)
-        return (first[step.name.split("[")[0]], step.batch, step.position)
-
-    return [step for _, step in sorted(enumerate(instances), key=key)]
-

@@ -7,16 +7,20 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
-from .gates import Gates
-from .hosts import HostStep, host_order
 from .plan import PlanStep
-from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun, undo_block
+from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun, host_order, undo_block
 from .statements import Statements
+
+if TYPE_CHECKING:
+    from .gates import Gates
+    from .hosts import HostStep
 
 
 @dataclass
@@ -41,8 +45,6 @@ class Interpreter:
     def __init__(self, rt: Runtime, progress: Progress | None = None) -> None:
         self.rt = rt
         self.statements = Statements(rt)
-        self.gates = Gates(rt, self)
-        self.hosts = HostStep(self)
         self.ast = rt.module.runbook
         self.progress = progress or Progress()
         # The instances of a step on hosts finish in threads of their own.
@@ -56,6 +58,20 @@ class Interpreter:
         self.tolerated: list[StepRun] = []
         self.rollback_failed = False
         self.units = self.ast.units
+
+    # Gates and steps on hosts bring their own machinery (approvals and signatures, thread
+    # pools): loaded by the first gate or step on hosts, not by every run.
+    @cached_property
+    def gates(self) -> Gates:
+        from .gates import Gates
+
+        return Gates(self.rt, self)
+
+    @cached_property
+    def hosts(self) -> HostStep:
+        from .hosts import HostStep
+
+        return HostStep(self)
 
     # ------------------------------------------------------------------ the run
 
@@ -730,6 +746,8 @@ def describe_host(host) -> str:
 
 def _json_loop(loop: dict) -> dict | None:
     """A `for` step's item, recorded so that a resumed run can undo that instance."""
+    if not loop:
+        return None
     from ..evaluation.values import to_json
 
     return {k: to_json(v) for k, v in loop.items()} or None

@@ -306,7 +306,7 @@ def _reads(unit, names_in) -> list[str]:
         if kind in ("name", "string", "binary", "unary", "call", "field", "index", "list"):
             found.extend(names_in(node))
             continue
-        for name in type(node).model_fields:
+        for name in type(node).fields:
             if name != "span":
                 stack.append(getattr(node, name))
     return found
@@ -319,14 +319,12 @@ def new_options(module: Module, *, dry_run: bool = False, yes: bool = False,
                 output_json: bool = False, limit: str | None = None,
                 forks: int | None = None, ssh_config: str | None = None) -> RunOptions:
     """Check what the operator asked for against the file, and fix it for the run."""
-    import socket
-
     from .targets import DEFAULT_FORKS, ssh_config_from_env
 
     parsed = parse_approvals(approvals, module)
     check_addresses(module, from_step, fail_at)
     return RunOptions(dry_run=dry_run, yes=yes, approvals=parsed,
-                      operator=operator_name(as_name), host=socket.gethostname(),
+                      operator=operator_name(as_name), host=os.uname().nodename,
                       from_step=from_step, fail_at=fail_at, interactive=interactive,
                       argv=list(argv or []), output_json=output_json, limit=limit,
                       forks=forks if forks is not None else DEFAULT_FORKS,

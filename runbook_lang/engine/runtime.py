@@ -105,6 +105,23 @@ def undo_block(unit) -> list | None:
     return None
 
 
+def host_order(instances: list[StepRun]) -> list[StepRun]:
+    """Instances of steps on hosts in the order a rollback unwinds them from: each step's
+    instances by batch, then by the host's place (concurrent instances finish in any order,
+    and a resumed run reads them in the order they finished)."""
+    first: dict[str, int] = {}
+    for index, step in enumerate(instances):
+        first.setdefault(step.name.split("[")[0], index)
+
+    def key(pair: tuple[int, StepRun]) -> tuple[int, int, int]:
+        index, step = pair
+        if step.host is None:
+            return (index, 0, 0)
+        return (first[step.name.split("[")[0]], step.batch, step.position)
+
+    return [step for _, step in sorted(enumerate(instances), key=key)]
+
+
 @dataclass
 class Frame:
     """Where statements execute: the step, the module (for tasks and lets), local names."""

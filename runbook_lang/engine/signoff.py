@@ -20,24 +20,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EvalError, RecordError, Refused
-from ..trust import (
-    ApprovalCheck,
-    ApprovalStatement,
-    SigningKeyError,
-    TrustError,
-    check_approval,
-    check_seal,
-    read_signers,
-    seal_head,
-    sign_approval,
-    utc_now,
-)
-from ..trust.armor import read_signature
-from ..trust.sshsig import KeySpec
-from ..trust.tool import agent_keys
+from ..trust.errors import SigningKeyError, TrustError
+
+if TYPE_CHECKING:
+    from ..trust import ApprovalCheck
+    from ..trust.sshsig import KeySpec
+
+# The signing code (ssh-keygen's driver, the armour, the statements) is imported where a
+# run signs or checks something: most runs never do, and it costs a run's start ~10 ms.
 
 ZERO = "0" * 64
 
@@ -144,6 +137,8 @@ class RunTrust:
     def check(self, vote: Vote, gate: str) -> ApprovalCheck:
         """Whether the vote's signature counts for this run and gate (see trust.approvals)."""
         assert self.signers is not None
+        from ..trust import check_approval
+
         return check_approval(vote.as_recorded(), run_id=self.run_id,
                               runbook_sha256=self.runbook_sha256, gate=gate,
                               signers=self.signers, not_before=self.started_at)
@@ -163,6 +158,8 @@ class RunTrust:
 
     def sign(self, gate: str, vote: Vote, key: KeySpec) -> None:
         """Sign `vote` for this run and gate with `key` (TrustError if it cannot)."""
+        from ..trust import ApprovalStatement, sign_approval
+
         statement = ApprovalStatement(self.run_id, self.runbook_sha256, gate,
                                       "reject" if vote.decision == "reject" else "approve",
                                       vote.reason, vote.time, vote.approver)
@@ -187,6 +184,9 @@ def agent_key_for(name: str, signers: Path) -> str | None:
     if not os.environ.get("SSH_AUTH_SOCK"):
         return None
     try:
+        from ..trust import read_signers
+        from ..trust.tool import agent_keys
+
         listed = {entry.key.blob for entry in read_signers(signers).keys_for(name)}
         held = agent_keys()
     except TrustError:
@@ -217,6 +217,9 @@ def prove_key(spec: KeySpec, label: str, operator: str, run_id: str,
               signers: Path | None) -> OperatorKey:
     """Sign a probe with the operator's key and, under `signers`, check that it is listed
     for the operator: before anything runs, not at the first stop. Refused says why."""
+    from ..trust import check_seal, seal_head
+    from ..trust.armor import read_signature
+
     try:
         probe = seal_head(run_id, 0, ZERO, operator, spec)
     except TrustError as error:
@@ -246,6 +249,8 @@ def seal_stop(writer, trust: RunTrust | None) -> str | None:
         # Under `signers`, `verify --signers` expects a seal: say now why there is none.
         return ("the head is not sealed: no key of the operator's (--sign-with, "
                 "RUNBOOK_SIGNING_KEY or ssh-agent); runbook verify --signers will report it")
+    from ..trust import seal_head, utc_now
+
     try:
         signed = seal_head(writer.run_id, writer.last_seq, writer.head, trust.operator,
                            trust.key.spec, time=utc_now())

@@ -13,15 +13,19 @@ import math
 import sys
 import threading
 import time
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
 from ..syntax.loader import Module
-from .checks import Checks
 from .command import command_failure, run_command
-from .http import Requests
 from .runtime import Frame, Runtime
+
+if TYPE_CHECKING:
+    from .checks import Checks
+    from .http import Requests
 
 # Deeper task calls are a runaway recursion, not a procedure.
 MAX_TASK_DEPTH = 64
@@ -34,9 +38,20 @@ class Statements:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.requests = Requests(rt)
-        self.checks = Checks(rt, self.requests)
         self._asking = threading.Lock()
+
+    # HTTP and checks are loaded by the first statement that needs them.
+    @cached_property
+    def requests(self) -> Requests:
+        from .http import Requests
+
+        return Requests(self.rt)
+
+    @cached_property
+    def checks(self) -> Checks:
+        from .checks import Checks
+
+        return Checks(self.rt, self.requests)
 
     def block(self, statements, frame: Frame) -> None:
         """Run statements in order; the first failure propagates."""

@@ -22,6 +22,7 @@ from pathlib import Path
 from .base import CommandSpec, Exit, Sink
 
 CHUNK = 1 << 20
+FIRST_READ = 1 << 16
 NOT_STARTED = 127
 # How long output is still read after the shell exits while a background process it
 # started keeps the pipe open (a daemon must not hang the step).
@@ -43,17 +44,43 @@ class LocalExecutor:
 
     def __init__(self, cwd: Path, env: Mapping[str, str] | None = None) -> None:
         self.cwd = Path(cwd)
+        self._cwd_text = str(self.cwd)
         self.env = dict(os.environ if env is None else env)
+        # Without an env of its own, a command inherits this process's environment as it
+        # is: the child gets it from the C library, not re-encoded variable by variable.
+        self._inherits = env is None
+        # Every command's stdin: /dev/null, opened once for the run rather than per command.
+        self._devnull: int | None = None
         # Runs in progress, for interrupt(). Re-entrant because interrupt() may run as a
         # signal handler in the very thread that holds it.
         self._active: set[_Stopper] = set()
+        # Self-pipes of finished runs, kept for the next ones (a pipe per command cost five
+        # system calls).
+        self._idle: list[_Stopper] = []
         self._lock = threading.RLock()
 
     def open(self) -> None:
         """Nothing to connect to."""
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Release /dev/null and the idle self-pipes (made again if a command runs after)."""
+        with self._lock:
+            devnull, self._devnull = self._devnull, None
+            idle, self._idle = self._idle, []
+        if devnull is not None:
+            os.close(devnull)
+        for stopper in idle:
+            stopper.close()
+
+    def _stopper(self) -> _Stopper:
+        with self._lock:
+            return self._idle.pop() if self._idle else _Stopper(self)
+
+    def _stdin(self) -> int:
+        with self._lock:  # the hosts of a batch may start commands at once
+            if self._devnull is None:
+                self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+            return self._devnull
 
     def interrupt(self) -> None:
         """Stop the command(s) running now: SIGTERM their process group, SIGKILL after the
@@ -66,15 +93,18 @@ class LocalExecutor:
     def run(self, spec: CommandSpec, out: Sink, err: Sink) -> Exit:
         """Run ``/bin/sh -c`` with the base environment plus ``spec.env``, stdin empty."""
         started = time.monotonic()
-        cwd = self.cwd / spec.cwd if spec.cwd else self.cwd
-        with _Stopper(self) as stopper:
+        # A step's directory is absolute (the runbook's folder, or `dir` under it): joined
+        # as text, not as a Path, on the path of every command.
+        cwd = os.path.join(self._cwd_text, spec.cwd) if spec.cwd else self._cwd_text
+        with self._stopper() as stopper:
+            mark = spawn_mark() if spec.on_start is not None else None
             try:
-                proc = _spawn(spec.command, {**self.env, **spec.env}, str(cwd))
+                env = None if self._inherits and not spec.env else {**self.env, **spec.env}
+                proc = _spawn(spec.command, env, cwd, self._stdin())
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
             if spec.on_start is not None:
-                spec.on_start({"pgid": proc.pid, "start": process_start(proc.pid),
-                               "host": "local"})
+                spec.on_start({"pgid": proc.pid, "start": mark, "host": "local"})
             supervisor = _Supervisor(proc, (out, err), stopper, spec.timeout, spec.grace)
             supervisor.supervise()
         code = supervisor.returncode
@@ -90,20 +120,18 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _spawn(command: str, env: Mapping[str, str], cwd: str) -> subprocess.Popen[bytes]:
+def _spawn(command: str, env: Mapping[str, str] | None, cwd: str,
+           stdin: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         ["/bin/sh", "-c", command],
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=dict(env),
+        env=env,
         cwd=cwd,
         start_new_session=True,
         bufsize=0,
     )
-    for pipe in (proc.stdout, proc.stderr):
-        assert pipe is not None
-        _widen_pipe(pipe.fileno())
     return proc
 
 
@@ -124,55 +152,110 @@ def _not_started(message: str, out: Sink, err: Sink, started: float) -> Exit:
     return Exit(NOT_STARTED, round((time.monotonic() - started) * 1000), error=message)
 
 
+# How long after its spawn mark a command's process may have started and still be taken for
+# it. A pid comes round again only after the whole pid space has been used, so a process
+# that got the pid within this window is ours; a longer window errs on the safe side (a
+# run refused, naming the group) rather than let a live command go unseen.
+START_WINDOW_SECONDS = 30
+_boot: list[str] = []
+
+
+def spawn_mark() -> str | None:
+    """The boot's id and the clock tick (since boot) just before a command is spawned: with
+    its pid, they name the command's process also after the pid is reused — its start time
+    (`/proc/PID/stat`, the same clock) lies within START_WINDOW_SECONDS after the mark.
+    Taken without reading /proc for each command (None where there is no /proc)."""
+    boot = _boot_id()
+    if boot is None:
+        return None
+    ticks = int(time.clock_gettime(time.CLOCK_BOOTTIME) * _ticks_per_second())
+    return f"{boot}:{ticks}"
+
+
 def process_start(pid: int) -> str | None:
-    """A process's start time in clock ticks since boot, with the boot's id: together with
-    the pid they name one process, also after the pid is reused (None when unknown)."""
+    """A process's start time in clock ticks since boot, with the boot's id (None when
+    unknown)."""
+    boot = _boot_id()
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
+        return None
+    if boot is None:
         return None
     fields = stat[stat.rfind(b")") + 2 :].split()
     return f"{boot}:{int(fields[19])}"
 
 
+def _boot_id() -> str | None:
+    if not _boot:
+        try:
+            _boot.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+        except OSError:
+            return None
+    return _boot[0]
+
+
+def _ticks_per_second() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        return 100
+
+
 def group_alive(pgid: int, start: str | None = None) -> bool:
-    """Whether process group `pgid` still has a live member; with `start`, also whether it
-    is the same group (its leader, if still there, started then)."""
+    """Whether process group `pgid` still has a live member; with `start` (a `spawn_mark`,
+    or an exact start time as older notes hold), also whether it is the same group: its
+    leader, if still there, started within START_WINDOW_SECONDS after it."""
     if not _group_alive(pgid):
         return False
     if start is None:
         return True
     leader = process_start(pgid)
     # A pid stays reserved while a group of that id has members, so a live group without
-    # its leader is the one that was recorded; a leader with another start time is not.
-    return leader is None or leader == start
+    # its leader is the one that was recorded.
+    return leader is None or _started_within(leader, start)
+
+
+def _started_within(leader: str, mark: str) -> bool:
+    boot, _, ticks = leader.rpartition(":")
+    mark_boot, _, mark_ticks = mark.rpartition(":")
+    if boot != mark_boot:
+        return False
+    try:
+        after = int(ticks) - int(mark_ticks)
+    except ValueError:
+        return leader == mark
+    # One tick of slack: the mark is rounded down, the start time may be rounded too.
+    return -1 <= after <= START_WINDOW_SECONDS * _ticks_per_second()
 
 
 class _Stopper:
-    """A run's end of interrupt(): a self-pipe that wakes its select loop."""
+    """A run's end of interrupt(): a self-pipe that wakes its select loop. Reused by the
+    executor's next runs; `close` ends it."""
 
     def __init__(self, owner: LocalExecutor) -> None:
         self.owner = owner
-        self.read_fd = -1
-        self._write_fd = -1
-
-    def __enter__(self) -> _Stopper:
         self.read_fd, self._write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self._write_fd, False)
+
+    def __enter__(self) -> _Stopper:
         with self.owner._lock:
+            # A request that came after the last run ended is not for this one.
+            self.drain()
             self.owner._active.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Under the lock, so interrupt() never writes to a descriptor number that has
-        # been closed and reused meanwhile.
+        # Under the lock, so interrupt() never writes to a run that has ended.
         with self.owner._lock:
             self.owner._active.discard(self)
-            os.close(self.read_fd)
-            os.close(self._write_fd)
+            self.owner._idle.append(self)
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self._write_fd)
 
     def request(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -211,6 +294,7 @@ class _Supervisor:
         assert proc.stdout is not None and proc.stderr is not None
         self._pipes = (proc.stdout, proc.stderr)
         self._outputs = {proc.stdout.fileno(): outputs[0], proc.stderr.fileno(): outputs[1]}
+        self._read_size: dict[int, int] = {}
         self._exited_at: float | None = None
         self._term_at: float | None = None
         self._kill_at: float | None = None
@@ -261,11 +345,17 @@ class _Supervisor:
                 self._stop(interrupt=True)
 
     def _read(self, fd: int) -> None:
+        # Most commands print little: a 64 KiB read (the pipe's size) costs no large buffer.
+        # A command that fills the pipe gets a 1 MiB pipe and 1 MiB reads from then on.
+        size = self._read_size.get(fd, FIRST_READ)
         try:
-            chunk = os.read(fd, CHUNK)
+            chunk = os.read(fd, size)
         except BlockingIOError:
             return
         if chunk:
+            if len(chunk) == size and size < CHUNK:
+                _widen_pipe(fd)
+                self._read_size[fd] = CHUNK
             self._outputs[fd].take(chunk)
         else:
             self._end_pipe(fd)

@@ -69,6 +69,8 @@ class Output:
 
     def digest(self) -> StreamDigest:
         """Size, SHA-256 and tail of the masked stream."""
+        if not self._size:
+            return EMPTY
         return StreamDigest(self._size, self._sha.hexdigest(), _tail_text(self._tail, self._size))
 
     def captured(self) -> str | None:
@@ -102,6 +104,9 @@ class Output:
         if data:
             self._captured.append(data)
             self._captured_size += len(data)
+
+
+EMPTY = StreamDigest(0, hashlib.sha256().hexdigest(), "")
 
 
 def _tail_text(tail: bytes, total: int) -> str:

@@ -80,6 +80,7 @@ class FileRunWriter:
         self._seq = seq
         self._records = RecordEncoder(run_id, mask)
         self._mask = self._records.mask
+        self._synced = seq - 1  # the last record known to be on disk
 
     @classmethod
     def reopen(cls, run_dir: Path, mask: Mask = identity) -> tuple[Self, dict | None]:
@@ -124,13 +125,15 @@ class FileRunWriter:
 
     def sync(self) -> None:
         """Make all appended lines durable, then point the ``head`` anchor at the last one."""
-        if self._fd is None:
-            return
+        if self._fd is None or self._seq - 1 == self._synced:
+            return  # nothing appended since the last sync
         try:
-            os.fsync(self._fd)
+            # fdatasync: the data and the size that makes it readable, not the mtime.
+            os.fdatasync(self._fd)
         except OSError as error:
             raise RecordError(cannot("sync the transcript", self.run_dir, error)) from None
-        # Written only after the fsync, so the anchor never names a line that could be lost.
+        self._synced = self._seq - 1
+        # Written only after the sync, so the anchor never names a line that could be lost.
         # Fixed width, so each write covers the last one whole (JSON ignores the padding).
         anchor = anchor_text(self._seq - 1, self.head)
         try:

@@ -59,6 +59,7 @@ class FileLock:
         self.fd = fd
         self.note = note
         self.takeover = takeover
+        self._length = 0  # of the note file: a note never shrinks it
 
     @classmethod
     def acquire(cls, path: Path, holder: dict) -> FileLock:
@@ -84,6 +85,7 @@ class FileLock:
         note = {**holder, "pid": os.getpid(),
                 "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         lock = cls(path, fd, note, takeover)
+        os.ftruncate(fd, 0)  # the dead holder's note
         lock._write()
         return lock
 
@@ -94,11 +96,13 @@ class FileLock:
         self._write()
 
     def clear_process(self, info: dict) -> None:
-        """Forget a process group that has ended."""
+        """Forget a process group that has ended. The note on disk keeps naming it until the
+        next command's group is noted or the lock is released: a group that has ended is
+        never found alive (its pid, if reused, started later than its mark), so rewriting
+        the note after every command would buy nothing."""
         groups = self.note.get("processes") or []
         if info in groups:
             groups.remove(info)
-            self._write()
 
     def release(self) -> None:
         """Give the lock up (also happens when the process ends)."""
@@ -110,8 +114,10 @@ class FileLock:
 
     def _write(self) -> None:
         data = json.dumps(self.note).encode()
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, data, 0)
+        # Written over the old note in one write, padded to its length with blanks (JSON
+        # ignores them): a reader never finds it empty, and no truncation per command.
+        os.pwrite(self.fd, data.ljust(self._length), 0)
+        self._length = max(self._length, len(data))
 
 
 def _live_group(note: dict | None) -> dict | None:

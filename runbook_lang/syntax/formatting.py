@@ -170,6 +170,8 @@ def _scan(line: str, frames: list[tuple[str, int]], in_long: bool, continuation:
 
 def _shape(tree) -> object:
     """The AST without positions, for comparing meaning."""
+    from .nodes import to_data
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items()
@@ -177,4 +179,4 @@ def _shape(tree) -> object:
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
-    return strip(tree.model_dump(mode="json"))
+    return strip(to_data(tree))

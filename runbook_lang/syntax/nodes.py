@@ -1,23 +1,27 @@
-"""The AST: frozen pydantic models, a `kind` tag on each node and a source span on every node.
+"""The AST: immutable records, a `kind` tag on each node and a source span on every node.
 
 Nodes are data. The analyser, planner and interpreter dispatch on `kind`; nodes carry no
-behaviour beyond small helpers. `Runbook.model_json_schema()` publishes the shape for tools.
+behaviour beyond small helpers. `to_data` gives a node's JSON document (`runbook check
+--ast`) and `from_data` reads one back; `schema.json_schema()` publishes the shape for tools.
+The node classes are plain records (`frozen.Frozen`), not pydantic models: importing pydantic
+and building 47 models cost ~100 ms at every start of `runbook run` and `check`, for
+validation the parser never needs (docs/decisions.md).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Any, Literal
 
-from pydantic import Field
-
-from .source import FastModel, Span
+from .frozen import Frozen
+from .source import Span
 
 # The name of the placeholder that stands where an expression could not be parsed: the
 # analyser gives it no type, so the error already reported is not followed by others.
 ERROR_NAME = "<error>"
 
 
-class Node(FastModel):
+class Node(Frozen):
     """Base of every AST node: immutable, no unknown fields, a span into the source."""
 
     span: Span
@@ -132,10 +136,10 @@ class Binary(Node):
     right: Expr
 
 
-Expr = Annotated[
-    Literal_ | Duration | String | ListExpr | Name | FieldAccess | Index | Call | Unary | Binary,
-    Field(discriminator="kind"),
-]
+# Each union of node classes is told apart by `kind` (its JSON Schema says so, schema.py).
+Expr = (
+    Literal_ | Duration | String | ListExpr | Name | FieldAccess | Index | Call | Unary | Binary
+)
 
 # ------------------------------------------------------------------ statements
 
@@ -167,7 +171,7 @@ class Http(Node):
     into: Ident | None = None
 
 
-Probe = Annotated[Run | Http, Field(discriminator="kind")]
+Probe = Run | Http
 
 
 class Expect(Node):
@@ -282,11 +286,10 @@ class TaskCall(Node):
         return f"{self.namespace.name}.{self.name.name}" if self.namespace else self.name.name
 
 
-Statement = Annotated[
+Statement = (
     Run | Http | CheckStatement | Watch | Expect | Confirm | Note | Wait | Set | Fail | If | For
-    | TaskCall,
-    Field(discriminator="kind"),
-]
+    | TaskCall
+)
 
 # ------------------------------------------------------------------ attributes and items
 
@@ -452,11 +455,10 @@ class Finally(Node):
     body: list[Statement]
 
 
-Item = Annotated[
+Item = (
     RunbookHeader | Import | Targets | Param | Secret | Let | Task | Step | Gate | DefaultPolicy
-    | Finally,
-    Field(discriminator="kind"),
-]
+    | Finally
+)
 
 
 class Runbook(Node):
@@ -494,6 +496,64 @@ class Runbook(Node):
         return found[-1].policy if found else "abort"
 
 
-# The models are not rebuilt here: with `defer_build` pydantic resolves the forward references
-# on first validation or serialisation, so `runbook check` does not pay ~50 ms at every start
-# for schemas it never uses.
+
+# ------------------------------------------------------------------ JSON documents
+
+
+def to_data(value: Any) -> Any:
+    """A node (or a list of nodes) as JSON-ready data: one dict per node, `kind` first,
+    then the span and the node's own fields in declared order (`runbook check --ast`)."""
+    # Loops, not comprehensions: each comprehension is a frame of its own, and the deepest
+    # legal file (LANGUAGE.md's nesting limit) must stay well within Python's recursion limit.
+    if isinstance(value, Frozen):
+        data = {}
+        for name, field in value.__dict__.items():
+            data[name] = to_data(field) if isinstance(field, (Frozen, list, tuple)) else field
+        return data
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            items.append(to_data(item) if isinstance(item, (Frozen, list, tuple)) else item)
+        return items
+    return value
+
+
+def from_data(data: Any) -> Any:
+    """The nodes a `to_data` document describes: a dict's `kind` names its class (a dict
+    without one is a Span). Raises ValueError for an unknown kind, TypeError for a missing
+    or unknown field."""
+    if isinstance(data, list):
+        items = []
+        for item in data:
+            items.append(from_data(item) if isinstance(item, (dict, list)) else item)
+        return items
+    if not isinstance(data, dict):
+        return data
+    values = {}
+    for name, value in data.items():
+        values[name] = from_data(value) if isinstance(value, (dict, list)) else value
+    if "kind" not in data:
+        return Span.make(**values)
+    cls = node_kinds().get(data["kind"])
+    if cls is None:
+        raise ValueError(f"no AST node has kind {data['kind']!r}")
+    return cls.make(**values)
+
+
+def node_classes() -> list[type[Node]]:
+    """Every concrete node class, in declaration order."""
+    return [value for value in globals().values()
+            if isinstance(value, type) and issubclass(value, Node) and value is not Node]
+
+
+def node_kinds() -> dict[str, type[Node]]:
+    """Each `kind` tag and the class that carries it (`check_step` is a Step)."""
+    if not _KINDS:
+        for cls in node_classes():
+            # The annotation is text (`Literal['step', 'check_step']`); its words are the tags.
+            for tag in re.findall(r"[a-z_]+", cls.__annotations__["kind"].partition("[")[2]):
+                _KINDS[tag] = cls
+    return _KINDS
+
+
+_KINDS: dict[str, type[Node]] = {}

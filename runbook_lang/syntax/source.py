@@ -3,81 +3,14 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from ..limits import MAX_RUNBOOK_BYTES, read_bounded
+from .frozen import Frozen
 
 
-class FastModel(BaseModel):
-    """A frozen model with `make()`: construction from trusted values without validation.
-
-    The parser builds a node and its span for nearly every token of a file; pydantic's
-    `model_construct` validates nothing but still walks every field each time. `make` is a
-    function generated for each class that fills the instance's dict in one step (fields in
-    declared order, `kind` first, as `model_validate` would). Every field counts as set, and
-    the instances of a class share that one set of names: pydantic changes it only when an
-    attribute is assigned, which a frozen model refuses.
-    Validation and serialisation are built on first use (`defer_build`), so `runbook check`
-    never pays them.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    @classmethod
-    def make(cls, **fields):
-        """Build an instance from values already known to be valid (keyword arguments)."""
-        return _maker_for(cls)(**fields)
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-
-        # Each class gets its own `make`, generated on first use (a subclass must never
-        # call the one generated for its base).
-        def make(**fields):
-            maker = _maker_for(cls)
-            type.__setattr__(cls, "make", staticmethod(maker))
-            return maker(**fields)
-
-        make.__doc__ = FastModel.make.__doc__
-        type.__setattr__(cls, "make", staticmethod(make))
-
-
-def _maker_for(cls) -> Callable[..., Any]:
-    """Generate `make(*, field, …)` for a model class (as dataclasses generate __init__)."""
-    names = list(cls.model_fields)
-    order = ["kind", *(n for n in names if n != "kind")] if "kind" in names else names
-    namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__, "_set": object.__setattr__,
-                                 "_names": set(order)}
-    params = []
-    for name in order:
-        field = cls.model_fields[name]
-        if field.is_required():
-            params.append(name)
-        else:
-            namespace[f"_default_{name}"] = field.default
-            params.append(f"{name}=_default_{name}")
-    values = ", ".join(f"{name!r}: {name}" for name in order)
-    source = (f"def make(*, {', '.join(params)}):\n"
-              "    obj = _new(_cls)\n"
-              f"    _set(obj, '__dict__', {{{values}}})\n"
-              "    _set(obj, '__pydantic_fields_set__', _names)\n"
-              "    _set(obj, '__pydantic_extra__', None)\n"
-              "    _set(obj, '__pydantic_private__', None)\n"
-              "    return obj\n")
-    exec(source, namespace)  # noqa: S102 - the source is built from the model's field names
-    maker = namespace["make"]
-    maker.__qualname__ = f"{cls.__name__}.make"
-    maker.__doc__ = f"Build a {cls.__name__} from values already known to be valid."
-    return maker
-
-
-class Span(FastModel):
+class Span(Frozen):
     """A region of source text: 1-based line and column of its start and end, and offsets."""
 
     line: int

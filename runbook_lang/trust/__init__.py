@@ -13,30 +13,27 @@ not runs, stores or the command line.
   never an exception).
 
 Only the standard library is imported here; ssh-keygen runs only when a function is called.
+Each name is imported from its module on first use (a run that signs nothing, most runs,
+never loads the signing code).
 """
 
 from __future__ import annotations
 
-from .approvals import ApprovalCheck, check_approval, is_self_approval, sign_approval
-from .errors import (
-    SignersError,
-    SigningKeyError,
-    SshKeygenMissing,
-    StatementError,
-    ToolFailed,
-    TrustError,
-)
-from .heads import SealCheck, check_seal, seal_head
-from .signers import SignerLine, SignersFile, read_signers
-from .sshsig import Verdict, find_principals, sign, verify
-from .statements import (
-    APPROVAL_NAMESPACE,
-    HEAD_NAMESPACE,
-    ApprovalStatement,
-    HeadStatement,
-    Signed,
-    utc_now,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Where each public name lives.
+_HOMES = {
+    "approvals": ("ApprovalCheck", "check_approval", "is_self_approval", "sign_approval"),
+    "errors": ("SignersError", "SigningKeyError", "SshKeygenMissing", "StatementError",
+               "ToolFailed", "TrustError"),
+    "heads": ("SealCheck", "check_seal", "seal_head"),
+    "signers": ("SignerLine", "SignersFile", "read_signers"),
+    "sshsig": ("Verdict", "find_principals", "sign", "verify"),
+    "statements": ("APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalStatement",
+                   "HeadStatement", "Signed", "utc_now"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "APPROVAL_NAMESPACE", "HEAD_NAMESPACE", "ApprovalCheck", "ApprovalStatement",
@@ -45,3 +42,35 @@ __all__ = [
     "Verdict", "check_approval", "check_seal", "find_principals", "is_self_approval",
     "read_signers", "seal_head", "sign", "sign_approval", "utc_now", "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .approvals import ApprovalCheck, check_approval, is_self_approval, sign_approval
+    from .errors import (
+        SignersError,
+        SigningKeyError,
+        SshKeygenMissing,
+        StatementError,
+        ToolFailed,
+        TrustError,
+    )
+    from .heads import SealCheck, check_seal, seal_head
+    from .signers import SignerLine, SignersFile, read_signers
+    from .sshsig import Verdict, find_principals, sign, verify
+    from .statements import (
+        APPROVAL_NAMESPACE,
+        HEAD_NAMESPACE,
+        ApprovalStatement,
+        HeadStatement,
+        Signed,
+        utc_now,
+    )

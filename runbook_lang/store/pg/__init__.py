@@ -6,10 +6,31 @@ database, take the run lock, list runs from every machine and export a run as a 
 directory. psycopg is needed only once a store is used: `pip install 'runbook-lang[postgres]'`.
 """
 
-from .connection import is_store_url, redact
-from .locks import PgLock, lock_key, stable_id
-from .store import Decision, PgStore, RunSummary
-from .writer import PgLog, PgRunWriter
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Each name is imported from its module on first use: a local run asks only whether a URL
+# names a store, and must not load the store's SQL to learn that it does not.
+_HOME_OF = {"is_store_url": "connection", "redact": "connection", "PgLock": "locks",
+            "lock_key": "locks", "stable_id": "locks", "Decision": "store", "PgStore": "store",
+            "RunSummary": "store", "PgLog": "writer", "PgRunWriter": "writer"}
 
 __all__ = ["Decision", "PgLock", "PgLog", "PgRunWriter", "PgStore", "RunSummary",
            "is_store_url", "lock_key", "redact", "stable_id"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .connection import is_store_url, redact
+    from .locks import PgLock, lock_key, stable_id
+    from .store import Decision, PgStore, RunSummary
+    from .writer import PgLog, PgRunWriter
