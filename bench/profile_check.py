@@ -42,9 +42,10 @@ STAGES = (
     ("runbook_lang/syntax/lalr.py", "parse: the LALR loop (syntax/lalr)"),
     ("runbook_lang/syntax/transform.py", "parse: building the AST (syntax/transform, strings)"),
     ("runbook_lang/syntax/strings.py", "parse: building the AST (syntax/transform, strings)"),
-    ("runbook_lang/syntax/nodes.py", "AST node classes (syntax/nodes, source)"),
-    ("runbook_lang/syntax/source.py", "AST node classes (syntax/nodes, source)"),
-    ("<string>", "AST node classes (syntax/nodes, source)"),  # their generated `make`s
+    ("runbook_lang/syntax/nodes.py", "AST node classes (syntax/nodes, source, frozen)"),
+    ("runbook_lang/syntax/source.py", "AST node classes (syntax/nodes, source, frozen)"),
+    ("runbook_lang/syntax/frozen.py", "AST node classes (syntax/nodes, source, frozen)"),
+    ("<string>", "AST node classes (syntax/nodes, source, frozen)"),  # their generated `make`s
     ("runbook_lang/syntax/shell", "E280: reading commands (syntax/shell*)"),
     ("runbook_lang/analysis/quoting.py", "E280: reading commands (syntax/shell*)"),
     ("runbook_lang/analysis/", "analysis (analysis/, syntax/walk)"),
