@@ -3,13 +3,15 @@
     python bench/bench_run.py [--runs 5] [--parts startup,check,steps,recording,stream]
                               [--steps 200] [--peers just,task,ansible] [--json]
                               [--save FILE]
-    python bench/bench_run.py --profile [--steps 200] [--top 25]
+    python bench/bench_run.py --profile [run|check] [--steps N] [--top 25]
 
 Prints a table of medians (each of --runs whole-process runs, cases taking turns), the
 ratios between figures measured in the same run, and every target with its verdict.
 --json prints one JSON document instead; --save FILE writes it as well. A peer that is
 not installed is skipped and said so; its targets are reported as not measured.
---profile profiles `runbook run` of --steps trivial steps instead (profile_steps.py).
+--profile profiles `runbook run` of --steps trivial steps instead (profile_steps.py, 200 by
+default); --profile check samples and profiles `runbook check` of a generated runbook of
+--steps steps (profile_check.py, 5,000 by default).
 docs/performance.md explains each figure and gives today's.
 """
 
@@ -58,7 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parts", type=_list, default=PARTS,
                         help=f"comma-separated, of: {','.join(PARTS)} (default: all)")
     parser.add_argument("--skip-stream", action="store_true", help="leave out the stream part")
-    parser.add_argument("--steps", type=int, default=200, help="steps for steps and --profile")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps for steps and --profile (default 200; 5,000 for "
+                             "--profile check)")
     parser.add_argument("--peers", type=_list, default=tuple(PEERS),
                         help=f"comma-separated, of: {','.join(PEERS)}; '' for none")
     parser.add_argument("--check-sizes", type=_sizes,
@@ -67,8 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--save", type=Path, metavar="FILE",
                         help="also write the JSON document to FILE")
-    parser.add_argument("--profile", action="store_true",
-                        help="profile `runbook run` of --steps steps instead")
+    parser.add_argument("--profile", nargs="?", const="run", choices=("run", "check"),
+                        help="profile `runbook run` (or `runbook check`) of --steps steps "
+                             "instead")
     parser.add_argument("--top", type=int, default=25, help="rows per --profile table")
     args = parser.parse_args(argv)
     unknown = [p for p in args.parts if p not in PARTS]
@@ -77,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [p for p in args.peers if p not in PEERS]
     if unknown:
         parser.error(f"unknown peer {', '.join(unknown)}; choose from {', '.join(PEERS)}")
+    if args.steps is None:
+        args.steps = 5000 if args.profile == "check" else 200
     if min(args.runs, args.steps, args.megabytes, *args.check_sizes) < 1:
         parser.error("--runs, --steps, --megabytes and --check-sizes must be at least 1")
     if args.skip_stream:
@@ -189,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (or the profile); 0 when every chosen part could be measured."""
     args = parse_args(argv)
     removed = clean_environment()
+    if args.profile == "check":
+        from profile_check import profile_check
+
+        print(profile_check(args.steps, args.top))
+        return 0
     if args.profile:
         from profile_steps import profile_run
 

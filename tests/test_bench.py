@@ -126,6 +126,20 @@ def test_profile_shows_where_the_time_goes(tmp_path: Path) -> None:
     assert "runbook_lang/" in out
 
 
+def test_profile_of_check_shows_its_stages(tmp_path: Path) -> None:
+    done = bench("--profile", "check", "--steps", "40", "--top", "30", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("runbook check of 40 generated steps\n  wall time: ")
+    stages = out.split("where the time goes (sampled; ", 1)[1].split("\n\n", 1)[0]
+    rows = stages.splitlines()[2:-1]
+    assert rows and "imports" in stages  # start-up alone is tens of milliseconds
+    assert sum(float(row.split()[1].rstrip("%")) for row in rows) == pytest.approx(100, abs=1)
+    functions = out.split("top 30 by own time under cProfile", 1)[1].splitlines()[1:]
+    assert len(functions) == 31  # header and thirty rows
+    assert any("runbook_lang/syntax/" in row for row in functions)
+
+
 def test_a_command_that_fails_fails_its_part_with_its_message(tmp_path: Path) -> None:
     # The base interpreter, outside the virtual environment, has no runbook to time.
     base = Path(sys.base_prefix) / "bin" / "python3"

@@ -85,6 +85,19 @@ def test_exit_code_2_on_a_usage_error(tmp_path: Path) -> None:
     assert "invalid choice: 'yaml'" in result.stderr
 
 
+def test_check_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    """`check` parses without the cyclic collector and keeps the tree out of its sight while
+    it analyses; afterwards, in this process as in any caller's, the collector is back."""
+    import gc
+
+    missing = tmp_path / "missing.runbook"
+    for files in ([CLEAN, WARNING], [ERROR], [missing]):
+        before = (gc.isenabled(), gc.get_freeze_count())
+        result = runbook("check", *map(str, files), cwd=tmp_path)
+        assert result.returncode == (0 if files[0] == CLEAN else 2)
+        assert (gc.isenabled(), gc.get_freeze_count()) == before
+
+
 def test_several_files_at_once(tmp_path: Path) -> None:
     """Every file is checked and summed up; one failure makes the exit code 2."""
     for path in (CLEAN, WARNING, ERROR):

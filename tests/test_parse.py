@@ -13,13 +13,17 @@ from pathlib import Path
 
 import pytest
 from frontend import FIXTURES, VALID, compact, ids, runbook, strip_spans
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runbook_lang.analysis.analyzer import RESERVED, analyse
 from runbook_lang.syntax import nodes as n
+from runbook_lang.syntax.lalr import Token
 from runbook_lang.syntax.loader import Loader, resolve_import
 from runbook_lang.syntax.nodes import from_data, to_data
+from runbook_lang.syntax.parser import _FileParse
 from runbook_lang.syntax.schema import json_schema
-from runbook_lang.syntax.source import Span
+from runbook_lang.syntax.source import Source, Span
 
 SECTION_1 = FIXTURES / "pending" / "spec_section1.runbook"
 
@@ -295,6 +299,33 @@ def test_interpolation_positions_point_into_the_file(tmp_path: Path) -> None:
     assert (name.name, name.span.line, name.span.column) == ("a", 2, 38)
     deep = t.value.parts[1].expr
     assert (deep.name, deep.span.line, deep.span.column) == ("a", 4, 15)
+
+
+STRING_PIECES = ["deploy ", "{{ app }}", "{{app}}", "{{_x1}}", "{{ true }}", "{{false}}",
+                 "{{ a.b }}", "{{ }}", "{{ f(x) }}", "{{{ a }}}", "{{", "}}", "{", "}", " ",
+                 "é", "$HOME", "'", "\\\"", "\\n", "{{ \\\"s\\\" }}"]
+
+
+@given(st.lists(st.sampled_from(STRING_PIECES), max_size=8).map("".join),
+       st.integers(min_value=1, max_value=40))
+def test_a_plain_string_reads_as_any_string_does(text: str, column: int) -> None:
+    """One-line strings whose interpolations are names take a short reading: the same
+    nodes, spans, diagnostics and depth as the general one."""
+    source = Source("case.runbook", "\n" + " " * (column - 1) + f'"{text}"\n')
+    token = Token("STRING", f'"{text}"', column, column + len(text) + 2, 2, column, 2,
+                  column + len(text) + 2)
+
+    def read(short: bool):
+        builder = _FileParse(source, through_tree=False).builder
+        if not short:
+            builder._plain_string = lambda token: None  # type: ignore[method-assign]
+        try:
+            node = builder.string(None, [token])
+        except Exception as error:  # noqa: BLE001 - both readings must fail alike
+            return type(error).__name__
+        return to_data(node), builder.inner_depth, builder.diagnostics
+
+    assert read(short=True) == read(short=False)
 
 
 def test_shell_variables_are_left_alone(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ lexer's reading of each construct and the exact text a user sees in a plan or tr
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runbook_lang.errors import EvalError
 from runbook_lang.evaluation.quoting import quote_for, quoted_forms
+from runbook_lang.syntax.shellsimple import simple_contexts
 from runbook_lang.syntax.shellwords import (
     DOUBLE,
     PARAM,
@@ -23,6 +24,7 @@ from runbook_lang.syntax.shellwords import (
     WORD,
     Context,
     contexts_of,
+    lexed_contexts,
 )
 
 
@@ -192,6 +194,63 @@ def test_an_unsafe_place_does_not_spoil_the_next_line() -> None:
 
 def test_a_static_template_has_no_contexts() -> None:
     assert contexts("echo hello") == []
+
+
+# ---------------------------------------------------------------------- plain words
+
+# Commands of plain words are read word by word (`shellsimple`), the rest by the lexer: both
+# readings must give every interpolation the same context.
+PLAIN_WORDS = ["echo", "deploy/x", "-n", "22", "user@host", "eval", "command", "-p", "trap",
+               "sh", "/bin/bash", "ksh93", "-c", "-xc", "-o", "--", "su", "--command", "ssh",
+               "printf", "-v", "test", "declare", "export", "-i", "+x", "read", "X=1", "X+=",
+               "PS1=", "ENV=a", "1=x"]
+# Words with a meaning of their own to the lexer: such a command goes to the lexer.
+KEYWORDS = ["if", "then", "time", "do", "done", "for", "in", "case", "esac", "function",
+            "while"]
+PLAIN_GLUE = [" ", "  ", "\t", ";", " && ", " || ", " | ", "|&", "&", "\n", ";;"]
+PLAIN_PARTS = st.lists(st.tuples(
+    st.one_of(st.sampled_from(PLAIN_WORDS), st.just("\0"),
+              st.sampled_from(PLAIN_WORDS).map(lambda w: w + "\0"),
+              st.sampled_from(PLAIN_WORDS).map(lambda w: "\0" + w)),
+    st.sampled_from(PLAIN_GLUE)), min_size=1, max_size=8)
+
+
+def plain_command(parts: list[tuple[str, str]]) -> str:
+    return "".join(word + glue for word, glue in parts)
+
+
+@settings(max_examples=1000)
+@given(PLAIN_PARTS)
+def test_plain_words_are_read_as_the_lexer_reads_them(parts: list[tuple[str, str]]) -> None:
+    text = plain_command(parts)
+    fast = simple_contexts(text)
+    assert fast is not None
+    assert tuple(fast) == lexed_contexts(text)
+
+
+@given(PLAIN_PARTS, st.sampled_from(KEYWORDS), st.integers(min_value=0))
+def test_a_keyword_sends_plain_words_to_the_lexer(parts: list[tuple[str, str]], keyword: str,
+                                                  where: int) -> None:
+    parts.insert(where % (len(parts) + 1), (keyword, " "))
+    text = plain_command([*parts, ("\0", "")])
+    assert simple_contexts(text) is None
+
+
+def test_plain_words_take_the_short_reading() -> None:
+    text = "kubectl -n @ rollout status deploy/@ && PS1=@ sh -c @; X=1 eval @".replace("@", "\0")
+    assert simple_contexts(text) == [Context(WORD), Context(WORD), *lexed_contexts(text)[2:]]
+    assert [c.reason for c in lexed_contexts(text)[2:]] == [
+        "in `PS1`, which the shell expands as code",
+        "in the command string of `sh -c`, which runs it as shell code",
+        "in an argument of `eval`, which runs it as shell code"]
+
+
+@pytest.mark.parametrize("text", ["echo '@'", 'echo "@"', "echo $X@", "echo \\@", "echo ~@",
+                                  "echo a # @", "cat <<E\n@\nE", "echo @ > f", "a[@]=1",
+                                  "(echo @)", "{ echo @; }", "! echo @", "echo *@",
+                                  "if true; then echo @; fi"])
+def test_anything_but_plain_words_goes_to_the_lexer(text: str) -> None:
+    assert simple_contexts(text.replace("@", "\0")) is None
 
 
 # ---------------------------------------------------------------------- quoting

@@ -7,7 +7,6 @@ stops at the first problem.
 
 from __future__ import annotations
 
-from ..evaluation.params import pattern_matches
 from ..evaluation.regex import PatternError, compile_pattern
 from ..evaluation.values import type_name
 from ..syntax import nodes as n
@@ -76,6 +75,10 @@ class Analyser:
         self.task_param_types: dict[tuple[int, str], str] = {}
         self.scope: dict[str, Symbol] = {"run_id": Symbol("builtin", "string"),
                                          **self.targets.builtins()}
+        # The items of each kind, in file order (one pass over a file of thousands of steps).
+        self.items: dict[str, list] = {}
+        for item in self.ast.items:
+            self.items.setdefault(item.kind, []).append(item)
 
     # ------------------------------------------------------------------ driver
 
@@ -83,16 +86,18 @@ class Analyser:
         """Check the whole module; its diagnostics in the order they were found."""
         self.check_definitions()
         check_recursion(self.module, self.report)
-        run_wide_vars = self.collect_assigned()
         for item in self.ast.items:
             _ITEMS[item.kind](self, item)
         # The header is rendered once the params and lets are known, wherever they stand:
         # it usually comes first, above the params its title names.
-        for item in self.ast.of("runbook"):
+        for item in self.items.get("runbook", ()):
             self.visit_header(item)
-        for task in self.ast.of("task"):
+        tasks, finals = self.items.get("task", ()), self.items.get("finally", ())
+        # Task bodies and `finally` see every variable the file sets.
+        run_wide_vars = self.collect_assigned() if tasks or finals else {}
+        for task in tasks:
             self.visit_task_body(task, run_wide_vars)
-        for item in self.ast.of("finally"):
+        for item in finals:
             ctx = Context(self.full_scope(run_wide_vars), in_finally=True, step="finally")
             self.blocks.statements(item.body, ctx)
         self.check_unused()
@@ -100,10 +105,10 @@ class Analyser:
 
     def check_definitions(self) -> None:
         """Headers, policies and names defined twice, reserved or taken by runbook itself."""
-        headers = self.ast.of("runbook")
+        headers = self.items.get("runbook", [])
         for extra in headers[1:]:
             self.error("E261", "a file has at most one `runbook` header", extra.span)
-        policies = self.ast.of("default_policy")
+        policies = self.items.get("default_policy", [])
         for extra in policies[1:]:
             self.error("E110", "the default failure policy is set twice (first at line "
                        f"{policies[0].span.line})", extra.span, "keep one `on_failure` line")
@@ -124,7 +129,8 @@ class Analyser:
             else:
                 defined[ident.name] = ident
         units: dict[str, n.Ident] = {}
-        for unit in self.ast.units:
+        every_unit = self.ast.units
+        for unit in every_unit:
             self.report.check_reserved(unit.name, "step")
             if unit.name.name in units:
                 self.error("E201", f"duplicate step name `{unit.name.name}` (first at line "
@@ -134,7 +140,7 @@ class Analyser:
             else:
                 units[unit.name.name] = unit.name
         if not self.is_main:
-            for unit in self.ast.units:
+            for unit in every_unit:
                 self.warn("W305", f"`{unit.name.name}` in an imported module never runs: "
                           "a module contributes tasks and lets", unit.name.span)
 
@@ -230,6 +236,10 @@ class Analyser:
                 self.error("E232", f"invalid pattern: {error.message}", item.pattern.span,
                            error.hint)
                 return
+            # The run's own reading of a pattern, imported here: it brings the evaluator,
+            # which a check of a file without a pattern never needs.
+            from ..evaluation.params import pattern_matches
+
             if default is not NOTHING and isinstance(default, str) \
                     and not pattern_matches(text, default):
                 self.error("E232", f"the default {show(default)} of param `{item.name.name}` does "
@@ -298,6 +308,8 @@ class Analyser:
                     self.types.check_bounds(part, what, positive=True)
         else:
             self.blocks.statements(item.body, body_ctx)
+        if item.rollback is None and item.on_failure is None:
+            return
         undo_ctx = ctx.inner(conditional=True)
         self.blocks.statements(item.rollback, undo_ctx)
         if item.on_failure is not None:

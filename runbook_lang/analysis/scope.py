@@ -61,10 +61,12 @@ class Context:
 
     def inner(self, **changes) -> Context:
         """A copy for a nested block, with some fields changed."""
-        new = Context(self.scope, self.step, self.conditional, self.in_finally, self.in_task,
-                      self.in_command, dict(self.locals), set(self.definite), self.in_param)
-        for key, value in changes.items():
-            setattr(new, key, value)
+        new = object.__new__(Context)
+        fields = new.__dict__
+        fields.update(self.__dict__)
+        fields["locals"] = dict(self.locals)
+        fields["definite"] = set(self.definite)
+        fields.update(changes)
         return new
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 from ..evaluation.builtins import BUILTINS
@@ -342,6 +341,8 @@ def article(type_name: str | None) -> str:
 
 def suggest(name: str, candidates) -> str:
     """A "did you mean" hint for a misspelt name, or ""."""
+    import difflib  # only for a message
+
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 

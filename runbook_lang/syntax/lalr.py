@@ -181,7 +181,17 @@ class Grammar:
                 if target >= 0:
                     self.accessing[target] = symbol
         self.lexers = _Lexers(self)
+        # Per state, what the loop needs of its scanner: (the pattern's match, keywords);
+        # filled in as states are first visited (a list is quicker to index than a dict).
+        self.scanners: list[tuple[Callable[..., re.Match[str] | None], dict[str, str]] | None] \
+            = [None] * len(self.actions)
         self._root: _Lexer | None = None
+
+    def scanner(self, state: int) -> tuple[Callable[..., re.Match[str] | None], dict[str, str]]:
+        """The match function and keywords of a state's scanner (compiled on first use)."""
+        lexer = self.lexers[state]
+        found = self.scanners[state] = (lexer.pattern.match, lexer.keywords)
+        return found
 
     def expected(self, state: int) -> frozenset[str]:
         """The terminals the parser takes in a state (as Lark reports them)."""
@@ -309,7 +319,7 @@ class Parse:
         g = self.grammar
         text = self.text
         length = len(text)
-        actions, gotos, lexers = g.actions, g.gotos, g.lexers
+        actions, gotos, scanners = g.actions, g.gotos, g.scanners
         specials = g.specials
         reduce, limit, nested = self.reduce, self.limit, self.nested
         brackets = self.open_brackets
@@ -330,21 +340,24 @@ class Parse:
         at_end = False
         while True:
             state = states[-1]
-            lexer = lexers[state]
-            match = lexer.pattern.match(text, pos)
+            scanner = scanners[state]
+            if scanner is None:
+                scanner = g.scanner(state)
+            match = scanner[0](text, pos)
             if match is not None:
                 # A token, read with the scanner of the state the parser is in.
                 # Every alternative of a scanner is a named group: one of them matched.
                 ttype: str = match.lastgroup  # type: ignore[assignment]
                 start, end = match.span(ttype)
-                if start != pos:
+                # Most tokens follow one space on the same line: no line break to count.
+                if start != pos and (start - pos != 1 or text[pos] != " "):
                     newlines = text.count("\n", pos, start)
                     if newlines:
                         line += newlines
                         line_start = text.rindex("\n", pos, start) + 1
                 lexeme = text[start:end]
                 if ttype == "NAME":
-                    ttype = lexer.keywords.get(lexeme, "NAME")
+                    ttype = scanner[1].get(lexeme, "NAME")
                 column = start - line_start + 1
                 special = specials.get(ttype)
                 if special is None:
@@ -375,7 +388,7 @@ class Parse:
             else:
                 after = g.skip.match(text, pos).end()  # type: ignore[union-attr]
                 if after < length:
-                    self._lex_error(after, lexer, values, states)
+                    self._lex_error(after, g.lexers[state], values, states)
                 at_end = True
                 ttype = "$END"
                 token = token._replace(type="$END", value="") if token is not None else \
@@ -407,13 +420,17 @@ class Parse:
                 meta: Any  # what the new entry covers (see `ranges`); a Meta for callbacks
                 if size:
                     popped = values[-size:]
-                    covered = ranges[-size:]
-                    height = max(heights[-size:])
-                    del values[-size:], ranges[-size:], heights[-size:], states[-size:]
-                    first, last = covered[0], covered[-1]
+                    first, last = ranges[-size], ranges[-1]
                     if first is None or last is None:
-                        inside = [r for r in covered if r is not None]
+                        inside = [r for r in ranges[-size:] if r is not None]
                         first, last = (inside[0], inside[-1]) if inside else (None, None)
+                    if size == 1:
+                        height = heights[-1]
+                    else:
+                        height = max(heights[-size:])
+                        # The first entry popped stays, to be overwritten by the new one.
+                        cut = 1 - size
+                        del values[cut:], ranges[cut:], heights[cut:], states[cut:]
                     if first is None:
                         meta = None
                     else:
@@ -421,6 +438,11 @@ class Parse:
                                 last if last.__class__ is Token else last[1])
                 else:
                     popped, meta, height = [], None, 0
+                    # An empty reduction adds an entry: its state is overwritten below.
+                    states.append(state)
+                    values.append(None)
+                    ranges.append(None)
+                    heights.append(0)
                 kind = plan.kind
                 if kind == PASS:
                     value = popped[plan.child]
@@ -448,11 +470,10 @@ class Parse:
                             height = max(height, self.nested_depth() + 1)
                         if height > limit:
                             raise TooDeep()
-                state = gotos[states[-1]][plan.origin]
-                states.append(state)
-                values.append(value)
-                ranges.append(meta)
-                heights.append(height)
+                states[-1] = state = gotos[states[-2]][plan.origin]
+                values[-1] = value
+                ranges[-1] = meta
+                heights[-1] = height
                 if at_end and state == end_state:
                     self.depth = height
                     return value

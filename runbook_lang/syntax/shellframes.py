@@ -6,7 +6,7 @@ simple command being read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .shellcommands import CommandWords
 
@@ -91,18 +91,24 @@ HOLE = "\0"
 
 # ---------------------------------------------------------------------- frames
 
+# The frames are the lexer's own mutable state, written as plain classes with slots: a
+# dataclass generates its methods when the module is imported, and every `runbook run`
+# and `check` imports this module.
 
-@dataclass
+
 class Word:
     """The word being read in a plain context, with its role in the simple command."""
 
-    role: str  # command, arg, redirect, delim, delim-, subject, case_in, pattern, fname
-    text: list[str] = field(default_factory=list)
-    dynamic: bool = False  # holds an expansion or a hole: no static text
-    quoted: bool = False
-    assigns_to: str | None = None  # NAME, once the `=` of `NAME=…` is read
-    equals: bool = False  # an unquoted `=` was read
-    head: str = ""  # the first characters of `text`
+    __slots__ = ("role", "text", "dynamic", "quoted", "assigns_to", "equals", "head")
+
+    def __init__(self, role: str) -> None:
+        self.role = role  # command, arg, redirect, delim, delim-, subject, case_in, pattern, fname
+        self.text: list[str] = []
+        self.dynamic = False  # holds an expansion or a hole: no static text
+        self.quoted = False
+        self.assigns_to: str | None = None  # NAME, once the `=` of `NAME=…` is read
+        self.equals = False  # an unquoted `=` was read
+        self.head = ""  # the first characters of `text`
 
     def add(self, chars: str, quoted: bool = False) -> None:
         self.text.append(chars)
@@ -118,61 +124,72 @@ class Word:
         return None if self.dynamic else "".join(self.text)
 
 
-@dataclass
 class Command:
     """The finished words of the simple command being read."""
 
-    words: CommandWords = field(default_factory=CommandWords)
-    dbracket: bool = False  # inside `[[ … ]]`
-    dbracket_code: bool = False  # … with an operator that evaluates its operands
-    dbracket_holes: list[int] = field(default_factory=list)
+    __slots__ = ("words", "dbracket", "dbracket_code", "dbracket_holes")
+
+    def __init__(self) -> None:
+        self.words = CommandWords()
+        self.dbracket = False  # inside `[[ … ]]`
+        self.dbracket_code = False  # … with an operator that evaluates its operands
+        self.dbracket_holes: list[int] = []
 
 
-@dataclass
 class PlainFrame:
     """Plain shell text: the whole command, or the inside of `$(…)`, `<(…)`, `NAME=(…)`."""
 
-    closer: str | None = None
-    taint: str | None = None
-    kind: str = "plain"
-    depth: int = 0  # open `(` of subshells inside a `$(…)`
-    word: Word | None = None
-    cmd: Command = field(default_factory=Command)
-    redirect: str | None = None  # the role of the next word after a redirection operator
-    fname: bool = False  # after `function`: the next word is a name
-    mode: str = "normal"  # normal, comment, body (of a here-document)
-    heredocs: list[tuple[str, bool, bool]] = field(default_factory=list)  # delim, strip, quoted
-    line: list[str] = field(default_factory=list)
-    line_hole: bool = False
-    case: list[str] = field(default_factory=list)  # subject, in, pattern_start, pattern, body
+    __slots__ = ("closer", "taint", "kind", "depth", "word", "cmd", "redirect", "fname", "mode",
+                 "heredocs", "line", "line_hole", "case")
+
+    def __init__(self, closer: str | None = None, taint: str | None = None) -> None:
+        self.closer = closer
+        self.taint = taint
+        self.kind = "plain"
+        self.depth = 0  # open `(` of subshells inside a `$(…)`
+        self.word: Word | None = None
+        self.cmd = Command()
+        self.redirect: str | None = None  # the role of the next word after a redirection
+        self.fname = False  # after `function`: the next word is a name
+        self.mode = "normal"  # normal, comment, body (of a here-document)
+        self.heredocs: list[tuple[str, bool, bool]] = []  # delimiter, strip, quoted
+        self.line: list[str] = []
+        self.line_hole = False
+        self.case: list[str] = []  # subject, in, pattern_start, pattern, body
 
 
-@dataclass
 class QuoteFrame:
     """Inside `'…'` (kind single) or `"…"` (kind double); `taint` for `$'…'` and `$"…"`."""
 
-    kind: str
-    taint: str | None = None
+    __slots__ = ("kind", "taint")
+
+    def __init__(self, kind: str, taint: str | None = None) -> None:
+        self.kind = kind
+        self.taint = taint
 
 
-@dataclass
 class ParamFrame:
     """Inside `${…}`: its head (name), then the word after an operator."""
 
-    in_double: bool
-    kind: str = "param"
-    state: str = "head"  # head, after, word
-    taint: str | None = None
+    __slots__ = ("in_double", "kind", "state", "taint")
+
+    def __init__(self, in_double: bool) -> None:
+        self.in_double = in_double
+        self.kind = "param"
+        self.state = "head"  # head, after, word
+        self.taint: str | None = None
 
 
-@dataclass
 class ArithFrame:
     """Inside `$((…))`, `((…))`, `$[…]` or a subscript `[…]`: every hole is unsafe."""
 
-    closer: str
-    reason: str
-    kind: str = "arith"
-    depth: int = 0
+    __slots__ = ("closer", "reason", "kind", "depth")
+
+    def __init__(self, closer: str, reason: str) -> None:
+        self.closer = closer
+        self.reason = reason
+        self.kind = "arith"
+        self.depth = 0
 
 
 Frame = PlainFrame | QuoteFrame | ParamFrame | ArithFrame

@@ -292,10 +292,14 @@ class PlainText:
                     self.lx.contexts[hole] = unsafe(DBRACKET)
         cmd.dbracket, cmd.dbracket_code, cmd.dbracket_holes = False, False, []
 
-    def end_command(self, frame: PlainFrame) -> None:
-        """The simple command ends: the next word is a command name again."""
+    def finish_command(self, frame: PlainFrame) -> None:
+        """The simple command ends: its last word, and the end of a `[[ … ]]` it left open."""
         self.finish_word(frame)
         if frame.cmd.dbracket:
             self.close_dbracket(frame.cmd)
+
+    def end_command(self, frame: PlainFrame) -> None:
+        """The simple command ends: the next word is a command name again."""
+        self.finish_command(frame)
         frame.cmd = Command()
         frame.redirect = None

@@ -58,6 +58,7 @@ from .shellframes import (
     unsafe,
 )
 from .shellplain import PlainText
+from .shellsimple import simple_contexts
 
 __all__ = ["DOUBLE", "PARAM", "PARAM_DOUBLE", "SINGLE", "UNSAFE", "WORD", "BACKQUOTE_QUOTE",
            "BACKQUOTED_PARAM", "BACKQUOTED_RAW", "Context", "contexts_of", "shell_contexts",
@@ -70,7 +71,15 @@ def shell_contexts(template: tuple[str | None, ...]) -> tuple[Context, ...]:
     # A NUL never reaches a shell (a file holding one is refused, a value holding one fails
     # its step): here it marks the holes.
     text = "".join(HOLE if piece is None else piece.replace(HOLE, " ") for piece in template)
-    holes = template.count(None)
+    simple = simple_contexts(text)
+    if simple is not None:
+        return tuple(simple)
+    return lexed_contexts(text)
+
+
+def lexed_contexts(text: str) -> tuple[Context, ...]:
+    """The context of each hole (HOLE) of a text, read by the shell lexer."""
+    holes = text.count(HOLE)
     found = ShellLexer(text, range(holes)).run()
     return tuple(found[hole] for hole in range(holes))
 
@@ -81,6 +90,16 @@ def contexts_of(template: Sequence[str | None]) -> tuple[Context, ...]:
 
 
 # ---------------------------------------------------------------------- the lexer
+
+
+def _holes_in(text: str) -> list[int]:
+    """The offsets of the holes in a text, in order."""
+    found = []
+    at = text.find(HOLE)
+    while at != -1:
+        found.append(at)
+        at = text.find(HOLE, at + 1)
+    return found
 
 
 # Quotes, expansions and substitutions nested deeper than this are not followed.
@@ -100,8 +119,7 @@ class ShellLexer:
     def __init__(self, text: str, numbers: Sequence[int], in_backquotes: bool = False,
                  depth: int = 0) -> None:
         self.text = text
-        self.number_at = dict(zip((m.start() for m in re.finditer(HOLE, text)), numbers,
-                                  strict=True))
+        self.number_at = dict(zip(_holes_in(text), numbers, strict=True))
         self.in_backquotes = in_backquotes
         self.depth = depth  # the frames of the lexers around this one (backquotes)
         self.i = 0
@@ -169,7 +187,7 @@ class ShellLexer:
                                              "follow")
         for frame in self.stack:
             if isinstance(frame, PlainFrame):
-                self.plain.end_command(frame)
+                self.plain.finish_command(frame)
         return self.contexts
 
     # ------------------------------------------------------------------ holes
@@ -219,7 +237,9 @@ class ShellLexer:
         reason = self.stack_reason()
         if reason:
             return unsafe(reason)
-        return settle(replace(base, no_backslash=self.read_raw()))
+        if self.read_raw():
+            return settle(replace(base, no_backslash=True))
+        return base
 
     def read_raw(self) -> bool:
         """Whether bash reads the text here before undoing the backquotes' backslashes: in

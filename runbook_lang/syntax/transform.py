@@ -47,21 +47,26 @@ PROBES = ("run", "http")
 
 
 class Attr:
-    """An attribute as parsed: its keyword, value and span (sorted out by the enclosing item)."""
+    """An attribute as parsed: its keyword, value and place (sorted out by the enclosing item).
 
-    __slots__ = ("name", "value", "span")
+    The place is a span when the value's node has one; else what the reduction covered,
+    made a span by `AstBuilder.attr_span` only for a message (nearly every attribute is
+    fine where it is).
+    """
 
-    def __init__(self, name: str, value, span: Span) -> None:
-        self.name, self.value, self.span = name, value, span
+    __slots__ = ("name", "value", "span", "meta")
+
+    def __init__(self, name: str, value, span: Span | None, meta: Meta = None) -> None:
+        self.name, self.value, self.span, self.meta = name, value, span, meta
 
 
 class Body:
     """The mixed statements and attributes of a `{ … }` body, before sorting."""
 
-    __slots__ = ("statements", "attrs", "span")
+    __slots__ = ("statements", "attrs")
 
-    def __init__(self, statements: list, attrs: list[Attr], span: Span) -> None:
-        self.statements, self.attrs, self.span = statements, attrs, span
+    def __init__(self, statements: list, attrs: list[Attr]) -> None:
+        self.statements, self.attrs = statements, attrs
 
 
 def _classify_number(text: str) -> tuple[str | None, int | float | None]:
@@ -109,7 +114,7 @@ def _attr(name: str, arity: int = 1):
     def build(self: AstBuilder, meta: Meta, children: list) -> Attr:
         values = [self._expr(c) if c is not None else None for c in children]
         value = values[0] if arity == 1 else tuple(values)
-        return Attr(name, value, self.meta_span(meta))
+        return Attr(name, value, None, meta)
     return build
 
 
@@ -183,6 +188,11 @@ class AstBuilder:
                              end_column=tok.end_column, start=tok.start_pos, end=tok.end_pos)
         return self.span(tok.start_pos, tok.end_pos)
 
+    def attr_span(self, attr: Attr) -> Span:
+        """Where an attribute stands. Attributes are read in files only, never inside an
+        interpolation, so what the reduction covered is a place in the file."""
+        return attr.span if attr.span is not None else self.meta_span(attr.meta)
+
     def error(self, code: str, message: str, span: Span, *hints: str) -> None:
         """Record a diagnostic at a span of the current source."""
         loc = Location(self.source.path, span.line, span.column, span.end_line, span.end_column)
@@ -199,6 +209,10 @@ class AstBuilder:
         tok = children[0]
         if len(tok.value) - 2 * _quotes(tok.value) > MAX_STRING_CHARS:
             return self._string_too_long(tok)
+        if self._maps[-1] is None and tok.line == tok.end_line and "\\" not in tok.value:
+            plain = self._plain_string(tok)
+            if plain is not None:
+                return plain
         start = self._abs(tok.start_pos)
         pieces, errors = split_string(tok.value, start) if self._maps[-1] is None else \
             self._split_nested(tok)
@@ -219,6 +233,58 @@ class AstBuilder:
             span = at(piece.offsets[0] - 2, piece.offsets[-1] + 2)
             parts.append(n.Interpolation.make(span=span, expr=expr, kind="interpolation"))
         self.inner_depth = deepest
+        return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
+
+    def _plain_string(self, tok: Token):
+        """The String of a one-line literal in the file, without escapes, whose
+        interpolations are names (`"deploy {{ app }}"`: most strings); None for any other,
+        which the general reading below handles (and reports on).
+
+        It builds what `split_string` and the reading of each interpolation would, with
+        the spans of a one-line token made straight from its line and columns.
+        """
+        value = tok.value
+        if value.startswith('"""'):
+            return None
+        text = value[1:-1]
+        line, first = tok.line, tok.start_pos + 1  # the source offset of text[0]
+        column = tok.column + 1 - first  # the column of source offset 0 on this line
+        make_span = Span.make
+        parts: list = []
+        depth = 0
+        i, n_text = 0, len(text)
+        while i < n_text:
+            opening = text.find("{{", i)
+            stop = opening if opening >= 0 else n_text
+            if stop > i:
+                start, end = first + i, first + stop
+                parts.append(n.Text.make(
+                    span=make_span(line=line, column=column + start, end_line=line,
+                                   end_column=column + end, start=start, end=end),
+                    value=text[i:stop], kind="text"))
+            if opening < 0:
+                break
+            closing = text.find("}}", opening + 2)
+            if closing < 0:
+                return None
+            simple = SIMPLE_NAME.fullmatch(text, opening + 2, closing)
+            if simple is None:
+                return None
+            name = simple.group(1)
+            if name in ("true", "false"):
+                return None
+            start, end = first + simple.start(1), first + simple.end(1)
+            expr = n.Name.make(span=make_span(line=line, column=column + start, end_line=line,
+                                              end_column=column + end, start=start, end=end),
+                               name=name, kind="name")
+            start, end = first + opening, first + closing + 2
+            parts.append(n.Interpolation.make(
+                span=make_span(line=line, column=column + start, end_line=line,
+                               end_column=column + end, start=start, end=end),
+                expr=expr, kind="interpolation"))
+            depth = 2  # a name, and the Interpolation above it
+            i = closing + 2
+        self.inner_depth = depth
         return n.String.make(span=self.tok_span(tok), parts=parts, kind="string")
 
     def _string_too_long(self, tok: Token):
@@ -413,7 +479,7 @@ class AstBuilder:
 
     @_meta
     def http_body(self, meta, children):
-        return Attr("body", self._expr(children[0]), self.meta_span(meta))
+        return Attr("body", self._expr(children[0]), None, meta)
 
     @_meta
     def http_options(self, meta, children):
@@ -431,7 +497,8 @@ class AstBuilder:
         for option in options or []:
             if isinstance(option, Attr):
                 if body is not None:
-                    self.error("E110", "duplicate `body` in http request", option.span)
+                    self.error("E110", "duplicate `body` in http request",
+                               self.attr_span(option))
                 body = option.value
             else:
                 headers.append(option)
@@ -582,7 +649,7 @@ class AstBuilder:
             if entry.name.name in seen:
                 self.error("E110", f"`{entry.name.name}` is set twice in `env`", entry.name.span)
             seen.add(entry.name.name)
-        return Attr("env", list(children), self.meta_span(meta))
+        return Attr("env", list(children), None, meta)
 
     @_meta
     def policy(self, meta, children):
@@ -600,29 +667,31 @@ class AstBuilder:
 
     @_meta
     def body(self, meta, children):
-        statements = [c for c in children if not isinstance(c, Attr)]
-        attrs = [c for c in children if isinstance(c, Attr)]
-        return Body(statements, attrs, self.meta_span(meta))
+        statements: list = []
+        attrs: list[Attr] = []
+        for child in children:
+            (attrs if child.__class__ is Attr else statements).append(child)
+        return Body(statements, attrs)
 
     def _sort_attrs(self, body: Body, allowed: set[str], what: str) -> dict:
         found: dict = {}
-        first_at: dict[str, Span] = {}
+        first_at: dict[str, Attr] = {}
         for attr in body.attrs:
             if attr.name not in allowed:
                 hint = "allowed here: " + ", ".join(sorted(allowed))
                 if attr.name in ON_STEP_ATTRS - STEP_ATTRS:
                     hint = (f"`{attr.name}` belongs to a step that runs on hosts: "
                             "`step NAME \"Title\" on HOSTS { … }`")
-                self.error("E114", f"`{attr.name}` is not an attribute of {what}", attr.span,
-                           hint)
+                self.error("E114", f"`{attr.name}` is not an attribute of {what}",
+                           self.attr_span(attr), hint)
                 continue
             if attr.name in found:
-                first = first_at[attr.name]
+                first = self.attr_span(first_at[attr.name])
                 self.error("E110", f"duplicate attribute `{attr.name}` in {what} (first set at "
-                           f"line {first.line})", attr.span)
+                           f"line {first.line})", self.attr_span(attr))
                 continue
             found[attr.name] = attr.value
-            first_at[attr.name] = attr.span
+            first_at[attr.name] = attr
         return found
 
     # ------------------------------------------------------------ items
@@ -637,14 +706,18 @@ class AstBuilder:
         loop_var, loop_over = loop if loop is not None else (None, None)
         if loop is not None and on is not None:
             self.error("E117", f"{what} has both `for` and `on`: a step runs once per item "
-                       "or once per host, not both", on[1],
+                       "or once per host, not both", self.meta_span(on[1]),
                        "name every host in `on` (a list works: `on [\"web1\", \"web2\"]`), "
                        "or loop inside the step with `for X in … { … }`")
+        get = attrs.get
         return n.Step.make(span=span, name=self.ident(name), title=title,
                            loop_var=loop_var, loop_over=loop_over,
                            on=on[0] if on is not None else None,
-                           batch=attrs.get("batch"), max_failures=attrs.get("max_failures"),
-                           body=body.statements, **self._step_fields(attrs), kind="step")
+                           batch=get("batch"), max_failures=get("max_failures"),
+                           body=body.statements, when=get("when"), timeout=get("timeout"),
+                           retry=get("retry"), env=get("env"), dir=get("dir"),
+                           description=get("description"), rollback=get("rollback"),
+                           on_failure=get("on_failure"), kind="step")
 
     @_meta
     def step_loop(self, meta, children):
@@ -652,8 +725,8 @@ class AstBuilder:
 
     @_meta
     def step_on(self, meta, children):
-        # The span of `on HOSTS`, for a message about the clause as a whole.
-        return self._expr(children[0]), self.meta_span(meta)
+        # What `on HOSTS` covers, for a message about the clause as a whole.
+        return self._expr(children[0]), meta
 
     @_meta
     def check_step(self, meta, children):

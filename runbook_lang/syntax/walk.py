@@ -40,7 +40,18 @@ def expressions(expr) -> Iterator:
 
 def names_in(expr) -> list[str]:
     """Every variable name an expression reads (including inside interpolations)."""
-    return [node.name for node in expressions(expr) if node.kind == "name"]
+    # The walk of `expressions`, without a generator: most expressions are a name or two.
+    found: list[str] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if node.kind == "name":
+            found.append(node.name)
+        else:
+            stack.extend(subexpressions(node))
+    return found
 
 
 def env_reads(expr) -> list[str]:
