@@ -52,7 +52,9 @@ records = _records(values)
 
 
 def _files() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*.runbook") if ".venv" not in p.parts)
+    # Files only: a run leaves a `.runbook/` folder (its store) where it was started.
+    return sorted(p for p in ROOT.rglob("*.runbook")
+                  if p.is_file() and ".venv" not in p.parts and ".runbook" not in p.parts)
 
 
 def _parsed(path: Path) -> n.Runbook | None:
