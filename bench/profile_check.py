@@ -19,9 +19,7 @@ a timeout and a retry a step), in fresh processes, imports included:
 
 from __future__ import annotations
 
-import argparse
 import json
-import pstats
 import statistics
 import subprocess
 import sys
@@ -34,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_steps import generate  # noqa: E402
 from measure import clean_environment  # noqa: E402
 from peers import runbook_argv  # noqa: E402
-from profile_steps import _import_ms, _table  # noqa: E402
+from profile_steps import _import_ms, _table, profile_main, under_cprofile  # noqa: E402
 
 # The stage of a sampled stack: the innermost of our frames whose file starts with one of
 # these (other code counts for the stage that called it).
@@ -148,13 +146,7 @@ def profile_check(steps: int = 5000, top: int = 25, runs: int = 3) -> str:
             walls.append(time.perf_counter() - start)
         wall = statistics.median(walls)
         sampled = _sampled(book, work)
-        out = work / "check.prof"
-        profiled = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "runbook_lang",
-                    "check", str(book)]
-        done = subprocess.run(profiled, cwd=work, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"runbook check failed under the profiler:\n{done.stderr[-2000:]}")
-        stats = pstats.Stats(str(out))
+        stats, _ = under_cprofile(["check", str(book)], work)
     total = stats.total_tt  # type: ignore[attr-defined]
     lines = [
         f"runbook check of {steps:,} generated steps",
@@ -172,11 +164,7 @@ def profile_check(steps: int = 5000, top: int = 25, runs: int = 3) -> str:
 
 def main() -> None:
     """The profile on its own, without the rest of the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--top", type=int, default=25)
-    args = parser.parse_args()
-    print(profile_check(args.steps, args.top))
+    profile_main(profile_check, __doc__, 5000)
 
 
 if __name__ == "__main__":

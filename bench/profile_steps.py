@@ -106,15 +106,7 @@ def profile_run(steps: int = 200, top: int = 25) -> str:
         start = time.perf_counter()
         subprocess.run(plain, cwd=work, capture_output=True, check=True)
         wall = time.perf_counter() - start
-        out = work / "run.prof"
-        profiled = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "runbook_lang",
-                    *args]
-        start = time.perf_counter()
-        done = subprocess.run(profiled, cwd=work, capture_output=True, text=True)
-        profiled_wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"runbook run failed under the profiler:\n{done.stderr[-2000:]}")
-        stats = pstats.Stats(str(out))
+        stats, profiled_wall = under_cprofile(args, work)
     total = stats.total_tt  # type: ignore[attr-defined]
     lines = [
         f"runbook run of {steps} steps of run \"true\"",
@@ -133,13 +125,31 @@ def profile_run(steps: int = 200, top: int = 25) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """The profile on its own, without the rest of the benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+def under_cprofile(args: list[str], work: Path) -> tuple[pstats.Stats, float]:
+    """`runbook ARGS…` once under `python -m cProfile` in `work`: its stats and wall time."""
+    out = work / f"{args[0]}.prof"
+    profiled = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "runbook_lang", *args]
+    start = time.perf_counter()
+    done = subprocess.run(profiled, cwd=work, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"runbook {args[0]} failed under the profiler:\n"
+                         f"{done.stderr[-2000:]}")
+    return pstats.Stats(str(out)), wall
+
+
+def profile_main(profile, doc: str, steps: int) -> None:
+    """A profile on its own, without the rest of the benchmark: `--steps`, `--top`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
-    print(profile_run(args.steps, args.top))
+    print(profile(args.steps, args.top))
+
+
+def main() -> None:
+    """The profile on its own, without the rest of the benchmark."""
+    profile_main(profile_run, __doc__, 200)
 
 
 if __name__ == "__main__":

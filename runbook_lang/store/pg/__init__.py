@@ -7,8 +7,9 @@ directory. psycopg is needed only once a store is used: `pip install 'runbook-la
 """
 
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ...lazy import exports
 
 # Each name is imported from its module on first use: a local run asks only whether a URL
 # names a store, and must not load the store's SQL to learn that it does not.
@@ -20,13 +21,7 @@ __all__ = ["Decision", "PgLock", "PgLog", "PgRunWriter", "PgStore", "RunSummary"
            "is_store_url", "lock_key", "redact", "stable_id"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, globals(), _HOME_OF)
 
 
 if TYPE_CHECKING:
