@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pgcluster import OWNER, start_cluster  # noqa: E402
+from pgcluster import start_cluster, store_database  # noqa: E402
 
 from runbook_lang.store.files import FileRunWriter as TranscriptWriter  # noqa: E402
 from runbook_lang.store.files import new_run_id  # noqa: E402
@@ -129,15 +129,11 @@ def measure(args, fsync: bool) -> tuple:
     Off: the cluster runs with fsync off and the local store's fsync does nothing, which
     leaves what the software itself costs (the shared disk of a test machine is noisy)."""
     cluster = start_cluster(fsync=fsync)
-    real_fsync = os.fsync
+    real_fsync, real_fdatasync = os.fsync, os.fdatasync
     if not fsync:
-        os.fsync = lambda fd: None
+        os.fsync = os.fdatasync = lambda fd: None
     try:
-        with cluster.admin() as admin:
-            admin.execute(f"CREATE DATABASE bench OWNER {OWNER} TEMPLATE template0")
-        with PgStore.connect(cluster.url(OWNER, "bench")) as owner:
-            owner.init()
-            owner.conn.execute("GRANT runbook_runner TO runner")
+        store_database(cluster, "bench", {"runbook_runner": ("runner",)})
         url = cluster.url("runner", "bench")
         with tempfile.TemporaryDirectory(prefix="rb-bench-store-") as tmp:
             work = Path(tmp)
@@ -156,7 +152,7 @@ def measure(args, fsync: bool) -> tuple:
                     cpu.setdefault(name, []).append(CPU.pop())
             parts = bench_parts(url, work, min(args.steps, 200))
     finally:
-        os.fsync = real_fsync
+        os.fsync, os.fdatasync = real_fsync, real_fdatasync
         cluster.stop()
     return results, cpu, parts
 

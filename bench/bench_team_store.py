@@ -27,11 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pgcluster import OWNER, start_cluster  # noqa: E402
+from pgcluster import start_cluster, store_database  # noqa: E402
 
 from runbook_lang.store import LockKey  # noqa: E402
 from runbook_lang.store.files import LocalStore, new_run_id  # noqa: E402
-from runbook_lang.store.pg import PgStore  # noqa: E402
 from runbook_lang.store.postgres import PostgresStore  # noqa: E402
 
 SNAPSHOT = b'runbook "Bench" {}\n'
@@ -83,11 +82,7 @@ def main() -> None:
     cluster = start_cluster(fsync=True)
     results: dict[str, list[float]] = {}
     try:
-        with cluster.admin() as admin:
-            admin.execute(f"CREATE DATABASE bench OWNER {OWNER} TEMPLATE template0")
-        with PgStore.connect(cluster.url(OWNER, "bench")) as owner:
-            owner.init()
-            owner.conn.execute("GRANT runbook_runner TO runner")
+        store_database(cluster, "bench", {"runbook_runner": ("runner",)})
         with tempfile.TemporaryDirectory(prefix="rb-bench-team-") as tmp:
             os.environ["RUNBOOK_LOCK_DIR"] = str(Path(tmp) / "locks")
             local = LocalStore(Path(tmp) / "runs")

@@ -247,6 +247,21 @@ def start_cluster(fsync: bool = False) -> PgCluster:
     return cluster
 
 
+def store_database(cluster: PgCluster, name: str,
+                   members: dict[str, tuple[str, ...]]) -> None:
+    """Create database `name` with an initialised store, its groups granted to the roles
+    `members` names (for the fixtures and the benchmarks)."""
+    from runbook_lang.store.pg import PgStore
+
+    with cluster.admin() as conn:
+        conn.execute(f"CREATE DATABASE {name} OWNER {OWNER} TEMPLATE template0")
+    with PgStore.connect(cluster.url(OWNER, name)) as store:
+        store.init()
+        for group, roles in members.items():
+            for role in roles:
+                store.conn.execute(f"GRANT {group} TO {role}")
+
+
 @pytest.fixture(scope="session")
 def pg_cluster():
     """The session's cluster, with the template store initialised and the roles granted."""
@@ -258,16 +273,8 @@ def pg_cluster():
         _unavailable(INSTALL_HINT)
     cluster = start_cluster()
     try:
-        with cluster.admin() as conn:
-            conn.execute(f"CREATE DATABASE {TEMPLATE} OWNER {OWNER} TEMPLATE template0")
-        from runbook_lang.store.pg import PgStore
-
-        with PgStore.connect(cluster.url(OWNER, TEMPLATE)) as store:
-            store.init()
-            for group, members in (("runbook_runner", ("runner", "alice")),
-                                   ("runbook_approver", ("alice", "bob", "carol"))):
-                for member in members:
-                    store.conn.execute(f"GRANT {group} TO {member}")
+        store_database(cluster, TEMPLATE, {"runbook_runner": ("runner", "alice"),
+                                            "runbook_approver": ("alice", "bob", "carol")})
         yield cluster
     finally:
         cluster.stop()
