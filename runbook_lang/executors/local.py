@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import math
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -299,7 +301,7 @@ class _Supervisor:
         self._term_at: float | None = None
         self._kill_at: float | None = None
         self._pidfd: int | None = None
-        self._selector: selectors.BaseSelector = _new_selector()
+        self._selector = _Poller()
 
     def supervise(self) -> None:
         """Run the loop; on any exception the whole group is killed before it propagates."""
@@ -314,14 +316,14 @@ class _Supervisor:
 
     def _register(self) -> None:
         for fd in self._outputs:
-            self._selector.register(fd, selectors.EVENT_READ, "pipe")
-        self._selector.register(self.stopper.read_fd, selectors.EVENT_READ, "stop")
+            self._selector.register(fd, "pipe")
+        self._selector.register(self.stopper.read_fd, "stop")
         try:
             self._pidfd = os.pidfd_open(self.proc.pid)
         except (AttributeError, OSError):
             self._pidfd = None  # older kernel or not Linux: poll for the exit instead
         else:
-            self._selector.register(self._pidfd, selectors.EVENT_READ, "exit")
+            self._selector.register(self._pidfd, "exit")
 
     def _loop(self) -> None:
         while True:
@@ -329,15 +331,15 @@ class _Supervisor:
             self._check_clocks(now)
             if self._finished(now):
                 return
-            for key, _ in self._selector.select(self._wait_time(now)):
-                self._dispatch(key)
+            for fd, what in self._selector.select(self._wait_time(now)):
+                self._dispatch(fd, what)
             if self._pidfd is None and self._exited_at is None:
                 self._poll_exit()
 
-    def _dispatch(self, key: selectors.SelectorKey) -> None:
-        if key.data == "pipe":
-            self._read(key.fd)
-        elif key.data == "exit":
+    def _dispatch(self, fd: int, what: str) -> None:
+        if what == "pipe":
+            self._read(fd)
+        elif what == "exit":
             self._reap()
         else:
             self.stopper.drain()
@@ -450,11 +452,46 @@ class _Supervisor:
             pipe.close()
 
 
-def _new_selector() -> selectors.BaseSelector:
-    # poll(2) needs no descriptor of its own, unlike epoll: cheaper for four fds.
-    if hasattr(selectors, "PollSelector"):
-        return selectors.PollSelector()
-    return selectors.SelectSelector()
+class _Poller:
+    """Waits for a few descriptors to be readable: poll(2) itself where there is one (no
+    descriptor of its own, unlike epoll, and none of `selectors`' bookkeeping per call,
+    which cost a short command more than its pipes did), else `selectors`."""
+
+    def __init__(self) -> None:
+        self._what: dict[int, str] = {}
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        self._fallback: selectors.BaseSelector | None = \
+            None if self._poll is not None else selectors.DefaultSelector()
+
+    def register(self, fd: int, what: str) -> None:
+        self._what[fd] = what
+        if self._poll is not None:
+            self._poll.register(fd, select.POLLIN)
+        elif self._fallback is not None:
+            self._fallback.register(fd, selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        del self._what[fd]
+        if self._poll is not None:
+            self._poll.unregister(fd)
+        elif self._fallback is not None:
+            self._fallback.unregister(fd)
+
+    def select(self, timeout: float | None) -> list[tuple[int, str]]:
+        """The ready descriptors and what each is; hung-up and failed ones count as ready
+        (a read then finds the end)."""
+        if self._poll is not None:
+            # Rounded up: a wait must not end just before the deadline it was sized for.
+            wait = None if timeout is None else math.ceil(timeout * 1000)
+            ready = [fd for fd, _ in self._poll.poll(wait)]
+        else:
+            assert self._fallback is not None
+            ready = [key.fd for key, _ in self._fallback.select(timeout)]
+        return [(fd, self._what[fd]) for fd in ready if fd in self._what]
+
+    def close(self) -> None:
+        if self._fallback is not None:
+            self._fallback.close()
 
 
 def _reap_group(pgid: int) -> None:
