@@ -26,6 +26,7 @@ import harness
 import pytest
 from harness import call_main, decode
 from hypothesis import HealthCheck, settings
+from keys import agent, no_outside_agent  # noqa: F401  (a real ssh-agent, see keys.py)
 
 # The team-store fixtures, for every test module (a throwaway PostgreSQL cluster).
 from pgcluster import pg_cluster, pg_empty_db, pg_store  # noqa: F401

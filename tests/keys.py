@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import wait_for
+import pytest
 
 
 def make_key(path: Path, kind: str, passphrase: str = "") -> Path:
@@ -67,6 +67,8 @@ class Agent:
 @contextmanager
 def running_agent() -> Iterator[Agent]:
     """A running ssh-agent, stopped afterwards (SSH_AUTH_SOCK is the caller's to set)."""
+    from conftest import wait_for  # here: conftest imports this module's fixtures
+
     home = Path(tempfile.mkdtemp(prefix="agent-"))  # short: a socket path is < 108 bytes
     sock = home / "sock"
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
@@ -78,3 +80,21 @@ def running_agent() -> Iterator[Agent]:
         proc.terminate()
         proc.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
+
+
+# Fixtures (conftest.py offers them to every module). The modules that sign say
+# `pytestmark = pytest.mark.usefixtures("no_outside_agent")`.
+
+
+@pytest.fixture
+def no_outside_agent(monkeypatch):
+    """Tests see only the agent they start themselves."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+@pytest.fixture
+def agent(monkeypatch) -> Iterator[Agent]:
+    """A running ssh-agent (killed after the test); SSH_AUTH_SOCK points at it."""
+    with running_agent() as started:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(started.sock))
+        yield started

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import OPERATOR, Workspace, events, finished, read_transcript, run_in_terminal
-from keys import Agent, fingerprint, make_key, public, running_agent, write_signers
+from keys import fingerprint, make_key, public, write_signers
 
 from runbook_lang.trust import ApprovalStatement, sign_approval, utc_now
 
@@ -37,17 +36,8 @@ def keys(tmp_path_factory) -> dict[str, Path]:
             "mallory": make_key(root / "mallory", "ed25519")}
 
 
-@pytest.fixture(autouse=True)
-def no_outside_agent(monkeypatch):
-    """Only the agent a test starts itself."""
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-
-
-@pytest.fixture
-def agent(monkeypatch) -> Iterator[Agent]:
-    with running_agent() as started:
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(started.sock))
-        yield started
+# Only the agent a test starts itself (the `agent` fixture, tests/keys.py).
+pytestmark = pytest.mark.usefixtures("no_outside_agent")
 
 
 def team(keys, *extra: str) -> list[str]:

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from conftest import alive, read_transcript, run_dirs, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from keys import Agent, fingerprint, make_key, pub_of, public, running_agent, write_signers
+from keys import fingerprint, make_key, pub_of, public, write_signers
 
 from runbook_lang.trust import (
     ApprovalStatement,
@@ -73,18 +72,8 @@ def signers(tmp_path, keys) -> Path:
                          f"carol {public(keys['carol'])}")
 
 
-@pytest.fixture(autouse=True)
-def no_outside_agent(monkeypatch):
-    """Tests see only the agent they start themselves."""
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-
-
-@pytest.fixture
-def agent(monkeypatch) -> Iterator[Agent]:
-    """A running ssh-agent (killed after the test); SSH_AUTH_SOCK points at it."""
-    with running_agent() as started:
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(started.sock))
-        yield started
+# Only the agent a test starts itself (the `agent` fixture, tests/keys.py).
+pytestmark = pytest.mark.usefixtures("no_outside_agent")
 
 
 def public_only(tmp_path: Path, key: Path) -> Path:
