@@ -53,22 +53,29 @@ running() {
 }
 
 # wait_gone PID TENTHS: true once PID is gone, false if still there after.
+# This asks alive, not running: while a process exits, the kernel drops its
+# memory (so /proc/PID/cmdline reads empty) a moment before it is gone, and
+# "no longer names server.py" must not pass for "stopped".
 wait_gone() {
     n=$2
     while [ "$n" -gt 0 ]; do
-        running "$1" || return 0
+        alive "$1" || return 0
         nap
         n=$((n - 1))
     done
-    ! running "$1"
+    ! alive "$1"
 }
 
 # terminate PID: SIGTERM, then SIGKILL after STOP_TIMEOUT; true once gone.
+# SIGKILL goes only to a process that still is the one we signalled (the
+# pid may have been reused by then); one that is exiting needs no SIGKILL.
 terminate() {
     kill -TERM "$1" 2>/dev/null
     wait_gone "$1" $((STOP_TIMEOUT * 10)) && return 0
-    echo "ctl.sh: pid $1 ignored SIGTERM for ${STOP_TIMEOUT}s, sending SIGKILL" >&2
-    kill -KILL "$1" 2>/dev/null
+    if running "$1"; then
+        echo "ctl.sh: pid $1 ignored SIGTERM for ${STOP_TIMEOUT}s, sending SIGKILL" >&2
+        kill -KILL "$1" 2>/dev/null
+    fi
     wait_gone "$1" 20
 }
 
