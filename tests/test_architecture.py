@@ -7,6 +7,7 @@ interpreter, not from a reader.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "runbook_lang"
@@ -109,7 +110,8 @@ from runbook_lang.cli import main
 import runbook_lang.commands.check, runbook_lang.commands.run
 codes = [main(["--version"]), main(["check", "one.runbook"]),
          main(["check", "--ast", "one.runbook"]), main(["run", "one.runbook"])]
-before = sorted(m for m in sys.modules if m.partition(".")[0] == "pydantic")
+heavy = ("pydantic", "dataclasses", "inspect")
+before = sorted(m for m in sys.modules if m.partition(".")[0] in heavy)
 from runbook_lang.syntax.schema import json_schema
 json_schema()
 after = sorted(m for m in sys.modules if m.partition(".")[0] == "pydantic")
@@ -118,7 +120,9 @@ print(json.dumps({"codes": codes, "before": before, "after": bool(after)}))
 
 
 def test_reading_checking_and_running_never_import_pydantic(tmp_path: Path) -> None:
-    """The AST is plain records: pydantic loads only to write the AST's JSON Schema."""
+    """The AST is plain records: pydantic loads only to write the AST's JSON Schema. Nor do
+    these commands load `dataclasses` (and with it `inspect`): runbook_lang.dataclass
+    makes the package's data classes."""
     import json
     import subprocess
     import sys
@@ -132,3 +136,13 @@ def test_reading_checking_and_running_never_import_pydantic(tmp_path: Path) -> N
     assert found["before"] == []
     # The same look finds pydantic once the schema is asked for: the check above can fail.
     assert found["after"] is True
+
+
+def test_the_package_makes_its_data_classes_without_the_standard_module():
+    """Every module declares its data classes with runbook_lang.dataclass, so that no command
+    pays for compiling methods of classes it never builds (docs/decisions.md)."""
+    package = Path(__file__).resolve().parent.parent / "runbook_lang"
+    users = sorted(str(path.relative_to(package)) for path in package.rglob("*.py")
+                   if re.search(r"^\s*(from dataclasses import|import dataclasses)",
+                                path.read_text(encoding="utf-8"), re.M))
+    assert users == []

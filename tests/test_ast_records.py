@@ -13,13 +13,13 @@ import inspect
 import json
 import pickle
 import sys
-from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runbook_lang.dataclass import FrozenInstanceError
 from runbook_lang.syntax import nodes as n
 from runbook_lang.syntax.frozen import Frozen, items
 from runbook_lang.syntax.parser import ParseFailure, parse_source

@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 import json
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from lark.exceptions import UnexpectedCharacters
 from lark.exceptions import UnexpectedToken as LarkUnexpectedToken
 
 from runbook_lang import resources
+from runbook_lang.dataclass import asdict
 from runbook_lang.errors import ParseFailure
 from runbook_lang.syntax import lalr, parser, tables
 from runbook_lang.syntax.lalr import (

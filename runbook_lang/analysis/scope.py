@@ -6,8 +6,7 @@ report through the same one, so every finding ends up in one list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from ..dataclass import dataclass, field
 from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic, at_span
 from ..syntax.lexicon import RESERVED

@@ -13,9 +13,9 @@ This module holds the findings; `tasks.py` learns them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from ..dataclass import dataclass, field
 from ..syntax import nodes as n
 
 NUMERIC = frozenset({"int", "float", "number"})

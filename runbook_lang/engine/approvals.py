@@ -8,7 +8,8 @@ terminal prompt, and `runbook approve` from another shell (which reads the rules
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+
+from ..dataclass import dataclass
 
 
 @dataclass(frozen=True)

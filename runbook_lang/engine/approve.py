@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import secrets
 import socket
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..dataclass import dataclass
 from ..errors import Refused, StoreError
 from ..store import RunStore
 from ..trust import TrustError

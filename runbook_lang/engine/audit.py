@@ -10,9 +10,9 @@ concerns, so `problems[0]` names the first bad place whatever found it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..store import RunRef, RunStore
 from ..store.chain import Problem, VerifyResult
 from ..trust import (

@@ -8,8 +8,8 @@ samples it for a whole window and fails once the misses exceed what it tolerates
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
+from ..dataclass import dataclass
 from ..errors import EvalError, StepFailed
 from ..evaluation.values import Duration, to_text
 from ..syntax import nodes as n

@@ -11,8 +11,7 @@ hosts of a batch never interleave half-lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..dataclass import dataclass
 from ..errors import Interrupted, StepFailed
 from ..executors import CommandSpec, Exit
 from ..executors.streams import LogSink, Output, StreamDigest

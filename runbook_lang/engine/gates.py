@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n
 from ..trust.errors import TrustError

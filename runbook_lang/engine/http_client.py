@@ -18,8 +18,8 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 
+from ..dataclass import dataclass
 from ..errors import Interrupted
 
 HTTP_TIMEOUT = 30.0

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..dataclass import dataclass, field
 from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
 from ..syntax import nodes as n

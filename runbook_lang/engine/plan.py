@@ -7,7 +7,7 @@ docs/plan.md); `reporting/plan_text.py` renders it for people.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ..dataclass import dataclass, field
 
 PLAN_VERSION = 2
 

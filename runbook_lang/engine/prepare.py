@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..errors import EvalError, LoadError, ParamError, Refused
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.params import load_params_file, resolve_params, split_assignments

@@ -10,10 +10,10 @@ last line, records after the last sync) is continued and recorded in `run_resume
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..errors import Refused
 from ..evaluation.params import declared_type, parse_duration
 from ..store import LockKey, RunRef, RunStore

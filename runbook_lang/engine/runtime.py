@@ -16,10 +16,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..dataclass import dataclass, field
 from ..errors import EvalError, Interrupted, StepFailed
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker

@@ -12,9 +12,9 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
 from ..evaluation.values import to_json, to_text
 from ..reporting.display import Display

@@ -18,10 +18,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dataclass import dataclass, field
 from ..errors import EvalError, RecordError, Refused
 from ..trust.errors import SigningKeyError, TrustError
 

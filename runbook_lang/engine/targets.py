@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dataclass import dataclass
 from ..errors import Refused, StepFailed
 from ..executors import Executor
 from ..executors.local import LocalExecutor

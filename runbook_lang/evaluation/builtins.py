@@ -12,9 +12,9 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from ..dataclass import dataclass
 from ..errors import EvalError
 from ..limits import INT_MIN, MAX_NUMBER_CHARS, int_in_range
 from .values import to_json, to_text, type_name

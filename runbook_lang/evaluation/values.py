@@ -7,8 +7,8 @@ response), plus `Duration` and, while planning, `Unknown`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
+from ..dataclass import dataclass, field
 from ..syntax.lexicon import DURATION_UNITS
 
 

@@ -38,7 +38,8 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+
+from ..dataclass import dataclass
 
 RS = b"\x1e"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
+from ..dataclass import dataclass
 from ..evaluation.masking import StreamMasker
 
 CAPTURE_LIMIT = 16 << 20

@@ -8,13 +8,13 @@ request from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
 
 from .. import check_text
+from ..dataclass import dataclass, field
 from ..errors import LoadError
 from ..syntax.diagnostics import Diagnostic
 from .index import Index, index_module

@@ -8,11 +8,11 @@ and the names come from the index of the last version that did parse.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types as lsp
 
+from ..dataclass import dataclass, field
 from . import docs
 from .hover import signature, task_summary
 from .index import Builtin, Definition, Index

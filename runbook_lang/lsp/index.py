@@ -10,9 +10,9 @@ the run-wide names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..dataclass import dataclass, field
 from ..syntax import nodes as n
 
 # Names the interpreter defines, and the results a probe leaves for `expect` (LANGUAGE.md §4-5).

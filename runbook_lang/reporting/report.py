@@ -10,8 +10,8 @@ interrupted, resumed or rolled back.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
+from ..dataclass import asdict
 from .report_html import render_html
 from .report_model import Action, Marker, RunReport, Section, build_report, identity
 from .wording import (

@@ -11,8 +11,7 @@ the record says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from ..dataclass import dataclass, field
 from ..store.chain import VerifyResult
 
 GATE_EVENTS = ("gate_waiting", "gate_approved", "gate_rejected", "gate_refused",

@@ -22,9 +22,9 @@ import contextlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..dataclass import dataclass
 from ..errors import StoreError
 
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600

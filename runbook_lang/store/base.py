@@ -12,10 +12,10 @@ Implementations: `files.py` (a local `.runbook/` directory, the embedded default
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..dataclass import dataclass
 from ..executors.streams import LogSink
 from .chain import VerifyResult
 

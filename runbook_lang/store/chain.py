@@ -21,8 +21,9 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Literal
+
+from ..dataclass import dataclass, field
 
 ZERO = "0" * 64
 COMMON = ("seq", "time", "run_id", "event", "prev")

@@ -10,8 +10,9 @@ environment and dependency folders, and is bounded: a huge tree is cut off and s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..dataclass import dataclass, field
 
 SKIPPED = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox",
            ".mypy_cache", ".ruff_cache", ".pytest_cache"}

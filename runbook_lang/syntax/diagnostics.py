@@ -6,8 +6,9 @@ them here, for people (`error[E201]: …` with the source line and a caret) or a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Literal
+
+from ..dataclass import asdict, dataclass, field
 
 Severity = Literal["error", "warning"]
 

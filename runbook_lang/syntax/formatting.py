@@ -14,7 +14,7 @@ the input, or the file is left alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..dataclass import dataclass
 
 INDENT = "  "
 OPEN, CLOSE = "{[(", "}])"

@@ -17,8 +17,9 @@ equal fields, and hash their field values (so a record holding a list is unhasha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import FrozenInstanceError
 from typing import Any, ClassVar, Self, dataclass_transform
+
+from ..dataclass import FrozenInstanceError
 
 # Stands for "not given" where a field's default must be copied for each instance.
 _FRESH: Any = object()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dataclass import dataclass, field
 from ..errors import LoadError
 from ..limits import MAX_RUNBOOK_BYTES, TooLarge, size_text
 from ..resources import stdlib_dir

@@ -10,9 +10,9 @@ undone.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ..dataclass import replace
 from .shellframes import (
     AFTER_BACKSLASH,
     AFTER_DOLLAR,

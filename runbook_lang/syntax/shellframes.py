@@ -6,8 +6,8 @@ simple command being read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ..dataclass import dataclass
 from .shellcommands import CommandWords
 
 WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE, UNSAFE = (

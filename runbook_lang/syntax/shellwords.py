@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import lru_cache
 
+from ..dataclass import replace
 from .shellcommands import CODE_VARIABLES
 from .shellexpansions import Expansions
 from .shellframes import (

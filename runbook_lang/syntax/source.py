@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from ..limits import MAX_RUNBOOK_BYTES, read_bounded
 from .frozen import Frozen
 

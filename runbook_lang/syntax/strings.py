@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from ..dataclass import dataclass
 
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 

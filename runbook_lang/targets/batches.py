@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import TypeVar
+
+from ..dataclass import dataclass
 
 T = TypeVar("T")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
+
+from ..dataclass import dataclass
 
 # A host name (an inventory name or an ssh_config alias): letters, digits and `._-`, plus
 # `:` for IPv6 addresses. No `@` (ssh would read a user), no `%` (ssh expands tokens), no

@@ -4,9 +4,9 @@ name what is wrong with them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..dataclass import dataclass, field
 from ..errors import RunbookError, UsageError
 from ..syntax.diagnostics import Diagnostic, Location
 from .connection import SettingError, SshHost, check_host_name

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..dataclass import dataclass
 from .errors import StatementError
 from .sshsig import SIGNATURE_PROBLEM, KeySpec, SignatureProblem, Verdict, sign, verify
 from .statements import APPROVAL_NAMESPACE, CLOCK_SKEW, ApprovalStatement, Signed, parse_time

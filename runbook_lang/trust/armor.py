@@ -14,7 +14,8 @@ import binascii
 import hashlib
 import re
 import struct
-from dataclasses import dataclass
+
+from ..dataclass import dataclass
 
 BEGIN = "-----BEGIN SSH SIGNATURE-----"
 END = "-----END SSH SIGNATURE-----"

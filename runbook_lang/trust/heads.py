@@ -12,10 +12,10 @@ alone (see docs/signatures.md).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from ..dataclass import dataclass
 from .errors import StatementError
 from .sshsig import SIGNATURE_PROBLEM, KeySpec, SignatureProblem, find_principals, sign, verify
 from .statements import CLOCK_SKEW, HEAD_NAMESPACE, HeadStatement, Signed, parse_time, utc_now

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataclass import dataclass, field
 from .armor import KEY_TYPE, PublicKey, parse_public_key
 from .errors import SignersError
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from ..dataclass import dataclass
 from .armor import MalformedSignature, SignatureInfo, parse_public_key, read_signature
 from .errors import SignersError, SigningKeyError, StatementError, ToolFailed, TrustError
 from .tool import (

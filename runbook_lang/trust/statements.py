@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Self
 
+from ..dataclass import asdict, dataclass, fields
 from .errors import StatementError
 
 APPROVAL_NAMESPACE = "runbook-approval"

@@ -21,9 +21,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..dataclass import dataclass
 from .armor import PublicKey, parse_public_key
 from .errors import SigningKeyError, SshKeygenMissing, ToolFailed
 

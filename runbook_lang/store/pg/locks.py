@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...dataclass import dataclass
 from ...errors import LockBusy
 from .connection import load_psycopg, translate
 

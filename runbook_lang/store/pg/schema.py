@@ -10,11 +10,11 @@ older tool could write what the newer schema no longer accepts or read it wrongl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from ...dataclass import dataclass
 from ...errors import StoreError
 from ...version import __version__
 from .connection import load_psycopg, translate

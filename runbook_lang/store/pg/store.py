@@ -8,11 +8,11 @@ StoreError (or LockBusy) with a message for people; no password ever appears in 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...dataclass import asdict, dataclass
 from ...errors import StoreError
 from ..chain import ZERO, Mask, identity
 from . import locks, schema
