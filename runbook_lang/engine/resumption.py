@@ -9,11 +9,11 @@ last line, records after the last sync) is continued and recorded in `run_resume
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 
 from ..dataclass import dataclass, field
+from ..digest import sha256_hex
 from ..errors import Refused
 from ..evaluation.params import declared_type, parse_duration
 from ..store import LockKey, RunRef, RunStore
@@ -83,7 +83,7 @@ def resume_run(request: ResumeRequest, store: RunStore, display_for,
     path = runbook_path(started)
     if not path.is_file():
         raise Refused(f"the runbook of run {ref.run_id} is gone: {path}")
-    changed = hashlib.sha256(path.read_bytes()).hexdigest() != started.get("sha256")
+    changed = sha256_hex(path.read_bytes()) != started.get("sha256")
     if changed and not request.allow_changed:
         raise Refused(f"{path} changed since run {ref.run_id} started:\n"
                       + describe_changes(store.snapshot(ref), path)

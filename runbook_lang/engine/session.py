@@ -7,7 +7,6 @@ as a `RunResult` for the command to print.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -15,10 +14,12 @@ import time
 from pathlib import Path
 
 from ..dataclass import dataclass, field
+from ..digest import sha256_hex
 from ..errors import EXIT_CODES, LockBusy, RecordError, Refused
 from ..evaluation.values import to_json, to_text
 from ..reporting.display import Display
 from ..store import LockKey, RunStore
+from ..store.base import stable_id
 from ..store.chain import masked
 from ..syntax.loader import Module
 from ..version import __version__
@@ -86,8 +87,6 @@ def runbook_title(rt: Runtime) -> str:
 def lock_key(rt: Runtime) -> LockKey:
     """One run at a time per runbook and `environment` (LANGUAGE.md §6.5); a team store
     knows the runbook by its stable id (§12)."""
-    from ..store.pg.locks import stable_id
-
     environment = rt.scope.params.get("environment")
     header = rt.module.runbook.header
     return LockKey(os.path.realpath(rt.module.path),
@@ -215,7 +214,7 @@ def start_run(rt: Runtime, store: RunStore, file: str, sign_with: str | None = N
         if trust.key is not None:
             identity["operator_key"] = trust.key.to_json()
         started = writer.append(
-            "run_started", runbook=file, sha256=hashlib.sha256(snapshot).hexdigest(),
+            "run_started", runbook=file, sha256=sha256_hex(snapshot),
             title=title, params={k: to_json(v) for k, v in rt.scope.params.items()},
             operator={"user": rt.options.operator, "host": rt.options.host},
             version=__version__, argv=rt.options.argv, mode="run", cwd=str(Path.cwd()),

@@ -15,13 +15,13 @@ under a name its signers line also lists, is the operator's own and does not cou
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..dataclass import dataclass, field
+from ..digest import sha256_hex
 from ..errors import EvalError, RecordError, Refused
 from ..trust.errors import SigningKeyError, TrustError
 
@@ -72,8 +72,8 @@ class Vote:
         """A decision `runbook approve` kept beside the run."""
         # A line written by other means has no id: its content names it, so that it is
         # recorded (and refused) once, not at every resume.
-        ident = _text(decision.get("id")) or hashlib.sha256(json.dumps(
-            decision, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        ident = _text(decision.get("id")) or sha256_hex(json.dumps(
+            decision, sort_keys=True, default=str).encode())[:16]
         return cls(str(decision.get("approver")), "reject" if decision.get("reject")
                    else "approve", str(decision.get("reason") or ""), "approve-command",
                    _text(decision.get("host")), str(decision.get("time") or ""),
@@ -172,7 +172,7 @@ def signers_record(path: Path | None) -> dict | None:
     if path is None:
         return None
     try:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = sha256_hex(path.read_bytes())
     except OSError:
         digest = None
     return {"path": str(path), "sha256": digest}

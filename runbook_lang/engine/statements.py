@@ -7,7 +7,6 @@ condition that depends on one is planned both ways as "decided at run time".
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -16,6 +15,7 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ..digest import sha256_hex
 from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
 from ..syntax import nodes as n
@@ -110,7 +110,7 @@ class Statements:
         # keeps its size and digest instead, and a resumed run cannot restore it.
         self.rt.record("variable_set", name=name, value=None, step=frame.step.name,
                        too_large={"bytes": len(encoded),
-                                  "sha256": hashlib.sha256(encoded).hexdigest()}, **where)
+                                  "sha256": sha256_hex(encoded)}, **where)
 
     # ------------------------------------------------------------------ simple statements
 

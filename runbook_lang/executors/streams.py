@@ -7,11 +7,11 @@ local and remote commands. Only the capped capture (`into`, a probe's `stdout`) 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..dataclass import dataclass
+from ..digest import EMPTY_SHA256, bulk
 from ..evaluation.masking import StreamMasker
 
 CAPTURE_LIMIT = 16 << 20
@@ -50,7 +50,7 @@ class Output:
         self.capture_truncated = False
         self._masking = masking
         self._echo = echo
-        self._sha = hashlib.sha256()
+        self._sha: Any = None  # made with the first byte: a silent stream hashes nothing
         self._size = 0
         self._tail = b""
         self._captured: list[bytes] | None = [] if capture else None
@@ -83,6 +83,8 @@ class Output:
         if not data:
             return
         self._size += len(data)
+        if self._sha is None:
+            self._sha = bulk()
         self._sha.update(data)
         if len(data) >= TAIL_BYTES:
             self._tail = data[-TAIL_BYTES:]
@@ -106,7 +108,7 @@ class Output:
             self._captured_size += len(data)
 
 
-EMPTY = StreamDigest(0, hashlib.sha256().hexdigest(), "")
+EMPTY = StreamDigest(0, EMPTY_SHA256, "")
 
 
 def _tail_text(tail: bytes, total: int) -> str:

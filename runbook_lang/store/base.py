@@ -174,3 +174,15 @@ class RunStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def stable_id(runbook: Path, header_id: str | None = None) -> str:
+    """A runbook's stable id: the header's `id` if it has one, else its path relative to the
+    root of the git repository holding it (with `/`), else its absolute path."""
+    if header_id:
+        return header_id
+    path = Path(runbook).resolve()
+    for folder in path.parents:
+        if (folder / ".git").exists():
+            return path.relative_to(folder).as_posix()
+    return path.as_posix()

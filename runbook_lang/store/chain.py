@@ -16,7 +16,6 @@ H}`. Records after it are one of two things, told apart by the record the head n
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 from ..dataclass import dataclass, field
+from ..digest import sha256_hex
 
 ZERO = "0" * 64
 COMMON = ("seq", "time", "run_id", "event", "prev")
@@ -93,7 +93,7 @@ class RecordEncoder:
 
 def sha(data: bytes) -> str:
     """The SHA-256 of bytes, in hex."""
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 # torn: an incomplete last line; unsealed: complete records after the head of a run that

@@ -12,11 +12,11 @@ Directories are created 0700 and files 0600, or shared with a group (see `access
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from ..digest import bulk
 from ..errors import RecordError, StoreError
 from .access import access_in, open_file, reading, write_file
 from .base import LockKey, RunRef, RunSummary, Torn
@@ -216,7 +216,7 @@ def _read_log(run_dir: Path, rel: str) -> tuple[int, str] | None:
     path = run_dir / rel
     if not path.is_file():
         return None
-    digest, size = hashlib.sha256(), 0
+    digest, size = bulk(), 0
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)

@@ -15,13 +15,13 @@ could still be changing the system), and names it.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import re
 import time
 from pathlib import Path
 
+from ..digest import sha256_hex
 from ..errors import LockBusy
 from .access import access_in, open_file
 from .base import LockKey
@@ -45,7 +45,7 @@ def lock_dir() -> Path:
 
 def lock_path(key: LockKey) -> Path:
     """`<lock dir>/<file>-<env>-<hash>.lock`: readable, and unique per runbook and env."""
-    digest = hashlib.sha256(f"{key.runbook_id}\0{key.environment or ''}".encode()).hexdigest()
+    digest = sha256_hex(f"{key.runbook_id}\0{key.environment or ''}".encode())
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(key.label or key.runbook_id).stem)
     env = re.sub(r"[^A-Za-z0-9_.-]", "_", key.environment) + "-" if key.environment else ""
     return lock_dir() / f"{stem}-{env}{digest[:12]}.lock"

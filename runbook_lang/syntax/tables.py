@@ -15,12 +15,12 @@ sorted order), so the file is the same whichever hash seed Lark's compilation ra
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from .. import resources
+from ..digest import sha256_hex
 
 FORMAT = 1
 START_SYMBOLS = ("start", "expr")
@@ -37,7 +37,7 @@ def tables_path() -> Path:
 def load() -> dict[str, Any]:
     """The tables of the grammar as it is now: from the file if it is current, else compiled."""
     text = resources.grammar_text()
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = sha256_hex(text.encode("utf-8"))
     try:
         data = json.loads(tables_path().read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -78,7 +78,7 @@ def compile_tables(text: str) -> dict[str, Any]:
         states.append([actions, gotos])
     return {
         "format": FORMAT,
-        "grammar": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "grammar": sha256_hex(text.encode("utf-8")),
         "start": {name: number[table.start_states[name]] for name in START_SYMBOLS},
         "end": {name: number[table.end_states[name]] for name in START_SYMBOLS},
         "ignore": sorted(lark.lexer_conf.ignore),

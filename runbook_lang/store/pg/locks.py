@@ -12,30 +12,18 @@ run on sees that a killed run may have left commands running.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...dataclass import dataclass
+from ...digest import sha256_hex
 from ...errors import LockBusy
+from ..base import stable_id  # noqa: F401 - part of this package's API
 from .connection import load_psycopg, translate
 
 if TYPE_CHECKING:
     import psycopg
-
-
-def stable_id(runbook: Path, header_id: str | None = None) -> str:
-    """A runbook's stable id: the header's `id` if it has one, else its path relative to the
-    root of the git repository holding it (with `/`), else its absolute path."""
-    if header_id:
-        return header_id
-    path = Path(runbook).resolve()
-    for folder in path.parents:
-        if (folder / ".git").exists():
-            return path.relative_to(folder).as_posix()
-    return path.as_posix()
 
 
 def lock_key(runbook_id: str, environment: str | None) -> int:
@@ -45,7 +33,7 @@ def lock_key(runbook_id: str, environment: str | None) -> int:
     apart from each other.
     """
     text = json.dumps([runbook_id, environment], ensure_ascii=False)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(bytes.fromhex(sha256_hex(text.encode())[:16]), "big", signed=True)
 
 
 @dataclass
