@@ -7,7 +7,6 @@ Static errors, params, missing secrets, unknown `--from`/`--fail-at`/`--approve`
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
@@ -110,6 +109,8 @@ def check_fail_at(target: str | None, module: Module) -> None:
 
 def suggest(name: str, names) -> str:
     """` (did you mean 'x'?)` for a close name, else nothing."""
+    import difflib  # only for a mistake: not loaded by every run
+
     close = difflib.get_close_matches(name, list(names), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

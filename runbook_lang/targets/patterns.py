@@ -4,7 +4,6 @@ selects, with Ansible's pattern forms. Results are always in inventory order, ea
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Sequence
 
@@ -98,5 +97,7 @@ def _match(inventory: Inventory, term: str) -> set[str]:
 def _unknown(inventory: Inventory, name: str, what: str) -> str:
     where = f"inventory {inventory.path}" if inventory.path else "the host list"
     message = f"no {what} named `{name}` in {where}"
+    import difflib  # only for a mistake: not loaded by every run
+
     close = difflib.get_close_matches(name, [*inventory.hosts, *inventory.groups], n=1)
     return message + (f" (did you mean `{close[0]}`?)" if close else "")
