@@ -128,7 +128,11 @@ def profile_run(steps: int = 200, top: int = 25) -> str:
 def under_cprofile(args: list[str], work: Path) -> tuple[pstats.Stats, float]:
     """`runbook ARGS…` once under `python -m cProfile` in `work`: its stats and wall time."""
     out = work / f"{args[0]}.prof"
-    profiled = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "runbook_lang", *args]
+    # `python -m runbook_lang` leaves without Python's teardown (cli.entry), so cProfile
+    # would never write its stats: the profiled program calls main() and exits normally.
+    driver = work / "runbook_main.py"
+    driver.write_text("import sys\nfrom runbook_lang.cli import main\nsys.exit(main())\n")
+    profiled = [sys.executable, "-m", "cProfile", "-o", str(out), str(driver), *args]
     start = time.perf_counter()
     done = subprocess.run(profiled, cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - start

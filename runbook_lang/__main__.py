@@ -1,5 +1,5 @@
 """`python -m runbook_lang` is the `runbook` command."""
 
-from .cli import main
+from .cli import entry
 
-raise SystemExit(main())
+entry()

@@ -76,9 +76,11 @@ LOCK_DIR = Path(tempfile.mkdtemp(prefix="runbook-test-locks-"))
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment of a `runbook` process: no colour, a fixed operator, no stray secrets."""
+    """The environment of a `runbook` process: no colour, a fixed operator, no stray secrets,
+    and Python's own output buffering as a user has it (what `runbook` prints reaches a
+    pipe only because the program flushes it)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RUNBOOK_", "CANARY", "PYTEST_"))}
+           if not k.startswith(("RUNBOOK_", "CANARY", "PYTEST_")) and k != "PYTHONUNBUFFERED"}
     env.update(NO_COLOR="1", RUNBOOK_USER=OPERATOR, LC_ALL="C.UTF-8",
                RUNBOOK_LOCK_DIR=str(LOCK_DIR))
     env.update(extra)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,6 +97,48 @@ def test_real_process_without_a_command(tmp_path):
     assert result.stderr.startswith("usage: runbook [-h] [--version] COMMAND ...\n")
     assert "    check     parse and statically check runbook files\n" in result.stderr
     assert result.stderr.endswith("\nrunbook: error: a command is required\n")
+
+
+def test_real_process_help_and_a_usage_error(tmp_path):
+    """argparse ends these by raising SystemExit: the program leaves with its status."""
+    (tmp_path / "help").mkdir()
+    (tmp_path / "usage").mkdir()
+    shown_help = in_both(tmp_path / "help", lambda ws: ["run", "--help"])
+    assert (shown_help.exit_code, shown_help.stderr) == (0, "")
+    assert shown_help.stdout.startswith("usage: runbook run [-h] [--dry-run]")
+    refused = in_both(tmp_path / "usage", lambda ws: ["run"])
+    assert (refused.exit_code, refused.stdout) == (2, "")
+    assert refused.stderr.endswith("the following arguments are required: FILE\n")
+
+
+def big_ast(ws: Workspace) -> list[str]:
+    """`check --ast` of a file whose AST is several megabytes of JSON."""
+    book = ws.root / "big.runbook"
+    book.write_text("".join(f'step s{i} "S{i}" {{\n  run "echo {i}"\n}}\n\n'
+                            for i in range(1000)), encoding="utf-8")
+    return ["check", "--ast", str(book)]
+
+
+def test_real_process_writes_all_of_a_long_output_before_it_exits(tmp_path):
+    """The program leaves without Python's teardown (cli.entry): everything it printed is
+    flushed first, the same bytes as in-process."""
+    result = in_both(tmp_path, big_ast)
+    assert result.exit_code == 0
+    assert len(result.stdout) > 1_000_000
+    assert json.loads(result.stdout)["kind"] == "file"
+
+
+def test_real_process_reader_going_away_is_no_error(tmp_path):
+    ws = Workspace(tmp_path)
+    args = big_ast(ws)
+    proc = subprocess.Popen(ws.command(*args), cwd=ws.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10)
+    proc.stdout.close()  # as `| head -c 10` does
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert (proc.wait(timeout=60), err) == (0, b"")
 
 
 def test_real_process_check(tmp_path):
