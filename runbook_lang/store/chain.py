@@ -67,9 +67,7 @@ class RecordEncoder:
         # Masker) is skipped until it learns one: most runs have no secrets.
         self._mask_owner = getattr(mask, "__self__", None)
         self._second, self._stamp = -1, ""
-        # One encoder built once: json.dumps with options builds a new one per call.
-        self._encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                        default=str).encode
+        self._encode = compact_encoder()
 
     def now(self) -> str:
         """UTC RFC 3339 time with milliseconds; the per-second prefix is formatted once."""
@@ -89,6 +87,25 @@ class RecordEncoder:
         record = {"seq": seq, "time": self.now(), "run_id": self.run_id, "event": event,
                   "prev": prev, **fields}
         return record, self._encode(record).encode()
+
+
+def compact_encoder() -> Callable[[object], str]:
+    """`json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)`, built
+    once: json.dumps with options builds an encoder per call, and JSONEncoder.encode builds
+    its C encoder per call too. This calls the C encoder directly where there is one."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    # The arguments JSONEncoder.iterencode gives it for these options.
+    encode = make({}, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+    def dumps(value: object) -> str:
+        if isinstance(value, str):
+            return encoder.encode(value)
+        return "".join(encode(value, 0))
+
+    return dumps
 
 
 def sha(data: bytes) -> str:
@@ -217,8 +234,10 @@ def read_anchor(anchor_text: str) -> tuple[int, str] | None:
 
 
 def anchor_text(seq: int, record_hash: str) -> str:
-    """The head file's text for a transcript that ends at record `seq` with `record_hash`."""
-    return json.dumps({"seq": seq, "hash": record_hash})
+    """The head file's text for a transcript that ends at record `seq` with `record_hash`
+    (`json.dumps({"seq": seq, "hash": record_hash})`, written out: a hash is hex)."""
+    return f'{{"seq": {int(seq)}, "hash": "{record_hash}"}}'
+
 
 
 @dataclass
