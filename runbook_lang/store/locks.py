@@ -60,6 +60,7 @@ class FileLock:
         self.note = note
         self.takeover = takeover
         self._length = 0  # of the note file: a note never shrinks it
+        self._fixed: str | None = None  # the note's JSON without its process groups
 
     @classmethod
     def acquire(cls, path: Path, holder: dict) -> FileLock:
@@ -113,11 +114,22 @@ class FileLock:
             os.close(self.fd)
 
     def _write(self) -> None:
-        data = json.dumps(self.note).encode()
+        data = self._text().encode()
         # Written over the old note in one write, padded to its length with blanks (JSON
         # ignores them): a reader never finds it empty, and no truncation per command.
         os.pwrite(self.fd, data.ljust(self._length), 0)
         self._length = max(self._length, len(data))
+
+
+    def _text(self) -> str:
+        """`json.dumps(self.note)`; only the process groups (the last key) change from one
+        command to the next, so the rest is encoded once."""
+        if self._fixed is None:
+            self._fixed = json.dumps({k: v for k, v in self.note.items() if k != "processes"})
+        processes = self.note.get("processes")
+        if processes is None or len(self.note) < 2 or next(reversed(self.note)) != "processes":
+            return json.dumps(self.note)
+        return f'{self._fixed[:-1]}, "processes": {json.dumps(processes)}}}'
 
 
 def _live_group(note: dict | None) -> dict | None:
