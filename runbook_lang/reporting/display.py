@@ -7,7 +7,6 @@ so that stdout carries only the JSON document.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -43,6 +42,7 @@ class Display:
         # The hosts of a batch print from several threads: one line at a time, and no
         # spinner (there is no single current step to spin for).
         self._lock = threading.RLock()
+        self._guard = _Guard(self)
         self.parallel = False
         self._step_name = ""
         self._captures: list[tuple[str, str, str]] = []
@@ -55,7 +55,7 @@ class Display:
 
     def line(self, text: str, style: str | None = None) -> None:
         """One line of text for the operator."""
-        with self._guard():
+        with self._guard:
             self._line(text, style)
 
     def _line(self, text: str, style: str | None) -> None:
@@ -73,13 +73,13 @@ class Display:
 
     def output(self, stream_name: str, chunk: bytes) -> None:
         """A chunk of a command's (masked) output, indented under its step."""
-        with self._guard():
+        with self._guard:
             self._output(chunk)
 
     def host_line(self, host: str, line: bytes) -> None:
         """One whole line of a command's (masked) output on a host, under the host's name."""
         text = line.decode("utf-8", "replace").rstrip("\r")
-        with self._guard():
+        with self._guard:
             if self.quiet:
                 return
             self._end_output_line()
@@ -92,15 +92,6 @@ class Display:
                 self.stream.write(shown + "\n")
                 self.stream.flush()
 
-    @contextlib.contextmanager
-    def _guard(self):
-        # A closed terminal or pipe (`runbook run … | head`) must not stop the run half-way:
-        # the transcript is the record, so the display just goes quiet.
-        with self._lock:
-            try:
-                yield
-            except (BrokenPipeError, OSError, ValueError):
-                self.quiet = True
 
     def _output(self, chunk: bytes) -> None:
         if self.quiet or not chunk:
@@ -178,7 +169,7 @@ class Display:
         puts the step's label back. Plain output prints the wait once and nothing more."""
         if self._status is None:
             return
-        with self._guard():
+        with self._guard:
             label = self._step_label if text is None else f"{self._step_label} · {text}"
             started = self._step_started
             self._status.update(_Elapsed(label, started))
@@ -231,6 +222,27 @@ class Display:
                 self.line(f"  {f'{step}: {name}'.ljust(width)} = {shown}")
         self.line(f"run {status} (exit {exit_code}) in {format_ms(duration_ms)}",
                   STYLES.get(status, "bold green" if status == "succeeded" else None))
+
+
+class _Guard:
+    """`with display._guard:` one thing printed at a time (the hosts of a batch print from
+    several threads). A closed terminal or pipe (`runbook run … | head`) must not stop the
+    run half-way: the transcript is the record, so the display just goes quiet."""
+
+    __slots__ = ("display",)
+
+    def __init__(self, display: Display) -> None:
+        self.display = display
+
+    def __enter__(self) -> None:
+        self.display._lock.acquire()
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, trace: object) -> bool:
+        self.display._lock.release()
+        if kind is not None and issubclass(kind, (BrokenPipeError, OSError, ValueError)):
+            self.display.quiet = True
+            return True
+        return False
 
 
 class _Elapsed:
