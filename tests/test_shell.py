@@ -37,10 +37,11 @@ class CommandResult:
 def run(command: str, tmp_path: Path, *, cwd: str | None = None, masker: Masker | None = None,
         stdout_log: Path | None = None, stderr_log: Path | None = None, capture: bool = True,
         echo=None, timeout: float | None = None, grace: float = 5.0,
-        env: dict | None = None) -> CommandResult:
+        env: dict | None = None, executor: LocalExecutor | None = None) -> CommandResult:
     """Run one command through the local executor with masked, logged, captured output;
     `env` is the executor's whole base environment (default ENV)."""
-    executor = EXECUTOR if env is None else LocalExecutor(Path("/"), env)
+    if executor is None:
+        executor = EXECUTOR if env is None else LocalExecutor(Path("/"), env)
     masker = masker or Masker([CANARY])
     out = Output("stdout", masker.stream(), FileLog(stdout_log) if stdout_log else None, echo,
                  capture)
@@ -251,6 +252,17 @@ def test_interrupt_with_nothing_running_has_no_effect(tmp_path):
     interrupt()
     result = run("echo fine", tmp_path)
     assert (result.exit_code, result.interrupted) == (0, False)
+
+
+def test_a_stop_request_left_by_an_ended_command_does_not_stop_the_next(tmp_path):
+    """A request that reached a command's self-pipe as the command ended (its supervision
+    no longer reading) is dropped when the pipe is used again, not taken for a new one."""
+    executor = LocalExecutor(Path("/"), ENV)
+    with executor._stopper() as stopper:  # a command's supervision, ending
+        stopper.request()
+    first = run("echo fine", tmp_path, executor=executor)
+    second = run("echo again", tmp_path, executor=executor)
+    assert [(r.exit_code, r.interrupted) for r in (first, second)] == [(0, False), (0, False)]
 
 
 def test_failing_echo_still_stops_the_group(tmp_path):

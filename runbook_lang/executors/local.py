@@ -241,11 +241,14 @@ class _Stopper:
         self.read_fd, self._write_fd = os.pipe()
         os.set_blocking(self.read_fd, False)
         os.set_blocking(self._write_fd, False)
+        self._requested = False  # a request may have left a byte in the pipe
 
     def __enter__(self) -> _Stopper:
         with self.owner._lock:
-            # A request that came after the last run ended is not for this one.
-            self.drain()
+            # A request that came after the last run ended is not for this one. (Only a
+            # request can have left a byte: most runs skip the read, and its exception.)
+            if self._requested:
+                self.drain()
             self.owner._active.add(self)
         return self
 
@@ -262,8 +265,12 @@ class _Stopper:
     def request(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(self._write_fd, b"x")
+        # After the write: whenever a byte may be left, the flag says so (a drain that
+        # runs between the two only clears a flag set again just after).
+        self._requested = True
 
     def drain(self) -> None:
+        self._requested = False
         with contextlib.suppress(BlockingIOError):
             while os.read(self.read_fd, 64):
                 pass
@@ -367,7 +374,14 @@ class _Supervisor:
         self._outputs.pop(fd).finish()
 
     def _reap(self) -> None:
-        self.returncode = self.proc.wait()
+        # The exit is known (pidfd or poll): wait for it directly, not through Popen.wait's
+        # locking and bookkeeping; Popen keeps the status, as wait() would have set it.
+        try:
+            _, status = os.waitpid(self.proc.pid, 0)
+        except ChildProcessError:  # reaped elsewhere (Popen.poll, a SIGCHLD handler)
+            self.returncode = self.proc.wait()
+        else:
+            self.returncode = self.proc.returncode = os.waitstatus_to_exitcode(status)
         self._exited_at = time.monotonic()
         if self._pidfd is not None:
             self._selector.unregister(self._pidfd)
