@@ -170,22 +170,29 @@ class Grammar:
                        expand1, tuple(pick) if pick is not None else None)
                  for size, origin, name, kind, child, include, trailing, expand1, pick
                  in data["plans"]]
-        self.actions: list[dict[str, int | _Plan]] = []
-        self.gotos: list[dict[str, int]] = []
-        self.accessing: dict[int, str] = {}  # the symbol that leads into each state
-        for actions, gotos in data["states"]:
-            self.actions.append({symbol: target if target >= 0 else plans[-1 - target]
-                                 for symbol, target in actions.items()})
-            self.gotos.append(gotos)
-            for symbol, target in [*actions.items(), *gotos.items()]:
-                if target >= 0:
-                    self.accessing[target] = symbol
+        states = data["states"]
+        # A state's actions are made the first time the parser is in it, as its scanner is
+        # (a small file visits a fraction of the states).
+        self.actions = _Actions(states, plans)
+        self.gotos: list[dict[str, int]] = [gotos for _, gotos in states]
         self.lexers = _Lexers(self)
         # Per state, what the loop needs of its scanner: (the pattern's match, keywords);
         # filled in as states are first visited (a list is quicker to index than a dict).
         self.scanners: list[tuple[Callable[..., re.Match[str] | None], dict[str, str]] | None] \
-            = [None] * len(self.actions)
+            = [None] * len(states)
         self._root: _Lexer | None = None
+        self._accessing: dict[int, str] | None = None
+
+    @property
+    def accessing(self) -> dict[int, str]:
+        """The symbol that leads into each state (for messages)."""
+        if self._accessing is None:
+            self._accessing = {}
+            for actions, gotos in self.actions.raw:
+                for symbol, target in [*actions.items(), *gotos.items()]:
+                    if target >= 0:
+                        self._accessing[target] = symbol
+        return self._accessing
 
     def scanner(self, state: int) -> tuple[Callable[..., re.Match[str] | None], dict[str, str]]:
         """The match function and keywords of a state's scanner (compiled on first use)."""
@@ -209,6 +216,22 @@ class Grammar:
         if self._root is None:
             self._root = _lexer(list(self.terminals.values()), self.ignore, self.skip)
         return self._root
+
+
+class _Actions(dict[int, dict[str, "int | _Plan"]]):
+    """The parse table's actions by state: a terminal's shift (the next state) or
+    reduction (its plan); each state's made on first use."""
+
+    def __init__(self, raw: list, plans: list[_Plan]) -> None:
+        super().__init__()
+        self.raw = raw
+        self.plans = plans
+
+    def __missing__(self, state: int) -> dict[str, int | _Plan]:
+        plans = self.plans
+        made = self[state] = {symbol: target if target >= 0 else plans[-1 - target]
+                              for symbol, target in self.raw[state][0].items()}
+        return made
 
 
 class _Lexers(dict[int, _Lexer]):
