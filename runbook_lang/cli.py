@@ -289,6 +289,8 @@ def entry() -> None:
     except SystemExit as done:  # argparse's --help and usage errors
         code = _exit_status(done.code)
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed (`2>&-`): nothing to flush
+            continue
         try:
             stream.flush()
         except BrokenPipeError:

@@ -16,7 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Result, Workspace, normalise_measured, read_transcript, run_dirs
+from conftest import (
+    Result,
+    Workspace,
+    clean_env,
+    normalise_measured,
+    read_transcript,
+    run_dirs,
+)
 
 from runbook_lang import __version__
 
@@ -139,6 +146,26 @@ def test_real_process_reader_going_away_is_no_error(tmp_path):
     with proc.stderr:
         err = proc.stderr.read()
     assert (proc.wait(timeout=60), err) == (0, b"")
+
+
+def test_real_process_with_stdout_or_stderr_closed(tmp_path):
+    """`runbook check FILE >&-` (or `2>&-`): Python has no stream there, and the command's
+    own status is still the program's, with no traceback."""
+    ws = Workspace(tmp_path)
+    (ws.root / "fine.runbook").write_text('step a "A" {\n  run "true"\n}\n')
+
+    def closing(redirect: str, book: str) -> tuple[int, str, str]:
+        proc = subprocess.run(["sh", "-c", f'exec "$@" {redirect}', "sh",
+                               *ws.command("check", book)], cwd=ws.root, text=True,
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                              env=clean_env())
+        return proc.returncode, proc.stdout, proc.stderr
+
+    code, _, stderr = closing(">&-", ws.add("static_error"))
+    assert code == 2
+    assert stderr.startswith("error[E200]: undefined name `nobody_defines_this`\n")
+    assert "Traceback" not in stderr
+    assert closing("2>&-", "fine.runbook") == (0, "fine.runbook: ok\n", "")
 
 
 def test_real_process_check(tmp_path):
