@@ -98,12 +98,20 @@ def compact_encoder() -> Callable[[object], str]:
     if make is None:
         return encoder.encode
     # The arguments JSONEncoder.iterencode gives it for these options.
-    encode = make({}, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    markers: dict[int, object] = {}
+    encode = make(markers, str, json.encoder.encode_basestring, None, ":", ",", False, False,
+                  True)
 
     def dumps(value: object) -> str:
         if isinstance(value, str):
             return encoder.encode(value)
-        return "".join(encode(value, 0))
+        try:
+            return "".join(encode(value, 0))
+        except BaseException:
+            # A failed encoding leaves the containers it was in among the markers, and the
+            # next encoding of one of them would be taken for a circular reference.
+            markers.clear()
+            raise
 
     return dumps
 
