@@ -265,6 +265,18 @@ def test_a_stop_request_left_by_an_ended_command_does_not_stop_the_next(tmp_path
     assert [(r.exit_code, r.interrupted) for r in (first, second)] == [(0, False), (0, False)]
 
 
+def test_without_pidfd_the_exit_is_polled_and_its_status_kept(tmp_path, monkeypatch):
+    """Where the kernel has no pidfd_open, the supervision polls for the exit: the status is
+    the one Popen's poll collected (its pid is not waited for a second time)."""
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    results = [run(f"echo out{code}; exit {code}", tmp_path) for code in (0, 3, 7)]
+    assert [(r.exit_code, r.captured) for r in results] == \
+        [(0, "out0\n"), (3, "out3\n"), (7, "out7\n")]
+
+
 def test_failing_echo_still_stops_the_group(tmp_path):
     def echo(name: str, data: bytes) -> None:
         raise BrokenPipeError

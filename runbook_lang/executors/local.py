@@ -375,13 +375,18 @@ class _Supervisor:
 
     def _reap(self) -> None:
         # The exit is known (pidfd or poll): wait for it directly, not through Popen.wait's
-        # locking and bookkeeping; Popen keeps the status, as wait() would have set it.
-        try:
-            _, status = os.waitpid(self.proc.pid, 0)
-        except ChildProcessError:  # reaped elsewhere (Popen.poll, a SIGCHLD handler)
-            self.returncode = self.proc.wait()
+        # locking and bookkeeping; Popen keeps the status, as wait() would have set it. A
+        # status Popen already has (poll() reaped it) is taken as is: the pid may be
+        # another child's by now.
+        if self.proc.returncode is not None:
+            self.returncode = self.proc.returncode
         else:
-            self.returncode = self.proc.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                _, status = os.waitpid(self.proc.pid, 0)
+            except ChildProcessError:  # reaped elsewhere (a SIGCHLD handler)
+                self.returncode = self.proc.wait()
+            else:
+                self.returncode = self.proc.returncode = os.waitstatus_to_exitcode(status)
         self._exited_at = time.monotonic()
         if self._pidfd is not None:
             self._selector.unregister(self._pidfd)
