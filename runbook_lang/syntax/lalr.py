@@ -187,11 +187,12 @@ class Grammar:
     def accessing(self) -> dict[int, str]:
         """The symbol that leads into each state (for messages)."""
         if self._accessing is None:
-            self._accessing = {}
+            accessing = {}
             for actions, gotos in self.actions.raw:
                 for symbol, target in [*actions.items(), *gotos.items()]:
                     if target >= 0:
-                        self._accessing[target] = symbol
+                        accessing[target] = symbol
+            self._accessing = accessing  # whole, before another thread can see it
         return self._accessing
 
     def scanner(self, state: int) -> tuple[Callable[..., re.Match[str] | None], dict[str, str]]:
