@@ -43,21 +43,16 @@ class _Skipped:
 def _help_width() -> int:
     """The width argparse would give help text: $COLUMNS, else the terminal's, else 80;
     less 2 (as argparse does)."""
-    if not _width:
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
         try:
-            columns = int(os.environ.get("COLUMNS", ""))
-        except ValueError:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
             columns = 0
-        if columns <= 0:
-            try:
-                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-            except (AttributeError, ValueError, OSError):
-                columns = 0
-        _width.append((columns or 80) - 2)
-    return _width[0]
-
-
-_width: list[int] = []
+    return (columns or 80) - 2
 
 
 def build_parser(only: str | None = None):

@@ -45,6 +45,18 @@ def test_help_lists_every_command_and_each_command_parses_alone(tmp_path: Path) 
         assert f"usage: runbook {command}" in result.stdout
 
 
+def test_help_wraps_at_the_width_columns_says_at_every_call(tmp_path: Path) -> None:
+    """As argparse does: $COLUMNS (less 2), else the terminal, else 80 (a pipe here)."""
+    widths = {}
+    for columns in ("40", "120", ""):
+        env = user_env(COLUMNS=columns)
+        if not columns:
+            del env["COLUMNS"]
+        shown = runbook("run", "--help", cwd=tmp_path, env=env).stdout
+        widths[columns] = max(len(line) for line in shown.splitlines())
+    assert widths["40"] < 60 < widths[""] <= 78 < widths["120"] <= 118
+
+
 def test_check_help(tmp_path: Path) -> None:
     result = runbook("check", "--help", cwd=tmp_path)
     assert result.returncode == 0
