@@ -120,7 +120,6 @@ class FileLock:
         os.pwrite(self.fd, data.ljust(self._length), 0)
         self._length = max(self._length, len(data))
 
-
     def _text(self) -> str:
         """`json.dumps(self.note)`; only the process groups (the last key) change from one
         command to the next, so the rest is encoded once."""
