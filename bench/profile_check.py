@@ -20,19 +20,22 @@ a timeout and a retry a step), in fresh processes, imports included:
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_steps import generate  # noqa: E402
 from measure import clean_environment  # noqa: E402
-from peers import runbook_argv  # noqa: E402
-from profile_steps import _import_ms, _table, profile_main, under_cprofile  # noqa: E402
+from profile_steps import (  # noqa: E402
+    _import_ms,
+    _table,
+    plain_wall,
+    profile_main,
+    under_cprofile,
+)
 
 # The stage of a sampled stack: the innermost of our frames whose file starts with one of
 # these (other code counts for the stage that called it).
@@ -137,14 +140,7 @@ def profile_check(steps: int = 5000, top: int = 25, runs: int = 3) -> str:
         work = Path(scratch)
         book = work / "check.runbook"
         book.write_text(generate(steps))
-        plain = [*runbook_argv(), "check", str(book)]
-        subprocess.run(plain, cwd=work, capture_output=True, check=True)  # warm caches
-        walls = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            subprocess.run(plain, cwd=work, capture_output=True, check=True)
-            walls.append(time.perf_counter() - start)
-        wall = statistics.median(walls)
+        wall = plain_wall(["check", str(book)], work, runs)
         sampled = _sampled(book, work)
         stats, _ = under_cprofile(["check", str(book)], work)
     total = stats.total_tt  # type: ignore[attr-defined]

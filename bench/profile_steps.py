@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,11 +102,7 @@ def profile_run(steps: int = 200, top: int = 25) -> str:
         book = work / "steps.runbook"
         book.write_text(generate_trivial(steps))
         args = ["run", str(book), "--transcript-dir", str(work / "runs")]
-        plain = [*runbook_argv(), *args]
-        subprocess.run(plain, cwd=work, capture_output=True, check=True)  # warm caches
-        start = time.perf_counter()
-        subprocess.run(plain, cwd=work, capture_output=True, check=True)
-        wall = time.perf_counter() - start
+        wall = plain_wall(args, work)
         stats, profiled_wall = under_cprofile(args, work)
     total = stats.total_tt  # type: ignore[attr-defined]
     lines = [
@@ -123,6 +120,19 @@ def profile_run(steps: int = 200, top: int = 25) -> str:
         *_areas(stats, top, steps),
     ]
     return "\n".join(lines)
+
+
+def plain_wall(args: list[str], work: Path, runs: int = 1) -> float:
+    """`runbook ARGS…` without the profiler in `work`, once to warm the caches, then the
+    median wall time of `runs` runs."""
+    plain = [*runbook_argv(), *args]
+    subprocess.run(plain, cwd=work, capture_output=True, check=True)
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(plain, cwd=work, capture_output=True, check=True)
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls)
 
 
 def under_cprofile(args: list[str], work: Path) -> tuple[pstats.Stats, float]:
