@@ -3,6 +3,7 @@ verify` on intact and tampered records, big outputs, history, and a crash."""
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -95,6 +96,19 @@ def test_run_started_records_who_ran_what_where_and_how(recorded):
     assert started["version"] == __version__
     assert started["argv"] == ["runbook", "run", "policy_rollback.runbook"]
     assert started["mode"] == "run"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"LOGNAME": "lee", "USER": "kim"}, "lee"),  # the login name's variables, in order
+    ({"LOGNAME": "", "USER": "kim"}, "kim"),
+    ({"LOGNAME": "", "USER": "", "LNAME": "", "USERNAME": ""}, None),  # the password file
+])
+def test_without_runbook_user_the_operator_is_the_login_name(ws, env, expected):
+    import pwd
+
+    result = ws.run("params_types", env={"RUNBOOK_USER": "", **env})
+    user = result.records()[0]["operator"]["user"]
+    assert user == (expected or pwd.getpwuid(os.getuid()).pw_name)
 
 
 def test_params_are_recorded_with_their_values(ws):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from ..syntax import nodes as n
 from ..syntax.loader import Module
-from ..targets.batches import ShareError, parse_share
 from .constants import NOTHING, constant
 from .scope import Context, Reporter, Symbol
 from .typecheck import ExpressionChecker, suggest
@@ -135,6 +134,8 @@ class TargetChecker:
             value = constant(expr)
             if value is NOTHING:
                 continue
+            from ..targets.batches import ShareError, parse_share
+
             try:
                 parse_share(value, what, least=least)
             except ShareError as error:

@@ -45,11 +45,15 @@ def operator_name(explicit: str | None) -> str:
         return explicit
     if os.environ.get("RUNBOOK_USER"):
         return os.environ["RUNBOOK_USER"]
+    # As getpass.getuser() finds it (without importing getpass and termios for every run).
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
     try:
-        import getpass
+        import pwd
 
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return "unknown"
 
 
@@ -159,7 +163,6 @@ def check_instances(rt: Runtime) -> None:
     """`--from NAME[item]` and `--fail-at NAME[item]` name an instance NAME will have, where
     its list (or its hosts) is known before the run (else the step itself refuses when it
     gets there)."""
-    from ..targets.model import TargetError
     from .interpreter import instance_names
 
     for flag, target in (("--from", rt.options.from_step), ("--fail-at", rt.options.fail_at)):
@@ -169,6 +172,8 @@ def check_instances(rt: Runtime) -> None:
         unit = next((u for u in rt.module.runbook.units if u.name.name == base), None)
         on = getattr(unit, "on", None)
         if on is not None:
+            from ..targets.model import TargetError
+
             try:
                 hosts = rt.targets.hosts(rt.evaluator(None).eval(on))
             except (EvalError, TargetError):

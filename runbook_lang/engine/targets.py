@@ -18,13 +18,13 @@ from ..dataclass import dataclass
 from ..errors import Refused, StepFailed
 from ..executors import Executor
 from ..executors.local import LocalExecutor
-from ..targets.model import Host, Inventory, TargetError
-from ..targets.patterns import limit as narrow
-from ..targets.patterns import resolve, select
 
+# The inventory's modules are imported where hosts come into play: a runbook that runs only
+# on this machine never loads them.
 if TYPE_CHECKING:
     from ..executors.ssh import SshConnections
     from ..syntax.loader import Module
+    from ..targets.model import Host, Inventory
 
 DEFAULT_FORKS = 10
 
@@ -83,6 +83,10 @@ class Targets:
 
     def hosts(self, names: Any) -> list[Host]:
         """The hosts `on` names (a name or a list of names), narrowed by `--limit`."""
+        from ..targets.model import Inventory, TargetError
+        from ..targets.patterns import limit as narrow
+        from ..targets.patterns import resolve, select
+
         if isinstance(names, str):
             wanted: list[str] = [names]
         elif isinstance(names, list) and all(isinstance(x, str) for x in names):
@@ -120,6 +124,9 @@ def settle_targets(module: Module, limit: str | None, forks: int,
         return settled
     if not on_steps:
         raise Refused(f"--limit {limit}: no step of {module.source.path} runs on hosts")
+    from ..targets.model import TargetError
+    from ..targets.patterns import select
+
     pool = inventory or _named_hosts(module)
     if pool is None:
         return settled  # some step names its hosts at run time: matched then
@@ -134,6 +141,7 @@ def _named_hosts(module: Module) -> Inventory | None:
     """Without an inventory: the hosts the steps name, where every step names them as
     constants (else None)."""
     from ..analysis.constants import NOTHING, constant
+    from ..targets.model import Inventory
 
     names: list[str] = []
     for unit in module.runbook.of("step"):
@@ -149,6 +157,8 @@ def _named_hosts(module: Module) -> Inventory | None:
 def step_hosts(rt, unit, value) -> list[Host]:
     """The hosts of a step, given the value of its `on` expression; StepFailed says why a
     step's hosts cannot be known."""
+    from ..targets.model import TargetError
+
     targets: Targets = rt.targets or Targets(None)
     try:
         return targets.hosts(value)
@@ -221,6 +231,7 @@ def check_remote_groups(rt, takeover: dict | None) -> RemoteGroups:
 def _probe_group(rt, name: str, pgid: int, start: str) -> str | None:
     from ..executors import CommandSpec
     from ..targets.connection import SettingError
+    from ..targets.model import Inventory, TargetError
 
     inventory = rt.targets.inventory if rt.targets is not None else None
     try:

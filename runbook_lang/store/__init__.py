@@ -83,6 +83,8 @@ def store_holding(ref: str, url: str | None = None) -> RunStore:
 
 def redact_argv(argv: list[str]) -> list[str]:
     """The command line as recorded: a store URL's password never reaches a record."""
+    if not any("postgres" in arg for arg in argv):
+        return list(argv)  # no store URL (the usual run): the team store's code stays unloaded
     from .pg.connection import is_store_url, redact
 
     out = []

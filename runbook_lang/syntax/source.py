@@ -9,6 +9,8 @@ from ..dataclass import dataclass, field
 from ..limits import MAX_RUNBOOK_BYTES, read_bounded
 from .frozen import Frozen
 
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark
+
 
 class Span(Frozen):
     """A region of source text: 1-based line and column of its start and end, and offsets."""
@@ -47,8 +49,9 @@ class Source:
             raise UnicodeDecodeError("utf-8", data, data.index(b"\x00"), data.index(b"\x00") + 1,
                                      "binary file (NUL byte)")
         # An editor's byte-order mark and Windows line ends are not part of the text: a `\r`
-        # kept in a triple-quoted command would reach the shell.
-        text = data.decode("utf-8-sig")
+        # kept in a triple-quoted command would reach the shell. (As "utf-8-sig" decodes,
+        # without loading that codec for every run.)
+        text = (data[3:] if data.startswith(BOM) else data).decode("utf-8")
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         return cls(shown_as or str(path), text)
