@@ -170,16 +170,16 @@ class Grammar:
                        expand1, tuple(pick) if pick is not None else None)
                  for size, origin, name, kind, child, include, trailing, expand1, pick
                  in data["plans"]]
-        states = data["states"]
-        # A state's actions are made the first time the parser is in it, as its scanner is
-        # (a small file visits a fraction of the states).
+        # A state is decoded, and its actions made, the first time the parser is in it, as
+        # its scanner is compiled (a small file visits a fraction of the states).
+        states = _States(data["states"])
         self.actions = _Actions(states, plans)
-        self.gotos: list[dict[str, int]] = [gotos for _, gotos in states]
+        self.gotos = _Gotos(states)
         self.lexers = _Lexers(self)
         # Per state, what the loop needs of its scanner: (the pattern's match, keywords);
         # filled in as states are first visited (a list is quicker to index than a dict).
         self.scanners: list[tuple[Callable[..., re.Match[str] | None], dict[str, str]] | None] \
-            = [None] * len(states)
+            = [None] * len(states.texts)
         self._root: _Lexer | None = None
         self._accessing: dict[int, str] | None = None
 
@@ -188,7 +188,8 @@ class Grammar:
         """The symbol that leads into each state (for messages)."""
         if self._accessing is None:
             accessing = {}
-            for actions, gotos in self.actions.raw:
+            for state in range(len(self.actions.raw.texts)):
+                actions, gotos = self.actions.raw[state]
                 for symbol, target in [*actions.items(), *gotos.items()]:
                     if target >= 0:
                         accessing[target] = symbol
@@ -219,11 +220,37 @@ class Grammar:
         return self._root
 
 
+class _States(dict[int, tuple[dict[str, int], dict[str, int]]]):
+    """Each state's (actions, gotos) as the tables file holds them, decoded on first use."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def __missing__(self, state: int) -> tuple[dict[str, int], dict[str, int]]:
+        from .tables import decode_state
+
+        decoded = self[state] = decode_state(self.texts[state])
+        return decoded
+
+
+class _Gotos(dict[int, dict[str, int]]):
+    """The state after a reduction, by the state below it and the rule's symbol."""
+
+    def __init__(self, states: _States) -> None:
+        super().__init__()
+        self.states = states
+
+    def __missing__(self, state: int) -> dict[str, int]:
+        gotos = self[state] = self.states[state][1]
+        return gotos
+
+
 class _Actions(dict[int, dict[str, "int | _Plan"]]):
     """The parse table's actions by state: a terminal's shift (the next state) or
     reduction (its plan); each state's made on first use."""
 
-    def __init__(self, raw: list, plans: list[_Plan]) -> None:
+    def __init__(self, raw: _States, plans: list[_Plan]) -> None:
         super().__init__()
         self.raw = raw
         self.plans = plans

@@ -8,7 +8,10 @@ changed since, the tables are compiled again at run time (slower, same result), 
 suite says the file is stale.
 
 States are numbered in a canonical order (breadth first from the start states, symbols in
-sorted order), so the file is the same whichever hash seed Lark's compilation ran with.
+sorted order), so the file is the same whichever hash seed Lark's compilation ran with. Each
+state is kept as a line of text, `SYMBOL:TARGET,…|SYMBOL:TARGET,…` (its actions, then its
+gotos), decoded when the parser first enters it: a file visits a few dozen of the 381 states,
+and decoding them all as JSON took more of a run's start than parsing a small runbook.
 
     python -m runbook_lang.syntax.tables      # rewrite grammars/runbook.tables.json
 """
@@ -22,7 +25,7 @@ from typing import Any
 from .. import resources
 from ..digest import sha256_hex
 
-FORMAT = 1
+FORMAT = 2
 START_SYMBOLS = ("start", "expr")
 
 # How a reduction treats what it pops (see lalr.Plan).
@@ -75,7 +78,7 @@ def compile_tables(text: str) -> dict[str, Any]:
                     plan_index[id(arg)] = len(plans)
                     plans.append(_plan(arg))
                 actions[symbol] = -1 - plan_index[id(arg)]  # a reduction: -1 - its plan
-        states.append([actions, gotos])
+        states.append(_state_text(actions, gotos))
     return {
         "format": FORMAT,
         "grammar": sha256_hex(text.encode("utf-8")),
@@ -150,10 +153,35 @@ def write() -> Path:
     return path
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _state_text(actions: dict[str, int], gotos: dict[str, int]) -> str:
+    for symbol in [*actions, *gotos]:
+        assert not set(symbol) & set(":,|"), symbol  # Lark's names: letters, digits, _ and $
+    return "|".join(",".join(f"{symbol}:{target}" for symbol, target in sorted(side.items()))
+                    for side in (actions, gotos))
+
+
+def decode_state(text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """A state's (actions, gotos) from its line in the file (see the module's doc)."""
+    actions, _, gotos = text.partition("|")
+    return _targets(actions), _targets(gotos)
+
+
+def _targets(text: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    if text:
+        for pair in text.split(","):
+            symbol, _, target = pair.partition(":")
+            found[symbol] = int(target)
+    return found
+
+
 def dumps(data: dict[str, Any]) -> str:
     """The tables as JSON, one terminal, plan or state a line (so a diff can be read)."""
-    def compact(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    compact = _compact
 
     lines = ["{"]
     for key in sorted(data):
