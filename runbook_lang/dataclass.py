@@ -25,9 +25,13 @@ arguments without compiling anything: most classes are built once or twice per r
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
 
-T = TypeVar("T")
+from .hints import TYPE_CHECKING, dataclass_transform, overload
+
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 class FrozenInstanceError(AttributeError):

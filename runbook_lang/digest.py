@@ -8,7 +8,11 @@ over 64 KiB) goes through `bulk()`, hashlib's OpenSSL, imported when such data a
 
 from __future__ import annotations
 
-from typing import Any
+from .hints import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 try:
     from _sha256 import sha256 as _small  # type: ignore[import-not-found]

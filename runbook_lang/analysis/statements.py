@@ -8,8 +8,8 @@ expressions with the `ExpressionChecker`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from ..hints import TYPE_CHECKING
 from ..syntax import nodes as n
 from ..syntax.diagnostics import Diagnostic, at_span
 from ..syntax.loader import Module, available_stdlib

@@ -8,11 +8,11 @@ import threading
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..dataclass import dataclass, field
 from ..errors import EXIT_CODES, EvalError, Interrupted, RecordError, StepFailed
 from ..evaluation.values import Duration, Unknown, to_text
+from ..hints import TYPE_CHECKING
 from ..syntax import nodes as n
 from .plan import PlanStep
 from .runtime import Frame, PendingRollback, Progress, Runtime, StepRun, host_order, undo_block

@@ -17,16 +17,19 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
 from ..dataclass import dataclass, field
 from ..errors import EvalError, Interrupted, StepFailed
 from ..evaluation.evaluate import Evaluator
 from ..evaluation.masking import Masker
 from ..evaluation.values import Duration, Unknown, placeholder, to_text
+from ..hints import TYPE_CHECKING, Protocol
 from ..reporting.display import Display
 from ..syntax import nodes as n
 from ..syntax.loader import Module
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Values derived from a secret are masked from this length on (see Scope.mask_derived).
 MIN_DERIVED = 4

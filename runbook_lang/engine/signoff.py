@@ -18,14 +18,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..dataclass import dataclass, field
 from ..digest import sha256_hex
 from ..errors import EvalError, RecordError, Refused
+from ..hints import TYPE_CHECKING
 from ..trust.errors import SigningKeyError, TrustError
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..trust import ApprovalCheck
     from ..trust.sshsig import KeySpec
 

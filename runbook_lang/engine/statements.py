@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from ..digest import sha256_hex
 from ..errors import StepFailed
 from ..evaluation.values import Duration, Unknown, to_json, to_text
+from ..hints import TYPE_CHECKING
 from ..syntax import nodes as n
 from ..syntax.loader import Module
 from .command import command_failure, run_command

@@ -12,16 +12,18 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from ..dataclass import dataclass
 from ..errors import Refused, StepFailed
 from ..executors import Executor
 from ..executors.local import LocalExecutor
+from ..hints import TYPE_CHECKING
 
 # The inventory's modules are imported where hosts come into play: a runbook that runs only
 # on this machine never loads them.
 if TYPE_CHECKING:
+    from typing import Any
+
     from ..executors.ssh import SshConnections
     from ..syntax.loader import Module
     from ..targets.model import Host, Inventory

@@ -12,12 +12,15 @@ import math
 import os
 import re
 from collections.abc import Callable
-from typing import Any
 
 from ..dataclass import dataclass
 from ..errors import EvalError
+from ..hints import TYPE_CHECKING
 from ..limits import INT_MIN, MAX_NUMBER_CHARS, int_in_range
 from .values import to_json, to_text, type_name
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NUMERIC = (int, float)
 # Numbers as number() reads them: an optional sign, digits, an optional fraction or exponent.

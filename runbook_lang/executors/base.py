@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from ..dataclass import dataclass, field
+from ..hints import Protocol
 
 
 @dataclass(frozen=True)

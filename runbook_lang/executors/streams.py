@@ -8,11 +8,14 @@ local and remote commands. Only the capped capture (`into`, a probe's `stdout`) 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from ..dataclass import dataclass
 from ..digest import EMPTY_SHA256, bulk
 from ..evaluation.masking import StreamMasker
+from ..hints import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CAPTURE_LIMIT = 16 << 20
 TAIL_BYTES = 2048

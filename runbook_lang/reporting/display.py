@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
 
+from ..hints import TYPE_CHECKING
 from .output import use_color
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SYMBOLS = {"succeeded": "✓", "failed": "✗", "tolerated": "⚠", "skipped": "↷", "rolled_back": "↺",
            "running": "▶", "paused": "⏸", "rejected": "✗", "interrupted": "■",

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from ..dataclass import dataclass
 from ..executors.streams import LogSink
+from ..hints import Protocol
 from .chain import VerifyResult
 
 Mask = Callable[[str], str]

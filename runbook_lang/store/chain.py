@@ -20,10 +20,18 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Literal
 
 from ..dataclass import dataclass, field
 from ..digest import sha256_hex
+from ..hints import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    # torn: an incomplete last line; unsealed: complete records after the head of a run
+    # that did not stop (killed between syncs); both are what a crash leaves, and `resume`
+    # continues from them. tampered: everything else.
+    Kind = Literal["torn", "unsealed", "tampered"]
 
 ZERO = "0" * 64
 COMMON = ("seq", "time", "run_id", "event", "prev")
@@ -121,10 +129,7 @@ def sha(data: bytes) -> str:
     return sha256_hex(data)
 
 
-# torn: an incomplete last line; unsealed: complete records after the head of a run that
-# did not stop (killed between syncs); both are what a crash leaves, and `resume` continues
-# from them. tampered: everything else.
-Kind = Literal["torn", "unsealed", "tampered"]
+# The kinds of problem a crash leaves (see Kind).
 CRASH_KINDS = ("torn", "unsealed")
 
 

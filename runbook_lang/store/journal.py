@@ -11,9 +11,9 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Self
 
 from ..errors import RecordError
+from ..hints import TYPE_CHECKING
 from .access import PRIVATE, Access, access_in, make_dir, open_file, write_file
 from .chain import (
     COMMON,
@@ -27,6 +27,9 @@ from .chain import (
     split_lines,
     torn_info,
 )
+
+if TYPE_CHECKING:
+    from typing import Self
 
 TRANSCRIPT = "transcript.jsonl"
 HEAD = "head"

@@ -6,11 +6,13 @@ them here, for people (`error[E201]: …` with the source line and a caret) or a
 
 from __future__ import annotations
 
-from typing import Literal
-
 from ..dataclass import asdict, dataclass, field
+from ..hints import TYPE_CHECKING
 
-Severity = Literal["error", "warning"]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,12 @@ equal fields, and hash their field values (so a record holding a list is unhasha
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, Self, dataclass_transform
 
 from ..dataclass import FrozenInstanceError
+from ..hints import TYPE_CHECKING, dataclass_transform
+
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Self
 
 # Stands for "not given" where a field's default must be copied for each instance.
 _FRESH: Any = object()

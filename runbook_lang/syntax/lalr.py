@@ -29,10 +29,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, NamedTuple
 
+from ..hints import TYPE_CHECKING, NamedTuple
 from .lexicon import CONTEXTUAL
 from .tables import PASS, PASS1, SPLICE
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Deeper nesting than this is almost certainly generated or broken input; refusing it keeps
 # every later stage (analysis, planning, JSON output) clear of Python's recursion limit.

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..dataclass import dataclass, field
 from ..errors import LoadError
+from ..hints import TYPE_CHECKING
 from ..limits import MAX_RUNBOOK_BYTES, TooLarge, size_text
 from ..resources import stdlib_dir
 from . import nodes as n
 from .diagnostics import Diagnostic, at_span
 from .parser import parse_file, parse_text
 from .source import Source
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

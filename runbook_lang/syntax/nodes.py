@@ -11,10 +11,13 @@ validation the parser never needs (docs/decisions.md).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
 
+from ..hints import TYPE_CHECKING
 from .frozen import Frozen
 from .source import Span
+
+if TYPE_CHECKING:
+    from typing import Any, Literal
 
 # The name of the placeholder that stands where an expression could not be parsed: the
 # analyser gives it no type, so the error already reported is not followed by others.

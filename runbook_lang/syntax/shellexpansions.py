@@ -10,9 +10,9 @@ undone.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from ..dataclass import replace
+from ..hints import TYPE_CHECKING
 from .shellframes import (
     AFTER_BACKSLASH,
     AFTER_DOLLAR,

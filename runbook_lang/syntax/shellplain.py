@@ -9,8 +9,8 @@ command up to date, so that the lexer knows what an interpolation's word is for.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from ..hints import TYPE_CHECKING
 from .shellcommands import DBRACKET_CODE_OPERATORS, IDENTIFIER, PREFIX_KEYWORDS
 from .shellframes import (
     AFTER_BACKSLASH,

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from .. import resources
 from ..digest import sha256_hex
+from ..hints import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 2
 START_SYMBOLS = ("start", "expr")

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ..errors import ParseFailure
+from ..hints import TYPE_CHECKING
 from ..limits import INT_MAX, MAX_NUMBER_CHARS, MAX_STRING_CHARS
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
@@ -24,6 +24,9 @@ from .lalr import Meta, Token
 from .lexicon import HTTP_METHODS, duration_ms
 from .source import Source, Span
 from .strings import split_string
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # The deepest parse tree accepted. Python recursion stops at 1,000 frames: this keeps `--ast`
 # (`nodes.to_data`, under ~450 frames at this depth), the analyser and the interpreter clear

@@ -19,8 +19,7 @@ never loads the signing code).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..hints import TYPE_CHECKING
 from ..lazy import exports
 
 # Where each public name lives.

@@ -7,8 +7,8 @@ directory. psycopg is needed only once a store is used: `pip install 'runbook-la
 """
 
 
-from typing import TYPE_CHECKING
 
+from ...hints import TYPE_CHECKING
 from ...lazy import exports
 
 # Each name is imported from its module on first use: a local run asks only whether a URL

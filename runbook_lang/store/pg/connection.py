@@ -8,12 +8,14 @@ No message this module produces holds the password of the URL it was given.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ...errors import StoreError
+from ...hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     import psycopg
 
 CONNECT_TIMEOUT = 10  # seconds; libpq counts it per host address tried
