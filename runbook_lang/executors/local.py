@@ -102,12 +102,13 @@ class LocalExecutor:
             mark = spawn_mark() if spec.on_start is not None else None
             try:
                 env = None if self._inherits and not spec.env else {**self.env, **spec.env}
-                proc = _spawn(spec.command, env, cwd, self._stdin())
+                proc, pipes = _spawn(spec.command, env, cwd, self._stdin())
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
             if spec.on_start is not None:
                 spec.on_start({"pgid": proc.pid, "start": mark, "host": "local"})
-            supervisor = _Supervisor(proc, (out, err), stopper, spec.timeout, spec.grace)
+            supervisor = _Supervisor(proc, pipes, (out, err), stopper, spec.timeout,
+                                     spec.grace)
             supervisor.supervise()
         code = supervisor.returncode
         return Exit(code=128 - code if code < 0 else code,  # killed by signal N: 128 + N
@@ -123,18 +124,37 @@ def _reason(exc: BaseException) -> str:
 
 
 def _spawn(command: str, env: Mapping[str, str] | None, cwd: str,
-           stdin: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-        bufsize=0,
-    )
-    return proc
+           stdin: int) -> tuple[subprocess.Popen[bytes], tuple[int, int]]:
+    """The command's process, and the read ends of its stdout and stderr pipes.
+
+    The pipes are made here, not by Popen: it would wrap each end in a file object (a
+    stat and an object per pipe) that the supervisor reads around anyway."""
+    out_read, out_write = os.pipe()  # not inherited (the child gets them as 1 and 2)
+    try:
+        err_read, err_write = os.pipe()
+    except OSError:
+        os.close(out_read)
+        os.close(out_write)
+        raise
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            stdin=stdin,
+            stdout=out_write,
+            stderr=err_write,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            bufsize=0,
+        )
+    except BaseException:
+        for fd in (out_read, err_read):
+            os.close(fd)
+        raise
+    finally:
+        os.close(out_write)  # the child's now: its end of file reaches us when it exits
+        os.close(err_write)
+    return proc, (out_read, err_read)
 
 
 def _widen_pipe(fd: int) -> None:
@@ -287,6 +307,7 @@ class _Supervisor:
     def __init__(
         self,
         proc: subprocess.Popen[bytes],
+        pipes: tuple[int, int],
         outputs: tuple[Sink, Sink],
         stopper: _Stopper,
         timeout: float | None,
@@ -300,9 +321,8 @@ class _Supervisor:
         self.returncode = 0
         self.timed_out = False
         self.interrupted = False
-        assert proc.stdout is not None and proc.stderr is not None
-        self._pipes = (proc.stdout, proc.stderr)
-        self._outputs = {proc.stdout.fileno(): outputs[0], proc.stderr.fileno(): outputs[1]}
+        self._pipes = pipes  # the read ends of stdout and stderr
+        self._outputs = {pipes[0]: outputs[0], pipes[1]: outputs[1]}
         self._read_size: dict[int, int] = {}
         self._exited_at: float | None = None
         self._term_at: float | None = None
@@ -468,7 +488,7 @@ class _Supervisor:
             os.close(self._pidfd)
         self._selector.close()
         for pipe in self._pipes:
-            pipe.close()
+            os.close(pipe)
 
 
 class _Poller:
