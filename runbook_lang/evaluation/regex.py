@@ -14,13 +14,14 @@ import re
 from functools import lru_cache
 
 # What RE2 says (after "invalid perl operator: ", "invalid escape sequence: " …) about a
-# construct Python accepts, and what to tell the author.
+# construct Python accepts, and what to tell the author (patterns compiled when an error
+# needs them: most runs never do).
 _UNSUPPORTED = (
-    (re.compile(r"\(\?<?[=!]"), "lookaround (`(?=…)`, `(?!…)`, `(?<=…)`, `(?<!…)`)"),
-    (re.compile(r"\(\?P=|\\[1-9]|\\g"), "backreferences (`\\1`, `(?P=name)`)"),
-    (re.compile(r"\(\?>"), "atomic groups (`(?>…)`)"),
-    (re.compile(r"\(\?\(|\(\?#|\(\?[a-z]*x"), "conditionals, comments and verbose mode"),
-    (re.compile(r"(\+\+|\*\+|\?\+|\}\+)"), "possessive quantifiers (`a++`, `a*+`)"),
+    (r"\(\?<?[=!]", "lookaround (`(?=…)`, `(?!…)`, `(?<=…)`, `(?<!…)`)"),
+    (r"\(\?P=|\\[1-9]|\\g", "backreferences (`\\1`, `(?P=name)`)"),
+    (r"\(\?>", "atomic groups (`(?>…)`)"),
+    (r"\(\?\(|\(\?#|\(\?[a-z]*x", "conditionals, comments and verbose mode"),
+    (r"(\+\+|\*\+|\?\+|\}\+)", "possessive quantifiers (`a++`, `a*+`)"),
 )
 UNSUPPORTED_HINT = ("runbook matches regular expressions with RE2, in time linear in the "
                     "text: backreferences, lookaround and possessive or atomic forms are "
@@ -69,7 +70,7 @@ def _explain(pattern: str, error: Exception) -> PatternError:
     raw = error.args[0] if error.args else ""
     reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     for construct, what in _UNSUPPORTED:
-        if construct.search(pattern) and _python_accepts(pattern):
+        if re.search(construct, pattern) and _python_accepts(pattern):
             return PatternError(f"{what} are not supported", UNSUPPORTED_HINT)
     if "\\Z" in pattern and _python_accepts(pattern):
         return PatternError("`\\Z` is not supported", "write `\\z`, or `$`: both mean the very "
