@@ -40,8 +40,10 @@ else:
                 return super().__new__(cls, name, bases, namespace)
             from collections import namedtuple
 
-            made = namedtuple(name, tuple(namespace.get("__annotations__", ())),
-                              module=namespace["__module__"])
+            fields = tuple(namespace.get("__annotations__", ()))
+            if any(field in namespace for field in fields):
+                raise TypeError(f"{name}: a field with a default (not supported here)")
+            made = namedtuple(name, fields, module=namespace["__module__"])
             for key, value in namespace.items():
                 if key not in ("__module__", "__qualname__", "__annotations__"):
                     setattr(made, key, value)

@@ -225,6 +225,27 @@ def test_sigkill_follows_when_sigterm_is_ignored(tmp_path):
     assert_group_gone(result)
 
 
+def test_a_command_whose_group_cannot_be_noted_is_stopped_at_once(tmp_path):
+    """The run notes each command's process group in its lock (on_start); a command it
+    cannot note is not left running unseen: its group is killed, its pipes closed."""
+    noted: list[int] = []
+
+    def refuse(info: dict) -> None:
+        noted.append(info["pgid"])
+        raise OSError(28, "No space left on device")
+
+    run("true", tmp_path)  # the executor's own descriptors (stdin, self-pipe) exist
+    before = sorted(os.listdir("/proc/self/fd"))
+    out = Output("stdout", Masker([]).stream(), None, None, True)
+    err = Output("stderr", Masker([]).stream(), None, None)
+    spec = CommandSpec(TREE, cwd=str(tmp_path), on_start=refuse)
+    with pytest.raises(OSError, match="No space left"):
+        EXECUTOR.run(spec, out, err)
+    [pgid] = noted
+    assert not group_members(pgid)
+    assert sorted(os.listdir("/proc/self/fd")) == before
+
+
 def test_interrupt_from_another_thread(tmp_path):
     timer = threading.Timer(0.5, interrupt)
     timer.start()

@@ -105,10 +105,14 @@ class LocalExecutor:
                 proc, pipes = _spawn(spec.command, env, cwd, self._stdin())
             except (OSError, ValueError, subprocess.SubprocessError) as exc:
                 return _not_started(f"cannot start command: {_reason(exc)}", out, err, started)
-            if spec.on_start is not None:
-                spec.on_start({"pgid": proc.pid, "start": mark, "host": "local"})
             supervisor = _Supervisor(proc, pipes, (out, err), stopper, spec.timeout,
                                      spec.grace)
+            if spec.on_start is not None:
+                try:
+                    spec.on_start({"pgid": proc.pid, "start": mark, "host": "local"})
+                except BaseException:
+                    supervisor.abandon()  # a command the run cannot account for is stopped
+                    raise
             supervisor.supervise()
         code = supervisor.returncode
         return Exit(code=128 - code if code < 0 else code,  # killed by signal N: 128 + N
@@ -340,6 +344,10 @@ class _Supervisor:
                 self._outputs.pop(fd).finish()
         finally:
             self._close()
+
+    def abandon(self) -> None:
+        """Stop the command's whole group and release its pipes without supervising it."""
+        self._close()
 
     def _register(self) -> None:
         for fd in self._outputs:
