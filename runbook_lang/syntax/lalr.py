@@ -108,9 +108,14 @@ class TooDeep(Exception):
     """A node of the tree is deeper than the limit given to `Parse`."""
 
 
-class _Plan(NamedTuple):
+# The parser's own records are plain classes with slots: a named tuple costs each class an
+# exec of generated code at import, for records nobody unpacks.
+
+class _Plan:
     """How one grammar rule reduces: what it pops, pushes and hands to its callback."""
 
+    __slots__ = ("size", "origin", "name", "kind", "child", "include", "trailing", "expand1",
+                 "pick")
     size: int
     origin: str
     name: str  # the callback: the rule's alias, or its name
@@ -121,18 +126,31 @@ class _Plan(NamedTuple):
     expand1: bool  # a `?rule`: one child is passed through
     pick: tuple[int, ...] | None  # None: the children are what was popped; () see `include`
 
+    def __init__(self, size: int, origin: str, name: str, kind: int, child: int,
+                 include: tuple[tuple[int, bool, int], ...], trailing: int, expand1: bool,
+                 pick: tuple[int, ...] | None) -> None:
+        self.size, self.origin, self.name, self.kind, self.child = size, origin, name, kind, \
+            child
+        self.include, self.trailing, self.expand1, self.pick = include, trailing, expand1, pick
 
-class _Lexer(NamedTuple):
+
+class _Lexer:
     """The scanner of one parser state: its terminals, and its keywords read as NAMEs."""
 
+    __slots__ = ("pattern", "keywords", "allowed")
     pattern: re.Pattern[str]
     keywords: dict[str, str]  # NAME text -> the keyword terminal it is in this state
     allowed: frozenset[str]  # terminals of the pattern, for error messages
 
+    def __init__(self, pattern: re.Pattern[str], keywords: dict[str, str],
+                 allowed: frozenset[str]) -> None:
+        self.pattern, self.keywords, self.allowed = pattern, keywords, allowed
 
-class _Terminal(NamedTuple):
+
+class _Terminal:
     """A terminal of the grammar, as Lark describes it."""
 
+    __slots__ = ("name", "type", "regexp", "value", "priority", "max_width", "flags")
     name: str
     type: str  # "str" for a literal, "re" for a pattern
     regexp: str
@@ -140,6 +158,11 @@ class _Terminal(NamedTuple):
     priority: int
     max_width: int
     flags: tuple[str, ...]
+
+    def __init__(self, name: str, type: str, regexp: str, value: str, priority: int,
+                 max_width: int, flags: tuple[str, ...]) -> None:
+        self.name, self.type, self.regexp, self.value = name, type, regexp, value
+        self.priority, self.max_width, self.flags = priority, max_width, flags
 
 
 class Grammar:
