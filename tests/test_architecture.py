@@ -150,3 +150,23 @@ def test_the_package_makes_its_data_classes_without_the_standard_module():
                    if re.search(r"^\s*(from dataclasses import|import dataclasses)",
                                 path.read_text(encoding="utf-8"), re.M))
     assert users == []
+
+
+def test_a_pattern_compiled_later_answers_as_the_compiled_one():
+    """Module-level regular expressions compile on first use (runbook_lang.lazy); after it,
+    each method is the compiled pattern's own."""
+    import re
+
+    from runbook_lang.lazy import compile_later
+
+    later, now = compile_later(r"(\w+)=(\d+)", re.ASCII), re.compile(r"(\w+)=(\d+)", re.ASCII)
+    text = "a=1 b=22 é=3"
+    assert later.match(text).groups() == now.match(text).groups()  # type: ignore[union-attr]
+    assert later.fullmatch("b=22") is not None and later.fullmatch("b=22 ") is None
+    assert later.search(text, 1).span() == now.search(text, 1).span()  # type: ignore[union-attr]
+    assert later.sub(r"\2", text) == now.sub(r"\2", text)
+    assert later.split(text) == now.split(text)
+    assert later.findall(text) == now.findall(text)
+    assert [m.span() for m in later.finditer(text)] == [m.span() for m in now.finditer(text)]
+    assert (later.pattern, later.flags, later.groups) == (now.pattern, now.flags, now.groups)
+    assert later.match == later.match  # bound once: no lookup through the lazy object again

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable
 
 from ..dataclass import dataclass
 from ..errors import EvalError
 from ..hints import TYPE_CHECKING
+from ..lazy import compile_later
 from ..limits import INT_MIN, MAX_NUMBER_CHARS, int_in_range
 from .values import to_json, to_text, type_name
 
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 NUMERIC = (int, float)
 # Numbers as number() reads them: an optional sign, digits, an optional fraction or exponent.
-INT_TEXT = re.compile(r"[-+]?[0-9]+")
-FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+INT_TEXT = compile_later(r"[-+]?[0-9]+")
+FLOAT_TEXT = compile_later(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 from ..errors import EvalError, ParamError
+from ..lazy import compile_later
 from ..limits import (
     MAX_NUMBER_CHARS,
     MAX_PARAMS_BYTES,
@@ -28,8 +28,8 @@ from .evaluate import Evaluator
 from .regex import search
 from .values import Duration, to_text, type_name
 
-INT_TEXT = re.compile(r"-?[0-9]+")
-FLOAT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+INT_TEXT = compile_later(r"-?[0-9]+")
+FLOAT_TEXT = compile_later(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def declared_type(param: n.Param) -> str:

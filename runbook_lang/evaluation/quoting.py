@@ -21,14 +21,14 @@ text, as one word, in that context — under dash and under bash alike:
 from __future__ import annotations
 
 import itertools
-import re
 
 from ..errors import EvalError
+from ..lazy import compile_later
 from ..syntax.shellwords import DOUBLE, PARAM, PARAM_DOUBLE, SINGLE, WORD, Context
 
 # What shlex.quote leaves bare: ASCII letters, digits and `_@%+=:,./-`.
-_BARE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+\Z")
-_DOUBLE_SPECIAL = re.compile(r'([\\"$`])')
+_BARE = compile_later(r"[A-Za-z0-9_@%+=:,./-]+\Z")
+_DOUBLE_SPECIAL = compile_later(r'([\\"$`])')
 # Deepest backquote nesting whose forms `quoted_forms` lists.
 MAX_LAYERS = 3
 

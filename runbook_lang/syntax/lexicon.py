@@ -7,7 +7,7 @@ from it (see `syntax.parser`), so a new keyword needs no second list.
 
 from __future__ import annotations
 
-import re
+from ..lazy import compile_later
 
 # Reserved words can never be names (params, lets, variables, tasks, steps, arguments, aliases).
 RESERVED = frozenset("""runbook import param secret let task step check gate finally on_failure
@@ -27,7 +27,7 @@ max_failures id signers host""".split()) | frozenset(TYPES) | frozenset(HTTP_MET
 DURATION_UNITS = (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 _UNIT_MS = dict(DURATION_UNITS)
 # Each unit at most once, in descending order; `m` is not the start of `ms`.
-_DURATION = re.compile(
+_DURATION = compile_later(
     r"(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m(?!s))?(?:(?P<s>\d+)s)?(?:(?P<ms>\d+)ms)?"
 )
 

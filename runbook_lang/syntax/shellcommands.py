@@ -13,7 +13,7 @@ A command is read one finished word at a time (`CommandWords`): the static text 
 
 from __future__ import annotations
 
-import re
+from ..lazy import compile_later
 
 # Builtins that run their arguments as code (`let`: as arithmetic, which runs `a[$(…)]`).
 RUNS_ARGUMENTS = {
@@ -42,7 +42,7 @@ SSH_OPTIONS_WITH_ARGUMENT = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
 # Operators of `[[ … ]]` that make bash evaluate the operands as arithmetic or as names.
 DBRACKET_CODE_OPERATORS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-v", "-R"})
 
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+IDENTIFIER = compile_later(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def basename(word: str | None) -> str | None:

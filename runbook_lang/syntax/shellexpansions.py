@@ -9,10 +9,9 @@ undone.
 
 from __future__ import annotations
 
-import re
-
 from ..dataclass import replace
 from ..hints import TYPE_CHECKING
+from ..lazy import compile_later
 from .shellframes import (
     AFTER_BACKSLASH,
     AFTER_DOLLAR,
@@ -39,8 +38,8 @@ from .shellframes import (
 if TYPE_CHECKING:
     from .shellwords import ShellLexer
 
-_PARAM_RUN = re.compile(r"[^}\\'\"$`\0\n]+")
-_BACKQUOTE_SPECIAL = re.compile(r"[\\`\0]")
+_PARAM_RUN = compile_later(r"[^}\\'\"$`\0\n]+")
+_BACKQUOTE_SPECIAL = compile_later(r"[\\`\0]")
 
 
 class Expansions:

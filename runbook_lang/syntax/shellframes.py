@@ -5,9 +5,8 @@ simple command being read.
 
 from __future__ import annotations
 
-import re
-
 from ..dataclass import dataclass
+from ..lazy import compile_later
 from .shellcommands import CommandWords
 
 WORD, SINGLE, DOUBLE, PARAM, PARAM_DOUBLE, UNSAFE = (
@@ -81,8 +80,8 @@ BACKQUOTED_RAW = ("in `$(…)` or `${…}` inside backquotes within `\"…\"`, w
 BACKQUOTED_PARAM = ("in `\"${…}\"` inside backquotes, which bash reads before undoing their "
                     "backslashes")
 
-SUBSCRIPTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[")
-PARAM_HEAD = re.compile(r"(?:[#!](?=[A-Za-z_0-9@*#?$!-]))?"
+SUBSCRIPTED = compile_later(r"[A-Za-z_][A-Za-z0-9_]*\[")
+PARAM_HEAD = compile_later(r"(?:[#!](?=[A-Za-z_0-9@*#?$!-]))?"
                         r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[@*#?$!-])")
 SPECIAL_PARAMS = "@*#?-$!0123456789"
 # Marks an interpolation in the text the lexer reads (no command can hold a NUL byte).

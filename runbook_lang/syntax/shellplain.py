@@ -8,9 +8,8 @@ command up to date, so that the lexer knows what an interpolation's word is for.
 
 from __future__ import annotations
 
-import re
-
 from ..hints import TYPE_CHECKING
+from ..lazy import compile_later
 from .shellcommands import DBRACKET_CODE_OPERATORS, IDENTIFIER, PREFIX_KEYWORDS
 from .shellframes import (
     AFTER_BACKSLASH,
@@ -31,9 +30,9 @@ if TYPE_CHECKING:
     from .shellwords import ShellLexer
 
 # Runs of characters read at once: the rest of a word, the rest of a line.
-_WORD_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"`$=\0]+")
-_LINE_RUN = re.compile(r"[^\n\0]+")
-_BLANKS = re.compile(r"[ \t]+")
+_WORD_RUN = compile_later(r"[^ \t\n;&|()<>\\'\"`$=\0]+")
+_LINE_RUN = compile_later(r"[^\n\0]+")
+_BLANKS = compile_later(r"[ \t]+")
 
 
 class PlainText:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from ..dataclass import replace
+from ..lazy import compile_later
 from .shellcommands import CODE_VARIABLES
 from .shellexpansions import Expansions
 from .shellframes import (
@@ -105,8 +106,8 @@ def _holes_in(text: str) -> list[int]:
 # Quotes, expansions and substitutions nested deeper than this are not followed.
 MAX_NESTING = 64
 # Runs of characters that change nothing where they are: read at once.
-_DOUBLE_RUN = re.compile(r'[^"\\$`\0\n]+')
-_SINGLE_RUN = re.compile(r"[^'\\\0\n]+")
+_DOUBLE_RUN = compile_later(r'[^"\\$`\0\n]+')
+_SINGLE_RUN = compile_later(r"[^'\\\0\n]+")
 
 
 class ShellLexer:

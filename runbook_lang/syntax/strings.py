@@ -6,10 +6,10 @@ the exact column of the culprit, even in a dedented triple-quoted string.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from ..dataclass import dataclass
+from ..lazy import compile_later
 
 ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
@@ -79,7 +79,7 @@ def _dedent(inner: str, base: int) -> tuple[str, list[int]]:
     return "".join(text_parts), offsets
 
 
-SPECIAL = re.compile(r"\\|\{\{")
+SPECIAL = compile_later(r"\\|\{\{")
 
 
 def _scan(text: str, offsets) -> tuple[list[Piece], list[StringError]]:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import ParseFailure
 from ..hints import TYPE_CHECKING
+from ..lazy import compile_later
 from ..limits import INT_MAX, MAX_NUMBER_CHARS, MAX_STRING_CHARS
 from . import nodes as n
 from .diagnostics import Diagnostic, Location
@@ -32,10 +33,10 @@ if TYPE_CHECKING:
 # (`nodes.to_data`, under ~450 frames at this depth), the analyser and the interpreter clear
 # of it, while 98 nested `if`s, or a sum of 200 terms, still fit.
 MAX_DEPTH = 220
-SIMPLE_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
-_FLOAT = re.compile(r"[0-9]+\.[0-9]+")
+SIMPLE_NAME = compile_later(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*")
+_FLOAT = compile_later(r"[0-9]+\.[0-9]+")
 # What reads as an int, a float or a duration (the units in any order: too long is too long).
-_NUMERIC_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?|([0-9]+(ms|s|m|h|d))+")
+_NUMERIC_TEXT = compile_later(r"[0-9]+(\.[0-9]+)?|([0-9]+(ms|s|m|h|d))+")
 
 # Which attributes each kind of block accepts (the rest is reported where it stands).
 STEP_ATTRS = {"when", "timeout", "retry", "env", "dir", "description", "rollback", "on_failure"}
